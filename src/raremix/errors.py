@@ -1,0 +1,28 @@
+"""The one error type raremix raises for bad input, and helpers to phrase it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RaremixError(Exception):
+    """A problem with the user's input: the message names the problem and the fix.
+
+    The CLI prints it as one line and exits with code 2; library callers catch it.
+    """
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A short hint naming the closest valid choice, or listing the valid ones."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    shown = ", ".join(choices[:12]) + (", …" if len(choices) > 12 else "")
+    return f"choose one of: {shown}"
+
+
+def unknown(kind: str, name: str, choices: Iterable[str]) -> RaremixError:
+    """`unknown('task', 'revrse', TASKS)` → "unknown task 'revrse': did you mean 'reverse'?"."""
+    return RaremixError(f"unknown {kind} '{name}': {did_you_mean(name, choices)}")
