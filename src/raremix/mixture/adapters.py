@@ -1,0 +1,323 @@
+"""Adapters: the mixed stream as a PyTorch dataset, a Hugging Face dataset, or shards.
+
+* `MixtureDataset` — a torch `IterableDataset` of whole batches. Use it with
+  `DataLoader(ds, batch_size=None, num_workers=W)`: worker w draws global steps
+  w, w+W, …, and the loader's round-robin puts them back in step order. It has
+  `state_dict`/`load_state_dict`, so torchdata's `StatefulDataLoader` resumes it.
+* `TableSources` — in-memory sources (HF `datasets.Dataset`, Arrow tables, pandas
+  frames, lists of dicts) whose rows are fetched by (source, index) in one `take`.
+* `to_hf_iterable` — the mixed stream as a `datasets.IterableDataset` of rows.
+* `write_shards` / `read_shards` — the mixed stream as JSONL or Parquet shards.
+
+torch is a core dependency; `datasets` is an optional extra, imported on use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import torch.utils.data
+
+from raremix.errors import RaremixError
+from raremix.mixture.sampler import MixtureSampler
+from raremix.mixture.spec import MixtureConfig
+
+if TYPE_CHECKING:
+    import datasets
+    import pandas as pd
+
+RESERVED = ("step", "source", "index")
+
+
+class TableSources:
+    """Rows of in-memory sources, fetched for a batch with one vectorised Arrow `take`.
+
+    Accepts per source a `datasets.Dataset`, a `pyarrow.Table`, a pandas DataFrame or
+    a list of dicts. Columns missing from some sources are filled with nulls.
+    """
+
+    def __init__(self, sources: Mapping[str, Any]) -> None:
+        tables = {name: _to_arrow(name, data) for name, data in sources.items()}
+        for name, t in tables.items():
+            clash = [c for c in RESERVED if c in t.column_names]
+            if clash:
+                raise RaremixError(
+                    f"source '{name}' has a column named '{clash[0]}', which the mixed stream adds: rename it"
+                )
+        self.names = tuple(tables)
+        self.sizes = {name: t.num_rows for name, t in tables.items()}
+        self.table = pa.concat_tables(
+            list(tables.values()), promote_options="default"
+        ).combine_chunks()
+        self.offsets = np.cumsum([0, *self.sizes.values()])[:-1].astype(np.int64)
+
+    def rows(self, names: Sequence[str], sources: np.ndarray, indices: np.ndarray) -> pa.Table:
+        """The rows for a batch: `sources` index into `names` (the sampler's order)."""
+        try:
+            ids = np.array([self.names.index(n) for n in names], dtype=np.int64)
+        except ValueError:
+            missing = next(n for n in names if n not in self.names)
+            raise RaremixError(f"source '{missing}' is not in these tables: add its data") from None
+        taken = self.table.take(pa.array(self.offsets[ids[sources]] + indices))
+        return taken.add_column(
+            0, "source", pa.array(np.asarray(names, dtype=object)[sources], pa.string())
+        ).add_column(1, "index", pa.array(indices, pa.int64()))
+
+
+def _to_arrow(name: str, data: Any) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, list):
+        return pa.Table.from_pylist(data)
+    if hasattr(data, "with_format") and hasattr(data, "features"):  # a datasets.Dataset
+        return data.with_format("arrow")[:]
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a pandas DataFrame
+        return pa.Table.from_pandas(data, preserve_index=False)
+    raise RaremixError(
+        f"source '{name}' is a {type(data).__name__}: pass a datasets.Dataset, pyarrow.Table, "
+        "pandas.DataFrame or list of dicts"
+    )
+
+
+def iter_shard(
+    sampler: MixtureSampler, worker: int = 0, num_workers: int = 1, total_steps: int | None = None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(step, sources, indices) for the steps this worker owns: step % num_workers == worker.
+
+    Every worker advances through every step (cheaply, without indices) so that
+    cursors stay exact; union over workers × ranks is the single-process stream.
+    """
+    while total_steps is None or sampler.step < total_steps:
+        step = sampler.step
+        try:
+            if step % num_workers == worker:
+                sources, indices = sampler.next_batch()
+                yield step, sources, indices
+            else:
+                sampler.skip_batch()
+        except StopIteration:
+            return
+
+
+class MixtureDataset(torch.utils.data.IterableDataset):
+    """The mixed stream as a torch `IterableDataset` of batches (use `batch_size=None`).
+
+    Each item is `{"step": int, "source": int64 array, "index": int64 array}` for this
+    rank's part of global batch `step`, plus `"rows"` (a `pyarrow.Table`) when
+    `tables` is given, or whatever `fetch(sources, indices)` returns as `"data"`.
+    """
+
+    def __init__(
+        self,
+        mix: MixtureConfig | Mapping[str, Any],
+        sizes: Mapping[str, int] | None = None,
+        *,
+        seed: int,
+        batch_size: int,
+        total_steps: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        tables: TableSources | None = None,
+        fetch: Callable[[np.ndarray, np.ndarray], Any] | None = None,
+    ) -> None:
+        if tables is not None and sizes is None:
+            sizes = dict(tables.sizes)
+        # plain values only: the dataset is pickled into each DataLoader worker
+        self._args = (mix, dict(sizes or {}))
+        self._kwargs: dict[str, Any] = {
+            "seed": seed,
+            "batch_size": batch_size,
+            "total_steps": total_steps,
+            "rank": rank,
+            "world_size": world_size,
+        }
+        self.names = self._build().names  # validates the config now, not in a worker
+        self.total_steps = total_steps
+        self.tables, self.fetch = tables, fetch
+        self._state: dict[str, Any] | None = None
+        self._sampler: MixtureSampler | None = None
+
+    def _build(self) -> MixtureSampler:
+        from raremix.mixture import build_sampler
+
+        return build_sampler(*self._args, **self._kwargs)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = torch.utils.data.get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        sampler = self._build()
+        if self._state is not None:
+            sampler.load_state_dict(self._state)
+        self._sampler = sampler
+        for step, sources, indices in iter_shard(sampler, worker, workers, self.total_steps):
+            item: dict[str, Any] = {"step": step, "source": sources, "index": indices}
+            if self.tables is not None:
+                item["rows"] = self.tables.rows(self.names, sources, indices)
+            if self.fetch is not None:
+                item["data"] = self.fetch(sources, indices)
+            yield item
+
+    def state_dict(self) -> dict[str, Any]:
+        """The live sampler's state (in a worker: that worker's), for StatefulDataLoader."""
+        return {"sampler": self._sampler.state_dict() if self._sampler is not None else self._state}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from `state_dict()` at the next `iter`."""
+        self._state = dict(state["sampler"]) if state.get("sampler") is not None else None
+        self._sampler = None
+
+
+def _hf_rows(
+    spec: dict[str, Any],
+    sizes: dict[str, int],
+    seed: int,
+    batch_size: int,
+    total_steps: int | None,
+    rank: int,
+    world_size: int,
+    tables: TableSources | None,
+) -> Iterator[dict[str, Any]]:
+    from raremix.mixture import build_sampler
+
+    sampler = build_sampler(
+        spec,
+        sizes,
+        seed=seed,
+        batch_size=batch_size,
+        total_steps=total_steps,
+        rank=rank,
+        world_size=world_size,
+    )
+    for step, sources, indices in iter_shard(sampler, total_steps=total_steps):
+        if tables is not None:
+            batch = tables.rows(sampler.names, sources, indices)
+            for row in batch.to_pylist():
+                yield {"step": step, **row}
+        else:
+            for s, i in zip(sources.tolist(), indices.tolist(), strict=True):
+                yield {"step": step, "source": sampler.names[s], "index": i}
+
+
+def to_hf_iterable(
+    mix: MixtureConfig | Mapping[str, Any],
+    sizes: Mapping[str, int] | None = None,
+    *,
+    seed: int,
+    batch_size: int,
+    total_steps: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    tables: TableSources | None = None,
+) -> datasets.IterableDataset:
+    """The mixed stream as a Hugging Face `datasets.IterableDataset` of rows.
+
+    Rows are `{"step", "source", "index"}` plus the source's columns when `tables`
+    is given. HF's own `state_dict` resumes it by re-reading rows; for an O(1)
+    resume keep the sampler state (`MixtureDataset` or `MixtureSampler`).
+    """
+    from datasets import IterableDataset
+
+    spec = mix.model_dump() if isinstance(mix, MixtureConfig) else dict(mix)
+    if tables is not None and sizes is None:
+        sizes = dict(tables.sizes)
+    kwargs = {
+        "spec": spec,
+        "sizes": dict(sizes or {}),
+        "seed": seed,
+        "batch_size": batch_size,
+        "total_steps": total_steps,
+        "rank": rank,
+        "world_size": world_size,
+        "tables": tables,
+    }
+    return IterableDataset.from_generator(_hf_rows, gen_kwargs=kwargs)
+
+
+def write_shards(
+    sampler: MixtureSampler,
+    out_dir: str | Path,
+    *,
+    steps: int,
+    fmt: Literal["jsonl", "parquet"] = "parquet",
+    rows_per_shard: int = 100_000,
+    tables: TableSources | None = None,
+) -> list[Path]:
+    """Write up to `steps` batches of this rank's stream as shards; returns their paths.
+
+    Rows are `step, source, index` (+ the source's columns with `tables`). The
+    sampler's state after the last batch goes to `state-rank{r}.json` beside the
+    shards, so a later call can continue the same stream.
+    """
+    if fmt not in ("jsonl", "parquet"):
+        raise RaremixError(f"unknown shard format '{fmt}': use jsonl or parquet")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    pending: list[pa.Table] = []
+    buffered = 0
+
+    def flush() -> None:
+        nonlocal pending, buffered
+        if not pending:
+            return
+        table = pa.concat_tables(pending)
+        path = out / f"part-r{sampler.rank:03d}-{sampler.step:09d}.{fmt}"
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, path)
+        else:
+            with path.open("w") as f:
+                for row in table.to_pylist():
+                    f.write(json.dumps(row) + "\n")
+        paths.append(path)
+        pending, buffered = [], 0
+
+    last = sampler.step + steps
+    for step, sources, indices in iter_shard(sampler, total_steps=last):
+        if tables is not None:
+            batch = tables.rows(sampler.names, sources, indices)
+        else:
+            batch = pa.table(
+                {
+                    "source": pa.array(
+                        np.asarray(sampler.names, dtype=object)[sources], pa.string()
+                    ),
+                    "index": indices,
+                }
+            )
+        pending.append(
+            batch.add_column(0, "step", pa.array(np.full(len(sources), step, dtype=np.int64)))
+        )
+        buffered += len(sources)
+        if buffered >= rows_per_shard:
+            flush()
+    flush()
+    (out / f"state-rank{sampler.rank}.json").write_text(json.dumps(sampler.state_dict()))
+    return paths
+
+
+def read_shards(paths: Sequence[str | Path] | str | Path) -> pd.DataFrame:
+    """Read shards written by `write_shards` (a folder or a list of files), in order."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if isinstance(paths, str | Path):
+        folder = Path(paths)
+        paths = sorted(
+            p
+            for p in folder.iterdir()
+            if p.suffix in (".parquet", ".jsonl") and p.name.startswith("part-")
+        )
+    frames = [
+        pq.read_table(p).to_pandas()
+        if Path(p).suffix == ".parquet"
+        else pd.read_json(p, lines=True)
+        for p in paths
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(RESERVED))

@@ -1,0 +1,285 @@
+"""The sampler: (seed, step) → (source, example index), exact, resumable and shardable.
+
+Every step draws one *global* batch of `batch_size` examples. Which source fills
+each slot is decided from counter-based randomness keyed by (seed, step, slot); the
+example is the next one of that source's cursor, looked up in a random-access
+permutation keyed by (seed, source name, source epoch). So:
+
+* the state is a cursor (examples drawn) and a carried remainder per source, plus
+  the step: O(sources), and a resume at step 10**8 costs what one at step 10 does;
+* weights may change at any batch boundary (schedule, `set_weights`, a resumed run
+  with a new plan): cursors continue, so nothing is dropped or repeated within an
+  epoch of any source;
+* every rank computes the same global batch decisions and materialises only its
+  contiguous slice: the union over ranks is the single-process stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from raremix.errors import RaremixError
+from raremix.mixture.draw import InverseCDF, arrange, draw_iid, draw_stratified, occurrence
+from raremix.mixture.permute import key_of, mix64, mix64_int, permute
+from raremix.mixture.resolve import Plan
+from raremix.mixture.weights import normalise
+
+STATE_FORMAT = "raremix.mixture.sampler/1"
+_ARRANGE_SALT = 0x5851F42D4C957F2D
+_EPOCH_MUL = 0x9E3779B97F4A7C15
+
+
+class MixtureSampler:
+    """Draws batches of (source id, example index) from a resolved mixture `Plan`.
+
+    `batch_size` is the global batch (all ranks together); each rank gets its
+    contiguous `batch_size // world_size` slots of it. Build one with `build_sampler`.
+    """
+
+    def __init__(
+        self, plan: Plan, *, seed: int, batch_size: int, rank: int = 0, world_size: int = 1
+    ) -> None:
+        if batch_size < 1:
+            raise RaremixError(
+                f"batch_size must be >= 1, got {batch_size}: pass a positive global batch size"
+            )
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise RaremixError(
+                f"rank {rank} is outside world_size {world_size}: need 0 <= rank < world_size"
+            )
+        if batch_size % world_size:
+            raise RaremixError(
+                f"global batch_size {batch_size} does not split over world_size {world_size}: "
+                "make it a multiple of the world size"
+            )
+        self.plan = plan
+        self.names: tuple[str, ...] = plan.names
+        self.sizes: np.ndarray = plan.sizes
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.local_batch = self.batch_size // self.world_size
+        k = len(self.names)
+        self._seed_key = key_of("raremix.mixture", self.seed)
+        # one key per source, by name: reordering sources in a new plan keeps the streams
+        self._source_keys = np.array(
+            [key_of(self._seed_key, n) for n in self.names], dtype=np.uint64
+        )
+        self._step = 0
+        self._counts = np.zeros(k, dtype=np.int64)
+        self._carry = np.zeros(k)
+        self._target = np.zeros(k)
+        self._override: np.ndarray | None = None
+        self._ended = False
+        self._dormant: dict[str, list[int]] = {}
+        self._chooser: tuple[np.ndarray, InverseCDF] | None = None
+
+    # --- what the sampler will do --------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """The global step (batch index) the next `next_batch` draws."""
+        return self._step
+
+    @property
+    def ended(self) -> bool:
+        """Whether every source with positive weight is exhausted (the stream is over)."""
+        return self._ended
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Examples drawn so far from each source, over all ranks (a copy)."""
+        return self._counts.copy()
+
+    @property
+    def targets(self) -> np.ndarray:
+        """Σ over drawn batches of batch length × target weight, per source (a copy)."""
+        return self._target.copy()
+
+    def weights_at(self, step: int) -> np.ndarray:
+        """Target weights at `step`: the `set_weights` override if any, else the schedule."""
+        return self._override if self._override is not None else self.plan.schedule.weights_at(step)
+
+    def set_weights(
+        self, weights: Sequence[float] | np.ndarray | Mapping[str, float] | None
+    ) -> None:
+        """Override the schedule from the next batch on (None returns to the schedule).
+
+        Takes a vector in `names` order or a mapping with every name; normalised. The
+        override is part of `state_dict`, so a resumed run keeps it.
+        """
+        if weights is None:
+            self._override = None
+            return
+        if isinstance(weights, Mapping):
+            missing = [n for n in self.names if n not in weights]
+            extra = [n for n in weights if n not in self.names]
+            if missing or extra:
+                bad = f"misses '{missing[0]}'" if missing else f"has unknown source '{extra[0]}'"
+                raise RaremixError(
+                    f"set_weights: the mapping {bad}: give one weight per source in sampler.names"
+                )
+            weights = [weights[n] for n in self.names]
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(self.names),):
+            raise RaremixError(
+                f"set_weights: got {w.shape[0] if w.ndim else 0} weights for {len(self.names)} sources: give one per source"
+            )
+        self._override = normalise(w, "set_weights weights")
+        self._override.flags.writeable = False
+
+    # --- drawing ----------------------------------------------------------------------
+
+    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This rank's part of global batch `step`: (source ids, example indices), int64.
+
+        Raises StopIteration once every source with positive weight is exhausted; the
+        batch in which that happens is short (and may be empty on some ranks).
+        """
+        out = self._advance(materialise=True)
+        assert out is not None
+        return out
+
+    def skip_batch(self) -> None:
+        """Advance past one global batch without materialising indices (for sharding)."""
+        self._advance(materialise=False)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Batches until the stream ends or the plan's total_steps is reached."""
+        while self.plan.total_steps is None or self._step < self.plan.total_steps:
+            try:
+                yield self.next_batch()
+            except StopIteration:
+                return
+
+    def _effective(self, weights: np.ndarray, room: np.ndarray) -> np.ndarray:
+        return np.where(room > 0, weights, 0.0)
+
+    def _choose(self, eff: np.ndarray, constant: bool) -> InverseCDF:
+        """An InverseCDF for `eff`, reused while the effective weights stay the same."""
+        if self._chooser is not None and np.array_equal(self._chooser[0], eff):
+            return self._chooser[1]
+        # a guide table pays for itself only when it is reused or the batch is large
+        choose = InverseCDF(eff, guide=constant or self.batch_size >= 4 * len(eff))
+        self._chooser = (eff, choose)
+        return choose
+
+    def _advance(self, materialise: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        if self._ended:
+            raise StopIteration
+        step = self._step
+        weights = self.weights_at(step)
+        room = self.plan.caps - self._counts
+        eff = self._effective(weights, room)
+        if not eff.any():
+            self._ended = True
+            raise StopIteration
+        step_key = mix64_int(self._seed_key ^ mix64_int(step))
+        k = len(self.names)
+        if self.plan.mode == "stratified":
+            per_source, self._carry = draw_stratified(self.batch_size, eff, self._carry, room)
+            src = arrange(per_source, step_key ^ _ARRANGE_SALT)
+        else:
+            constant = self._override is not None or self.plan.schedule.is_constant(
+                self.plan.schedule.phase_at(step)
+            )
+            src = draw_iid(step_key, self.batch_size, eff, room, self._choose(eff, constant))
+            per_source = np.bincount(src, minlength=k)
+        out = None
+        if materialise:
+            lo = min(self.rank * self.local_batch, len(src))
+            hi = min(lo + self.local_batch, len(src))
+            out = (src[lo:hi].astype(np.int64), self._indices(src, lo, hi))
+        self._counts += per_source
+        self._target += len(src) * weights
+        self._step += 1
+        if len(src) < self.batch_size:
+            self._ended = True
+        return out
+
+    def _indices(self, src: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Example indices for slots lo..hi: each source's next draws, permuted per epoch."""
+        s = src[lo:hi]
+        if len(s) == 0:
+            return np.zeros(0, dtype=np.int64)
+        draw = self._counts[s] + occurrence(src, len(self.names), lo, hi)
+        size = self.sizes[s]
+        epoch = draw // size
+        keys = mix64(self._source_keys[s] + epoch.astype(np.uint64) * np.uint64(_EPOCH_MUL))
+        return permute(draw - epoch * size, size, keys)
+
+    # --- state ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the stream exactly: O(sources), JSON-able."""
+        return {
+            "format": STATE_FORMAT,
+            "seed": self.seed,
+            "step": self._step,
+            "ended": self._ended,
+            "names": list(self.names),
+            "sizes": self.sizes.tolist(),
+            "counts": self._counts.tolist(),
+            "carry": self._carry.tolist(),
+            "targets": self._target.tolist(),
+            "override": None if self._override is None else self._override.tolist(),
+            "dormant": {n: list(v) for n, v in self._dormant.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from `state_dict()`; the plan, batch size and sharding may differ.
+
+        Cursors are matched by source name: a source new to the plan starts fresh, one
+        the plan dropped is kept (dormant) in the state so that re-adding it later
+        does not repeat its examples. The seed and each kept source's size must match.
+        """
+        if state.get("format") != STATE_FORMAT:
+            raise RaremixError(
+                f"not a mixture sampler state (format {state.get('format')!r}): pass sampler.state_dict()"
+            )
+        if int(state["seed"]) != self.seed:
+            raise RaremixError(
+                f"the state was saved with seed {state['seed']} but this sampler has seed {self.seed}: "
+                f"resume with seed={state['seed']}, or the stream would repeat and skip examples"
+            )
+        saved = {
+            n: (int(size), int(c), float(r), float(t))
+            for n, size, c, r, t in zip(
+                state["names"],
+                state["sizes"],
+                state["counts"],
+                state["carry"],
+                state["targets"],
+                strict=True,
+            )
+        }
+        dormant = {n: (int(v[0]), int(v[1]), 0.0, 0.0) for n, v in state.get("dormant", {}).items()}
+        counts, carry, target = (
+            np.zeros_like(self._counts),
+            np.zeros_like(self._carry),
+            np.zeros_like(self._target),
+        )
+        for i, name in enumerate(self.names):
+            found = saved.get(name) or dormant.get(name)
+            if found is None:
+                continue
+            if found[0] != self.sizes[i]:
+                raise RaremixError(
+                    f"source '{name}' had {found[0]} examples when the state was saved and has "
+                    f"{self.sizes[i]} now: its permutation would change; keep the size or start fresh"
+                )
+            counts[i], carry[i], target[i] = found[1], found[2], found[3]
+        self._dormant = {
+            n: [v[0], v[1]] for n, v in {**dormant, **saved}.items() if n not in self.names
+        }
+        self._counts, self._carry, self._target = counts, carry, target
+        self._step, self._ended = int(state["step"]), bool(state["ended"])
+        override = state.get("override")
+        # an override is kept only for the same sources; with a new plan, the plan rules
+        self._override = None
+        if override is not None and list(state["names"]) == list(self.names):
+            self.set_weights(override)
+        self._chooser = None

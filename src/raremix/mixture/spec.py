@@ -1,0 +1,271 @@
+"""Mixture spec: the sources, how much of each to draw, and what happens when one runs out.
+
+Weights are over *examples drawn*. Stated, not guessed:
+
+* A source's `size` is its number of examples (the row count; for a synthetic task a
+  nominal pool size). One *source epoch* is `size` draws from it: one pass over a
+  fresh permutation of its examples.
+* Each source gives at most one of `weight | repeat | count`:
+  - `weight: w` — a share: the source is drawn with probability w / Σ weights.
+  - `repeat: r` — r × size examples per *mixture epoch*.
+  - `count: c` — c examples per mixture epoch.
+  With repeat/count a mixture epoch is Σ n_j examples (n_j = r_j·size_j or c_j), and
+  source i is drawn with probability n_i / Σ n_j. Shares and counts do not mix in
+  one mixture. If no source gives any, `strategy` computes the weights from the
+  sizes (default `natural`).
+* `exhaustion` — when a source has been drawn through: `reshuffle` (the default: a
+  fresh permutation, forever), `stop` (after one epoch), or `{max_epochs: N}` (after
+  N × size draws, N may be fractional). An exhausted source leaves the mix and the
+  others are renormalised from the next draw on; when every source with positive
+  weight is exhausted the stream ends (the last batch may be short).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from raremix.configbase import Config
+from raremix.errors import did_you_mean, unknown
+from raremix.mixture.weights import check_params
+
+EXHAUSTION = ("reshuffle", "stop")
+
+
+class MaxEpochs(Config):
+    """Exhaustion policy: leave the mix after `max_epochs` × size draws."""
+
+    max_epochs: float = Field(gt=0, allow_inf_nan=False)
+    """Source epochs to draw before the source leaves the mix (may be fractional)."""
+
+
+class SourceSpec(Config):
+    """One source (task) of the mixture."""
+
+    name: str = Field(min_length=1)
+    """Unique name; tasks and data are looked up by it."""
+    size: int | None = Field(None, ge=1)
+    """Number of examples in the source (or passed to build_sampler as sizes=...)."""
+    weight: float | None = None
+    """Share of examples drawn (relative to the other sources' weights)."""
+    repeat: float | None = None
+    """Passes over the source per mixture epoch (r × size examples)."""
+    count: int | None = None
+    """Examples drawn from the source per mixture epoch."""
+    exhaustion: Literal["reshuffle", "stop"] | MaxEpochs = "reshuffle"
+    """When drawn through: reshuffle and repeat, stop, or {max_epochs: N}."""
+
+    @field_validator("weight", "repeat", "count")
+    @classmethod
+    def _non_negative(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and (not math.isfinite(v) or v < 0):
+            raise ValueError(
+                f"{info.field_name} must be a finite number >= 0: use 0 to leave the source out"
+            )
+        return v
+
+    @field_validator("exhaustion", mode="before")
+    @classmethod
+    def _known_policy(cls, v: Any) -> Any:
+        if isinstance(v, str) and v not in EXHAUSTION:
+            raise ValueError(
+                f"unknown exhaustion policy '{v}': {did_you_mean(v, EXHAUSTION)} (or {{max_epochs: N}})"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> SourceSpec:
+        given = [m for m in ("weight", "repeat", "count") if getattr(self, m) is not None]
+        if len(given) > 1:
+            raise ValueError(f"source '{self.name}' gives both {given[0]} and {given[1]}: keep one")
+        return self
+
+    @property
+    def amount(self) -> str | None:
+        """Which of weight/repeat/count this source gives, if any."""
+        return next(
+            (m for m in ("weight", "repeat", "count") if getattr(self, m) is not None), None
+        )
+
+    @property
+    def max_epochs(self) -> float | None:
+        """The exhaustion policy as an epoch cap (None: never exhausts)."""
+        if self.exhaustion == "reshuffle":
+            return None
+        return 1.0 if self.exhaustion == "stop" else self.exhaustion.max_epochs
+
+
+class PhaseSpec(Config):
+    """One phase of a schedule: weights from its start until the next phase starts."""
+
+    start: float = Field(ge=0, allow_inf_nan=False)
+    """Where the phase begins, in the schedule's unit (the first phase starts at 0)."""
+    weights: dict[str, float] | None = None
+    """Explicit weights by source name (every source listed); or use strategy."""
+    strategy: str | None = None
+    """A weighting strategy for this phase (see `weights.STRATEGIES`)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """The strategy's parameters."""
+    anneal: Literal["none", "linear", "cosine"] = "none"
+    """none: switch at `start`; linear/cosine: move from the previous phase's weights at
+    `start` to this phase's at the next phase's start (or the end of training)."""
+
+    @model_validator(mode="after")
+    def _one_source_of_weights(self) -> PhaseSpec:
+        if self.weights is not None and self.strategy is not None:
+            raise ValueError("a phase gives both weights and strategy: keep one")
+        if self.params and self.strategy is None:
+            raise ValueError("a phase gives params without a strategy: add strategy or drop params")
+        return self
+
+
+class ReplaySpec(Config):
+    """Rare-task replay: keep named tasks in every phase after they were first trained."""
+
+    tasks: list[str] = Field(min_length=1)
+    """Sources to replay."""
+    fraction: float = Field(gt=0, lt=1)
+    """Each replayed task's minimum share of every later phase (others renormalised)."""
+
+
+class ScheduleSpec(Config):
+    """Phases of weights over training, with optional anneals and rare-task replay."""
+
+    unit: Literal["fraction", "steps"] = "fraction"
+    """Unit of phase starts: a fraction of total steps, or a step number."""
+    phases: list[PhaseSpec] = Field(min_length=1)
+    """The phases, in order of start; a phase without weights/strategy uses the base mix."""
+    replay: ReplaySpec | None = None
+    """Optional rare-task replay."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScheduleSpec:
+        starts = [p.start for p in self.phases]
+        if starts[0] != 0:
+            raise ValueError(
+                f"the first phase must start at 0, not {starts[0]:g}: set phases[0].start: 0"
+            )
+        for i in range(1, len(starts)):
+            if starts[i] <= starts[i - 1]:
+                raise ValueError(
+                    f"phase starts must increase: phases[{i}].start {starts[i]:g} <= {starts[i - 1]:g}"
+                )
+        if self.unit == "fraction" and starts[-1] >= 1:
+            raise ValueError(
+                f"fraction starts must be below 1, got {starts[-1]:g}: use unit: steps for step numbers"
+            )
+        if self.unit == "steps" and any(s != int(s) for s in starts):
+            raise ValueError("step starts must be whole numbers: use unit: fraction for fractions")
+        if self.phases[0].anneal != "none":
+            raise ValueError(
+                "the first phase has nothing to anneal from: set phases[0].anneal: none"
+            )
+        return self
+
+
+class MixtureConfig(Config):
+    """A mixture of sources: what to draw, how much, in what order over training."""
+
+    sources: list[SourceSpec] = Field(min_length=1)
+    """The sources (tasks); names must be unique."""
+    strategy: str | None = None
+    """Weighting strategy when sources give no weight|repeat|count (default natural)."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Parameters of the strategy, e.g. {tau: 3} for temperature."""
+    mode: Literal["iid", "stratified"] = "iid"
+    """iid: each example drawn independently; stratified: each batch's per-source counts
+    by largest remainder, never more than one example from target over any prefix."""
+    schedule: ScheduleSpec | None = None
+    """Optional phases/anneals/replay; without it the weights are constant."""
+
+    @field_validator("sources")
+    @classmethod
+    def _consistent_sources(cls, sources: list[SourceSpec]) -> list[SourceSpec]:
+        names = [s.name for s in sources]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"source name '{dup[0]}' appears twice: names must be unique")
+        amounts = {s.name: s.amount for s in sources}
+        if any(amounts.values()):
+            bare = [n for n, a in amounts.items() if a is None]
+            if bare:
+                raise ValueError(
+                    f"source '{bare[0]}' gives no weight|repeat|count while others do: "
+                    "give every source one, or none and choose a strategy"
+                )
+            kinds = {a == "weight" for a in amounts.values()}
+            if len(kinds) > 1:
+                raise ValueError(
+                    "weights (shares) and repeat/count (examples per mixture epoch) are mixed: "
+                    "use one kind for every source"
+                )
+            if (
+                all(s.weight is not None for s in sources)
+                and sum(s.weight or 0 for s in sources) <= 0
+            ):
+                raise ValueError("weights are all zero: give at least one source a positive weight")
+            if all(s.amount != "weight" for s in sources):
+                total = sum((s.repeat or 0) + (s.count or 0) for s in sources)
+                if total <= 0:
+                    raise ValueError(
+                        "repeat/count are all zero: give at least one source a positive amount"
+                    )
+        return sources
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_alone(cls, v: str | None, info: ValidationInfo) -> str | None:
+        sources = info.data.get("sources")
+        if v is not None and sources and any(s.amount for s in sources):
+            raise ValueError(
+                "sources give weight|repeat|count and a strategy is set: choose one way to weight them"
+            )
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _valid_params(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if "strategy" not in info.data or "sources" not in info.data:
+            return v  # an earlier field failed; that error is reported first
+        strategy = info.data["strategy"]
+        if strategy is None:
+            if v:
+                raise ValueError("params given without a strategy: add strategy or drop params")
+            return v
+        return check_params(strategy, v, [s.name for s in info.data["sources"]])
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_names(cls, v: ScheduleSpec | None, info: ValidationInfo) -> ScheduleSpec | None:
+        if v is None or "sources" not in info.data:
+            return v
+        names = [s.name for s in info.data["sources"]]
+        for i, phase in enumerate(v.phases):
+            for name in phase.weights or {}:
+                if name not in names:
+                    raise ValueError(f"phases[{i}].weights: {unknown('source', name, names)}")
+            if phase.weights is not None:
+                missing = [n for n in names if n not in phase.weights]
+                if missing:
+                    raise ValueError(
+                        f"phases[{i}].weights misses '{missing[0]}': list every source (0 leaves it out)"
+                    )
+                if any(not math.isfinite(w) or w < 0 for w in phase.weights.values()):
+                    raise ValueError(
+                        f"phases[{i}].weights must be finite numbers >= 0: use 0 to leave a source out"
+                    )
+                if sum(phase.weights.values()) <= 0:
+                    raise ValueError(
+                        f"phases[{i}].weights are all zero: give a source a positive weight"
+                    )
+            if phase.strategy is not None:
+                try:
+                    check_params(phase.strategy, phase.params, names)
+                except ValueError as err:
+                    raise ValueError(f"phases[{i}]: {err}") from None
+        for name in v.replay.tasks if v.replay else []:
+            if name not in names:
+                raise ValueError(f"replay.tasks: {unknown('source', name, names)}")
+        return v
