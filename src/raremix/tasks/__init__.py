@@ -1,0 +1,129 @@
+"""The synthetic task suite: a registry of algorithmic tasks with known complexity.
+
+`make_task("modadd", 17)` builds one; `TASKS` maps each name to its factory, whose default
+argument is the default complexity. Adding a task is one factory function (in the module
+of its theme) plus one line in `TASKS`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypedDict
+
+import numpy as np
+
+from raremix.errors import unknown
+from raremix.tasks.arithmetic import (
+    add,
+    between,
+    bigger,
+    compare,
+    modadd,
+    pairsum,
+    state,
+    step,
+    successor,
+)
+from raremix.tasks.core import SPLITS, Examples, Kind, Split, SynthTask, Task, check_knob
+from raremix.tasks.logic import count, depth, kvrecall, majority, parity
+from raremix.tasks.sequence import chain, copy, inc, permute, reverse, sort
+from raremix.tasks.split import HELDOUT_FRACTION, in_heldout
+
+
+class TaskFactory(Protocol):
+    """Builds a task; called with no argument it uses the default complexity."""
+
+    def __call__(self, complexity: int = ..., /) -> SynthTask: ...
+
+
+TASKS: dict[str, TaskFactory] = {
+    # sequence.py
+    "copy": copy,
+    "reverse": reverse,
+    "sort": sort,
+    "inc": inc,
+    "chain": chain,
+    "permute": permute,
+    # arithmetic.py
+    "successor": successor,
+    "modadd": modadd,
+    "add": add,
+    "compare": compare,
+    "step": step,
+    "state": state,
+    "pairsum": pairsum,
+    "bigger": bigger,
+    "between": between,
+    # logic.py
+    "parity": parity,
+    "majority": majority,
+    "kvrecall": kvrecall,
+    "depth": depth,
+    "count": count,
+}
+
+
+def make_task(name: str, complexity: int | None = None) -> SynthTask:
+    """The registered task `name`, at its default complexity unless one is given."""
+    factory = TASKS.get(name)
+    if factory is None:
+        raise unknown("task", name, TASKS)
+    return factory() if complexity is None else factory(complexity)
+
+
+def sample_row(task: Task, seed: int = 0) -> tuple[str, str]:
+    """One training example (input, answer), for tables and docs."""
+    ex = task.generate(np.array([0]), seed, "train")
+    return ex.inputs[0], ex.answers[0]
+
+
+class TaskRow(TypedDict):
+    """One row of the `raremix tasks` table."""
+
+    name: str
+    kind: Kind
+    complexity: int
+    subtasks: tuple[str, ...]
+    instruction: str
+    output_space: str
+    input: str
+    answer: str
+
+
+def task_table(seed: int = 0) -> list[TaskRow]:
+    """Every registered task at its default complexity, with a sample example."""
+    rows: list[TaskRow] = []
+    for name in TASKS:
+        task = make_task(name)
+        x, y = sample_row(task, seed)
+        rows.append(
+            TaskRow(
+                name=task.name,
+                kind=task.kind,
+                complexity=task.complexity,
+                subtasks=task.subtasks,
+                instruction=task.instruction,
+                output_space=task.output_space,
+                input=x,
+                answer=y,
+            )
+        )
+    return rows
+
+
+__all__ = [
+    "HELDOUT_FRACTION",
+    "SPLITS",
+    "TASKS",
+    "Examples",
+    "Kind",
+    "Split",
+    "SynthTask",
+    "Task",
+    "TaskFactory",
+    "TaskRow",
+    "check_knob",
+    "in_heldout",
+    "make_task",
+    "sample_row",
+    "task_table",
+]

@@ -1,0 +1,283 @@
+"""The shared character-level vocabulary, task framings, and batch encoding.
+
+One vocabulary serves every task: `<pad>` (id 0), `<sep>`, `<eos>`, one token per
+registered task (`<copy>`, ...), then every character a task's inputs, answers,
+instruction or output-space text can contain. It is built from the task registry, sorted,
+so ids are stable for a given registry.
+
+A training sequence is `prefix + input + <sep> + answer + <eos>`; the prefix is the task's
+framing (`FRAMINGS`) and the loss is on the answer and `<eos>` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from itertools import chain
+from typing import Literal, get_args
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from raremix.errors import RaremixError, unknown
+from raremix.tasks import TASKS, Task, make_task
+
+Framing = Literal["token", "instruction", "empty", "wrong", "output_space"]
+FRAMINGS: tuple[Framing, ...] = get_args(Framing)
+PAD, SEP, EOS = "<pad>", "<sep>", "<eos>"
+FRAME_SEP = ": "
+"""Ends a text prefix, so "reverse the digits: 123<sep>321<eos>" reads naturally."""
+IGNORE = -100
+"""Target value where no loss is taken (PyTorch's cross-entropy `ignore_index`)."""
+
+_BASE_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz" + " :"
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """A right-padded batch of framed examples, ready for next-token loss."""
+
+    idx: torch.Tensor
+    """(B, T) token ids, `<pad>` after each sequence's `<eos>`."""
+    targets: torch.Tensor
+    """(B, T) the next token where it is an answer token or `<eos>`, else -100."""
+    answer_start: torch.Tensor
+    """(B,) position of the first answer token (the one after `<sep>`)."""
+    lengths: torch.Tensor
+    """(B,) tokens in each sequence, `<eos>` included."""
+
+
+class Vocab:
+    """Token ids for specials, task tokens and characters, with framing and encoding."""
+
+    def __init__(self, task_names: Iterable[str], chars: Iterable[str]) -> None:
+        names = sorted(set(task_names))
+        charset = sorted(set(chars))
+        for c in charset:
+            if len(c) != 1 or not (c.isascii() and c.isprintable()):
+                raise RaremixError(f"vocabulary character {c!r} is not printable ASCII: remove it")
+        self.tokens: tuple[str, ...] = (PAD, SEP, EOS, *(f"<{n}>" for n in names), *charset)
+        self.pad_id, self.sep_id, self.eos_id = 0, 1, 2
+        self._task_ids = {n: 3 + i for i, n in enumerate(names)}
+        self._lut = np.full(256, -1, dtype=np.int64)  # byte → id, -1 where not in vocab
+        for i, c in enumerate(charset):
+            self._lut[ord(c)] = 3 + len(names) + i
+
+    @classmethod
+    def build(cls, tasks: Iterable[Task]) -> Vocab:
+        """The vocabulary covering `tasks`: their tokens and every character they use."""
+        tasks = list(tasks)
+        chars = set(_BASE_CHARS)
+        for t in tasks:
+            chars.update(t.alphabet, t.instruction, t.output_space)
+        return cls((t.name for t in tasks), chars)
+
+    @property
+    def size(self) -> int:
+        return len(self.tokens)
+
+    def task_id(self, name: str) -> int:
+        """Id of the `<name>` task token."""
+        if name not in self._task_ids:
+            raise unknown("task", name, self._task_ids)
+        return self._task_ids[name]
+
+    # -- text ---------------------------------------------------------------------------
+
+    def _encode_many(self, texts: Sequence[str]) -> tuple[I64, I64]:
+        """Ids of all texts joined (N,), and each text's length (B,): one table lookup."""
+        blob = "".join(texts)
+        try:
+            raw = np.frombuffer(blob.encode("ascii"), dtype=np.uint8)  # (N,)
+        except UnicodeEncodeError as err:
+            raise self._unknown_char(blob[err.start]) from None
+        ids = self._lut[raw]  # (N,)
+        bad = ids < 0
+        if bad.any():
+            raise self._unknown_char(blob[int(bad.argmax())])
+        return ids, np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+
+    def _unknown_char(self, c: str) -> RaremixError:
+        return RaremixError(
+            f"character {c!r} is not in the raremix vocabulary: use only characters that the "
+            "registered tasks use (digits, lowercase letters, space and task punctuation)"
+        )
+
+    def encode_text(self, text: str) -> list[int]:
+        """Character ids of `text` (no special tokens)."""
+        ids: list[int] = self._encode_many([text])[0].tolist()
+        return ids
+
+    def decode(self, ids: Sequence[int] | npt.NDArray[np.integer] | torch.Tensor) -> str:
+        """Text of `ids` up to the first `<eos>`; other special tokens appear by name, so a
+        stray `<pad>` or task token in an answer makes it (rightly) fail verification."""
+        out = []
+        for i in ids.tolist() if isinstance(ids, np.ndarray | torch.Tensor) else ids:
+            if i == self.eos_id:
+                break
+            out.append(self.tokens[i] if 0 <= i < len(self.tokens) else "<?>")
+        return "".join(out)
+
+    def decode_batch(self, ids: npt.NDArray[np.integer] | torch.Tensor) -> list[str]:
+        """`decode` for each row of a (B, T) array."""
+        return [self.decode(row) for row in ids.tolist()]
+
+    # -- framing -----------------------------------------------------------------------
+
+    def prefix(self, task: Task, framing: str = "token", other: Task | None = None) -> list[int]:
+        """The ids that tell the model which task to do, under one of `FRAMINGS`.
+
+        "wrong" uses `other`'s instruction, or by default that of the next registered task
+        (in name order) whose instruction differs: deterministic, so runs compare.
+        """
+        if framing == "token":
+            return [self.task_id(task.name)]
+        if framing == "instruction":
+            return self.encode_text(task.instruction + FRAME_SEP)
+        if framing == "empty":
+            return []
+        if framing == "output_space":
+            return self.encode_text(task.output_space + FRAME_SEP)
+        if framing == "wrong":
+            decoy = other if other is not None else _default_decoy(task)
+            if decoy.instruction == task.instruction:
+                raise RaremixError(
+                    f"'wrong' framing for task '{task.name}' needs another task's instruction, "
+                    f"got '{decoy.name}' with the same one: pass a different task"
+                )
+            return self.encode_text(decoy.instruction + FRAME_SEP)
+        raise unknown("framing", framing, FRAMINGS)
+
+    def sequence_length(self, task: Task, framing: str = "token") -> int:
+        """The longest sequence `task` can produce under `framing` (for a block size)."""
+        return len(self.prefix(task, framing)) + task.max_input_len + task.max_answer_len + 2
+
+    # -- batches -----------------------------------------------------------------------
+
+    def _prefix_ids(self, prefixes: Sequence[Sequence[int]]) -> tuple[I64, I64]:
+        flat = np.fromiter(chain.from_iterable(prefixes), dtype=np.int64)  # (N,)
+        if flat.size and (flat.min() < 0 or flat.max() >= self.size):
+            raise RaremixError(
+                f"prefix token ids must be in [0, {self.size}): build them with prefix()"
+            )
+        return flat, np.fromiter(map(len, prefixes), dtype=np.int64, count=len(prefixes))
+
+    def encode(
+        self, prefixes: Sequence[Sequence[int]], inputs: Sequence[str], answers: Sequence[str]
+    ) -> TokenBatch:
+        """Right-padded `prefix + input + <sep> + answer + <eos>` with answer-only targets."""
+        b = _same_length(prefixes=prefixes, inputs=inputs, answers=answers)
+        p_ids, p_len = self._prefix_ids(prefixes)
+        x_ids, x_len = self._encode_many(inputs)
+        y_ids, y_len = self._encode_many(answers)
+        start = p_len + x_len + 1  # (B,) first answer position
+        lengths = start + y_len + 1  # (B,) through <eos>
+        idx = np.full((b, max(int(lengths.max(initial=0)), 1)), self.pad_id, dtype=np.int64)
+        _place(idx, p_ids, p_len, np.zeros(b, dtype=np.int64))
+        _place(idx, x_ids, x_len, p_len)
+        idx[np.arange(b), start - 1] = self.sep_id
+        _place(idx, y_ids, y_len, start)
+        idx[np.arange(b), lengths - 1] = self.eos_id
+        # Position t predicts token t + 1: keep it where t + 1 is an answer token or <eos>.
+        t = np.arange(idx.shape[1])[None, :]  # (1, T)
+        wanted = (t >= start[:, None] - 1) & (t < lengths[:, None] - 1)  # (B, T)
+        following = np.concatenate([idx[:, 1:], np.full((b, 1), self.pad_id)], axis=1)  # (B, T)
+        targets = np.where(wanted, following, IGNORE)  # (B, T)
+        return TokenBatch(
+            idx=torch.from_numpy(idx),
+            targets=torch.from_numpy(targets),
+            answer_start=torch.from_numpy(start),
+            lengths=torch.from_numpy(lengths),
+        )
+
+    def encode_prompts(
+        self,
+        prefixes: Sequence[Sequence[int]],
+        inputs: Sequence[str],
+        side: Literal["left", "right"] = "right",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`prefix + input + <sep>` for generation: ids (B, T) padded on `side`, lengths (B,).
+
+        Right padding keeps positions as in training (models with learned positions want
+        that); left padding lines every prompt's end up for simple batched decoding.
+        """
+        if side not in ("left", "right"):
+            raise unknown("padding side", str(side), ("left", "right"))
+        b = _same_length(prefixes=prefixes, inputs=inputs)
+        p_ids, p_len = self._prefix_ids(prefixes)
+        x_ids, x_len = self._encode_many(inputs)
+        lengths = p_len + x_len + 1  # (B,) through <sep>
+        width = max(int(lengths.max(initial=0)), 1)
+        shift = width - lengths if side == "left" else np.zeros(b, dtype=np.int64)  # (B,)
+        idx = np.full((b, width), self.pad_id, dtype=np.int64)  # (B, T)
+        _place(idx, p_ids, p_len, shift)
+        _place(idx, x_ids, x_len, shift + p_len)
+        idx[np.arange(b), shift + lengths - 1] = self.sep_id
+        return torch.from_numpy(idx), torch.from_numpy(lengths)
+
+
+def _place(out: I64, flat: I64, lens: I64, starts: I64) -> None:
+    """Write row r's segment (the next lens[r] values of `flat`) at out[r, starts[r]:]."""
+    if flat.size == 0:
+        return
+    rows = np.repeat(np.arange(len(lens)), lens)  # (N,)
+    first = np.cumsum(lens) - lens  # (B,) where each row's segment begins in `flat`
+    cols = np.arange(flat.size) - np.repeat(first - starts, lens)  # (N,)
+    out[rows, cols] = flat
+
+
+def _same_length(**seqs: Sequence[object]) -> int:
+    sizes = {k: len(v) for k, v in seqs.items()}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{k}={n}" for k, n in sizes.items())
+        raise RaremixError(f"batch parts differ in length ({shown}): pass one of each per example")
+    return next(iter(sizes.values()))
+
+
+def _default_decoy(task: Task) -> Task:
+    """The next registered task after `task` in name order whose instruction differs."""
+    names = sorted(TASKS)
+    after = [n for n in names if n > task.name] + [n for n in names if n <= task.name]
+    for name in after:
+        other = make_task(name)
+        if other.instruction != task.instruction:
+            return other
+    raise RaremixError("'wrong' framing needs a second task: register one")
+
+
+@cache
+def default_vocab() -> Vocab:
+    """The vocabulary of every registered task at its default complexity."""
+    return Vocab.build(make_task(name) for name in TASKS)
+
+
+# The default vocabulary's methods as functions, for the common case of one registry.
+
+
+def prefix(task: Task, framing: str = "token", other: Task | None = None) -> list[int]:
+    """`Vocab.prefix` on the default vocabulary."""
+    return default_vocab().prefix(task, framing, other)
+
+
+def encode(
+    prefixes: Sequence[Sequence[int]], inputs: Sequence[str], answers: Sequence[str]
+) -> TokenBatch:
+    """`Vocab.encode` on the default vocabulary."""
+    return default_vocab().encode(prefixes, inputs, answers)
+
+
+def encode_prompts(
+    prefixes: Sequence[Sequence[int]],
+    inputs: Sequence[str],
+    side: Literal["left", "right"] = "right",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`Vocab.encode_prompts` on the default vocabulary."""
+    return default_vocab().encode_prompts(prefixes, inputs, side)
+
+
+def decode(ids: Sequence[int] | npt.NDArray[np.integer] | torch.Tensor) -> str:
+    """`Vocab.decode` on the default vocabulary."""
+    return default_vocab().decode(ids)
