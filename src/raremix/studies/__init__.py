@@ -1,0 +1,1 @@
+"""Studies: each a config, one command, a report and a verdict with seed spread."""
