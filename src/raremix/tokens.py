@@ -50,30 +50,31 @@ class TokenBatch:
     """(B,) tokens in each sequence, `<eos>` included."""
 
 
-class Vocab:
-    """Token ids for specials, task tokens and characters, with framing and encoding."""
+class Tokenizer:
+    """The vocabulary (specials, task tokens, characters) with framing and batch encoding.
 
-    def __init__(self, task_names: Iterable[str], chars: Iterable[str]) -> None:
-        names = sorted(set(task_names))
-        charset = sorted(set(chars))
+    `Tokenizer()` covers every registered task at its default complexity; pass `tasks`
+    to cover others (your own `Task` implementations, say).
+    """
+
+    def __init__(self, tasks: Iterable[Task] | None = None) -> None:
+        tasks = [make_task(n) for n in TASKS] if tasks is None else list(tasks)
+        names = sorted({t.name for t in tasks})
+        chars = set(_BASE_CHARS)
+        for t in tasks:
+            chars.update(t.alphabet, t.instruction, t.output_space)
+        charset = sorted(chars)
         for c in charset:
-            if len(c) != 1 or not (c.isascii() and c.isprintable()):
-                raise RaremixError(f"vocabulary character {c!r} is not printable ASCII: remove it")
+            if not (c.isascii() and c.isprintable()):
+                raise RaremixError(
+                    f"task character {c!r} is not printable ASCII: tasks must use ASCII text"
+                )
         self.tokens: tuple[str, ...] = (PAD, SEP, EOS, *(f"<{n}>" for n in names), *charset)
         self.pad_id, self.sep_id, self.eos_id = 0, 1, 2
         self._task_ids = {n: 3 + i for i, n in enumerate(names)}
         self._lut = np.full(256, -1, dtype=np.int64)  # byte → id, -1 where not in vocab
         for i, c in enumerate(charset):
             self._lut[ord(c)] = 3 + len(names) + i
-
-    @classmethod
-    def build(cls, tasks: Iterable[Task]) -> Vocab:
-        """The vocabulary covering `tasks`: their tokens and every character they use."""
-        tasks = list(tasks)
-        chars = set(_BASE_CHARS)
-        for t in tasks:
-            chars.update(t.alphabet, t.instruction, t.output_space)
-        return cls((t.name for t in tasks), chars)
 
     @property
     def size(self) -> int:
@@ -249,24 +250,24 @@ def _default_decoy(task: Task) -> Task:
 
 
 @cache
-def default_vocab() -> Vocab:
-    """The vocabulary of every registered task at its default complexity."""
-    return Vocab.build(make_task(name) for name in TASKS)
+def default_tokenizer() -> Tokenizer:
+    """The tokenizer of every registered task at its default complexity (built once)."""
+    return Tokenizer()
 
 
-# The default vocabulary's methods as functions, for the common case of one registry.
+# The default tokenizer's methods as functions, for the common case of one registry.
 
 
 def prefix(task: Task, framing: str = "token", other: Task | None = None) -> list[int]:
-    """`Vocab.prefix` on the default vocabulary."""
-    return default_vocab().prefix(task, framing, other)
+    """`Tokenizer.prefix` with the default tokenizer."""
+    return default_tokenizer().prefix(task, framing, other)
 
 
 def encode(
     prefixes: Sequence[Sequence[int]], inputs: Sequence[str], answers: Sequence[str]
 ) -> TokenBatch:
-    """`Vocab.encode` on the default vocabulary."""
-    return default_vocab().encode(prefixes, inputs, answers)
+    """`Tokenizer.encode` with the default tokenizer."""
+    return default_tokenizer().encode(prefixes, inputs, answers)
 
 
 def encode_prompts(
@@ -274,10 +275,10 @@ def encode_prompts(
     inputs: Sequence[str],
     side: Literal["left", "right"] = "right",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`Vocab.encode_prompts` on the default vocabulary."""
-    return default_vocab().encode_prompts(prefixes, inputs, side)
+    """`Tokenizer.encode_prompts` with the default tokenizer."""
+    return default_tokenizer().encode_prompts(prefixes, inputs, side)
 
 
 def decode(ids: Sequence[int] | npt.NDArray[np.integer] | torch.Tensor) -> str:
-    """`Vocab.decode` on the default vocabulary."""
-    return default_vocab().decode(ids)
+    """`Tokenizer.decode` with the default tokenizer."""
+    return default_tokenizer().decode(ids)

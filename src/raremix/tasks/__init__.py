@@ -23,7 +23,7 @@ from raremix.tasks.arithmetic import (
     step,
     successor,
 )
-from raremix.tasks.core import SPLITS, Examples, Kind, Split, SynthTask, Task, check_knob
+from raremix.tasks.core import SPLITS, Examples, Kind, Knob, Split, SynthTask, Task
 from raremix.tasks.logic import count, depth, kvrecall, majority, parity
 from raremix.tasks.sequence import chain, copy, inc, permute, reverse, sort
 from raremix.tasks.split import HELDOUT_FRACTION, in_heldout
@@ -82,6 +82,7 @@ class TaskRow(TypedDict):
     name: str
     kind: Kind
     complexity: int
+    knob: str
     subtasks: tuple[str, ...]
     instruction: str
     output_space: str
@@ -100,6 +101,7 @@ def task_table(seed: int = 0) -> list[TaskRow]:
                 name=task.name,
                 kind=task.kind,
                 complexity=task.complexity,
+                knob=str(task.knob),
                 subtasks=task.subtasks,
                 instruction=task.instruction,
                 output_space=task.output_space,
@@ -116,12 +118,12 @@ __all__ = [
     "TASKS",
     "Examples",
     "Kind",
+    "Knob",
     "Split",
     "SynthTask",
     "Task",
     "TaskFactory",
     "TaskRow",
-    "check_knob",
     "in_heldout",
     "make_task",
     "sample_row",

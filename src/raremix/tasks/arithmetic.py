@@ -10,7 +10,7 @@ from functools import partial
 
 import numpy as np
 
-from raremix.tasks.core import BoolArray, SynthTask, check_knob
+from raremix.tasks.core import BoolArray, Knob, SynthTask
 from raremix.tasks.draws import I64, U64, Draws, below
 from raremix.tasks.text import (
     DIGITS,
@@ -51,10 +51,11 @@ def _plus_one(inputs: list[str], _draws: Draws) -> list[str]:
 
 def successor(digits: int = 4) -> SynthTask:
     """x + 1 for a number of up to `digits` digits: carries are the hard, rare case."""
-    check_knob("successor", "digits", digits, 2, 9)
+    knob = Knob("digits", 2, 9).checked("successor", digits)
     return SynthTask(
         name="successor",
         kind="structured",
+        knob=knob,
         complexity=digits,
         instruction="add one to the number",
         output_space="answer with a number",
@@ -81,11 +82,12 @@ def _sum_mod(modulus: int, inputs: list[str], _draws: Draws) -> list[str]:
 
 def modadd(modulus: int = 17) -> SynthTask:
     """(a + b) mod p, operands below p: the lab's classic rare task (p² inputs in all)."""
-    check_knob("modadd", "modulus", modulus, 7, 100)
+    knob = Knob("modulus", 7, 100).checked("modadd", modulus)
     width = len(str(modulus - 1))
     return SynthTask(
         name="modadd",
         kind="structured",
+        knob=knob,
         complexity=modulus,
         instruction=f"add the two numbers modulo {modulus}",
         output_space=f"answer with a number from 0 to {modulus - 1}",
@@ -111,10 +113,11 @@ def _padded_sum(digits: int, inputs: list[str], _draws: Draws) -> list[str]:
 
 def add(digits: int = 3) -> SynthTask:
     """Multi-digit addition in a fixed-width, zero-padded format: carries across digits."""
-    check_knob("add", "digits", digits, 1, 6)
+    knob = Knob("digits", 1, 6).checked("add", digits)
     return SynthTask(
         name="add",
         kind="structured",
+        knob=knob,
         complexity=digits,
         instruction="add the two numbers",
         output_space=f"answer with exactly {digits + 1} digits",
@@ -150,10 +153,11 @@ def _comparison(inputs: list[str], _draws: Draws) -> list[str]:
 
 def compare(digits: int = 3) -> SynthTask:
     """Which of two numbers is larger: a three-symbol answer, unlike every other task."""
-    check_knob("compare", "digits", digits, 1, 6)
+    knob = Knob("digits", 1, 6).checked("compare", digits)
     return SynthTask(
         name="compare",
         kind="structured",
+        knob=knob,
         complexity=digits,
         instruction="compare the first number with the second",
         output_space="answer with one of < = >",
@@ -188,10 +192,11 @@ def _run_register(inputs: list[str], _draws: Draws) -> list[str]:
 
 
 def _register_task(name: str, steps: int, hi: int, instruction: str) -> SynthTask:
-    check_knob(name, "steps", steps, 1, hi)
+    knob = Knob("steps", 1, hi).checked(name, steps)
     return SynthTask(
         name=name,
         kind="structured",
+        knob=knob,
         complexity=steps,
         instruction=instruction,
         output_space="answer with one digit",
@@ -243,10 +248,11 @@ def _is_split(digits: int, inputs: list[str], outputs: list[str]) -> BoolArray:
 
 def pairsum(digits: int = 2) -> SynthTask:
     """Open: any two numbers that sum to x (x + 1 valid answers)."""
-    check_knob("pairsum", "digits", digits, 2, 6)
+    knob = Knob("digits", 2, 6).checked("pairsum", digits)
     return SynthTask(
         name="pairsum",
         kind="open",
+        knob=knob,
         complexity=digits,
         instruction="write the number as a sum of two numbers",
         output_space="answer with two numbers separated by a space",
@@ -281,10 +287,11 @@ def _is_bigger(digits: int, inputs: list[str], outputs: list[str]) -> BoolArray:
 
 def bigger(digits: int = 3) -> SynthTask:
     """Open: any larger number with the same digit count as x."""
-    check_knob("bigger", "digits", digits, 2, 9)
+    knob = Knob("digits", 2, 9).checked("bigger", digits)
     return SynthTask(
         name="bigger",
         kind="open",
+        knob=knob,
         complexity=digits,
         instruction="give any larger number with the same number of digits",
         output_space=f"answer with a number of {digits} digits",
@@ -318,10 +325,11 @@ def _is_between(digits: int, inputs: list[str], outputs: list[str]) -> BoolArray
 
 def between(digits: int = 3) -> SynthTask:
     """Open: any number strictly between a and b."""
-    check_knob("between", "digits", digits, 2, 6)
+    knob = Knob("digits", 2, 6).checked("between", digits)
     return SynthTask(
         name="between",
         kind="open",
+        knob=knob,
         complexity=digits,
         instruction="give any number strictly between the two numbers",
         output_space="answer with a number",

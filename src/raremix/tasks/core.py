@@ -13,8 +13,8 @@ import numpy.typing as npt
 
 from raremix.errors import RaremixError, unknown
 from raremix.tasks.draws import Draws, example_keys, mix64
-from raremix.tasks.split import heldout_codes, in_heldout
-from raremix.tasks.text import U8, rows_to_strings
+from raremix.tasks.split import codes_hash, heldout_codes, in_heldout
+from raremix.tasks.text import U8, rows_to_strings, strings_to_rows
 
 Kind = Literal["structured", "open"]
 Split = Literal["train", "heldout"]
@@ -75,17 +75,29 @@ class Task(Protocol):
     def verify(self, inputs: Sequence[str], outputs: Sequence[str]) -> BoolArray: ...
 
 
-def check_knob(task: str, knob: str, value: int, lo: int, hi: int, odd: bool = False) -> None:
-    """Reject a complexity outside [lo, hi] with a one-line error naming the valid range."""
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool) and lo <= value <= hi
-    if ok and odd and value % 2 == 0:
-        ok = False
-    if not ok:
-        what = "an odd integer" if odd else "an integer"
-        raise RaremixError(
-            f"task '{task}': complexity ({knob}) must be {what} from {lo} to {hi}, "
-            f"got {value!r}: pick one in that range"
-        )
+@dataclass(frozen=True)
+class Knob:
+    """A task's complexity knob: what the number means and which values are valid."""
+
+    name: str
+    lo: int
+    hi: int
+    odd: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.lo}..{self.hi}" + (" (odd)" if self.odd else "")
+
+    def checked(self, task: str, value: int) -> Knob:
+        """This knob, after rejecting `value` with a one-line error naming the valid range."""
+        ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        ok = ok and self.lo <= value <= self.hi and not (self.odd and value % 2 == 0)
+        if not ok:
+            what = "an odd integer" if self.odd else "an integer"
+            raise RaremixError(
+                f"task '{task}': complexity ({self.name}) must be {what} from {self.lo} to "
+                f"{self.hi}, got {value!r}: pick one in that range"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,8 @@ class SynthTask:
     """Only the shape of the answer: the 'output_space' framing."""
     alphabet: str
     """Every character inputs and answers may contain; the vocabulary is built from it."""
+    knob: Knob
+    """What `complexity` means for this task, and its valid range."""
     max_input_len: int
     max_answer_len: int
     draw_inputs: DrawInputs = field(repr=False)
@@ -177,7 +191,15 @@ class SynthTask:
         if self.accept is not None:
             return self.accept(ins, outs)
         # Structured answers are unique, so the check is equality with the solver's answer.
-        ref = self.solve(ins, Draws(np.zeros(len(ins), dtype=np.uint64)))
+        ref = self.reference(ins)
         return np.array(
             [isinstance(o, str) and o == r for o, r in zip(outs, ref, strict=True)], dtype=bool
         )
+
+    def reference(self, inputs: Sequence[str]) -> list[str]:
+        """A correct answer for any canonical inputs, e.g. to label inputs from elsewhere or
+        to run a composite's steps. Open tasks pick one valid answer from a fixed key."""
+        if not inputs:
+            return []
+        keys = codes_hash(strings_to_rows(inputs))  # (B,) the same input, the same answer
+        return self.solve(list(inputs), Draws(keys))

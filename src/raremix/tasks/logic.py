@@ -10,7 +10,7 @@ from functools import cache, partial
 
 import numpy as np
 
-from raremix.tasks.core import SynthTask, check_knob
+from raremix.tasks.core import Knob, SynthTask
 from raremix.tasks.draws import I64, Draws, below, splitmix64
 from raremix.tasks.text import DIGITS, LETTERS, U8, choose, concat, draw_strings, strings_to_rows
 
@@ -44,10 +44,11 @@ def _secret_parity(k: int, inputs: list[str], _draws: Draws) -> list[str]:
 
 def parity(bits: int = 3) -> SynthTask:
     """Sparse parity: XOR of `bits` fixed secret positions out of 10; learned abruptly."""
-    check_knob("parity", "bits", bits, 1, _PARITY_BITS)
+    knob = Knob("bits", 1, _PARITY_BITS).checked("parity", bits)
     return SynthTask(
         name="parity",
         kind="structured",
+        knob=knob,
         complexity=bits,
         instruction="say whether an odd number of the secret bits are one",
         output_space="answer with 0 or 1",
@@ -72,10 +73,11 @@ def _most_common(inputs: list[str], _draws: Draws) -> list[str]:
 
 def majority(length: int = 9) -> SynthTask:
     """Which of x and o is more frequent in an odd-length string (so never a tie)."""
-    check_knob("majority", "length", length, 7, 19, odd=True)
+    knob = Knob("length", 7, 19, odd=True).checked("majority", length)
     return SynthTask(
         name="majority",
         kind="structured",
+        knob=knob,
         complexity=length,
         instruction="name the letter that appears most often",
         output_space="answer with x or o",
@@ -108,10 +110,11 @@ def _recall(inputs: list[str], _draws: Draws) -> list[str]:
 
 def kvrecall(pairs: int = 2) -> SynthTask:
     """Key-value recall: the digit stored under the queried letter among `pairs` pairs."""
-    check_knob("kvrecall", "pairs", pairs, 1, 8)
+    knob = Knob("pairs", 1, 8).checked("kvrecall", pairs)
     return SynthTask(
         name="kvrecall",
         kind="structured",
+        knob=knob,
         complexity=pairs,
         instruction="give the digit stored under the letter after the colon",
         output_space="answer with one digit",
@@ -164,10 +167,11 @@ def _max_depth(inputs: list[str], _draws: Draws) -> list[str]:
 
 def depth(pairs: int = 6) -> SynthTask:
     """Maximum nesting depth of a balanced bracket string of 1 to `pairs` pairs."""
-    check_knob("depth", "pairs", pairs, 5, 9)
+    knob = Knob("pairs", 5, 9).checked("depth", pairs)
     return SynthTask(
         name="depth",
         kind="structured",
+        knob=knob,
         complexity=pairs,
         instruction="give the deepest nesting level of the brackets",
         output_space="answer with one digit",
@@ -196,10 +200,11 @@ def _occurrences(inputs: list[str], _draws: Draws) -> list[str]:
 
 def count(length: int = 8) -> SynthTask:
     """How often the queried letter occurs in a string over a, b, c, d."""
-    check_knob("count", "length", length, 3, 9)
+    knob = Knob("length", 3, 9).checked("count", length)
     return SynthTask(
         name="count",
         kind="structured",
+        knob=knob,
         complexity=length,
         instruction="count how often the letter after the colon appears before it",
         output_space="answer with one digit",

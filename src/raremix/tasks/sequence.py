@@ -10,7 +10,7 @@ from functools import partial
 
 import numpy as np
 
-from raremix.tasks.core import Accept, BoolArray, Kind, Solve, SynthTask, check_knob
+from raremix.tasks.core import Accept, BoolArray, Kind, Knob, Solve, SynthTask
 from raremix.tasks.draws import Draws
 from raremix.tasks.text import DIGITS, LETTERS, U8, draw_strings, rows_to_strings, strings_to_rows
 
@@ -75,11 +75,12 @@ def _string_task(
     accept: Accept | None = None,
     subtasks: tuple[str, ...] = (),
 ) -> SynthTask:
-    check_knob(name, "length", length, _MIN_LEN, _MAX_LEN)
+    knob = Knob("length", _MIN_LEN, _MAX_LEN).checked(name, length)
     what = "lowercase letters" if letters else "digits"
     return SynthTask(
         name=name,
         kind=kind,
+        knob=knob,
         complexity=length,
         instruction=instruction,
         output_space=f"answer with the same number of {what}",
