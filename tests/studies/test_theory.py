@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from raremix.configbase import load, read_yaml
