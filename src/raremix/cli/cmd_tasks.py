@@ -1,0 +1,26 @@
+"""`raremix tasks`: the task suite as a table, one sample example each."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from raremix.cli import app
+
+
+@app.command()
+def tasks() -> None:
+    """List every registered task: kind, complexity knob, sub-tasks and a sample example."""
+    from raremix.tasks import task_table
+
+    table = Table(title="raremix tasks (default complexity)", show_lines=False)
+    for col in ("task", "kind", "knob", "sub-tasks"):
+        table.add_column(col, no_wrap=True)
+    for col in ("instruction", "sample input", "answer"):
+        table.add_column(col, overflow="fold")
+    for row in task_table():
+        table.add_row(
+            row["name"], row["kind"], str(row["complexity"]), ", ".join(row["subtasks"]) or "-",
+            row["instruction"], row["input"], row["answer"],
+        )  # fmt: skip
+    Console().print(table)

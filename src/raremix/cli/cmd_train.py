@@ -1,0 +1,44 @@
+"""`raremix train CONFIG.yaml [key=value …]`: train one run with a progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from raremix.cli import app
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config YAML.")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. steps=500 model.size=200k")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<config name>-<hash>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the run directory's checkpoint if there is one.")] = True,
+) -> None:
+    """Train a GPT on a task mixture; evaluate every task on held-out data as it trains."""
+    from raremix.callbacks.progress import ProgressBar
+    from raremix.config import load_config
+    from raremix.trainer import train as run_training
+
+    cfg = load_config(config, overrides or [])
+    run_dir = out or Path("runs") / f"{config.stem}-{cfg.hash()}"
+    console = Console()
+    console.print(f"run dir [bold]{run_dir}[/]  (config hash {cfg.hash()})")
+    state = run_training(cfg, run_dir, callbacks=[ProgressBar()], resume=resume)
+    console.print(final_table(state.last_eval, cfg.rare, state.facts))
+
+
+def final_table(metrics: dict[str, dict[str, float]], rare: list[str], facts: dict) -> Table:
+    """Per-task held-out accuracy and loss at the end of the run, rare tasks marked."""
+    table = Table(title=f"held-out accuracy · {facts['params']:,} params · {facts['flops']:.2e} train FLOPs")
+    table.add_column("task")
+    table.add_column("acc", justify="right")
+    table.add_column("loss", justify="right")
+    for task in sorted(metrics, key=lambda t: (t not in rare, t)):
+        m = metrics[task]
+        table.add_row(f"[bold yellow]{task} (rare)[/]" if task in rare else task, f"{m['acc']:.3f}", f"{m['loss']:.3f}")
+    return table

@@ -1,0 +1,171 @@
+"""The training-run config: what a YAML passed to `raremix train` holds.
+
+Run-level settings sit at the top (so `steps=500` overrides read naturally); tasks,
+mixture, model and optimiser are sections. Everything validates on load: a typo'd key,
+a negative size or an unknown task is one `RaremixError` line naming the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, model_validator
+
+from raremix.configbase import Config, load, read_yaml
+from raremix.errors import RaremixError
+from raremix.mixture import MixtureConfig
+from raremix.model import LADDER, GPTConfig, ladder_config
+
+
+class TaskSpec(Config):
+    """One task in the run's inventory."""
+
+    task: str | None = None
+    """Registered task to use (default: the entry's own name), so one task can appear twice with two knobs."""
+    complexity: int | None = Field(None, ge=1)
+    """The task's complexity knob (length, modulus, bits…); default: the task's own default."""
+
+
+class ModelSpec(Config):
+    """Which GPT to train: a ladder rung, optionally with its shape overridden."""
+
+    size: str | None = "25k"
+    """A rung of the size ladder (see `raremix.model.LADDER`), or null to give the shape below."""
+    n_layer: int | None = Field(None, ge=1)
+    """Depth; overrides the rung's."""
+    d_model: int | None = Field(None, ge=4)
+    """Width; overrides the rung's."""
+    n_head: int | None = Field(None, ge=1)
+    """Attention heads; overrides the rung's."""
+    mlp_ratio: float = Field(4.0, gt=0)
+    """MLP hidden width as a multiple of d_model."""
+    block_size: int | None = Field(None, ge=2)
+    """Position table length; default: the longest sequence the tasks can make."""
+
+    @model_validator(mode="after")
+    def _known_size(self) -> ModelSpec:
+        if self.size is not None and self.size not in LADDER:
+            raise ValueError(f"unknown ladder size '{self.size}': choose one of {', '.join(LADDER)}")
+        if self.size is None and (self.n_layer is None or self.d_model is None):
+            raise ValueError("with size: null give both n_layer and d_model")
+        return self
+
+    def build(self, vocab_size: int, block_size: int) -> GPTConfig:
+        """Resolve to a concrete GPTConfig."""
+        base = (
+            ladder_config(self.size, vocab_size, block_size, self.mlp_ratio)
+            if self.size
+            else GPTConfig(vocab_size=vocab_size, block_size=block_size, mlp_ratio=self.mlp_ratio)
+        )
+        shape = {k: v for k, v in (("n_layer", self.n_layer), ("d_model", self.d_model), ("n_head", self.n_head)) if v}
+        if "d_model" in shape and "n_head" not in shape:
+            from raremix.model import _heads_for
+
+            shape["n_head"] = _heads_for(shape["d_model"])
+        return load(GPTConfig, {**base.model_dump(), **shape, "block_size": self.block_size or block_size}, "config.model")
+
+
+class OptimConfig(Config):
+    """AdamW with linear warm-up and cosine (or constant) decay, and gradient clipping."""
+
+    lr: float = Field(3e-3, gt=0)
+    """Peak learning rate."""
+    weight_decay: float = Field(0.01, ge=0)
+    """AdamW decoupled weight decay on matrices (not on biases, norms or embeddings)."""
+    beta1: float = Field(0.9, ge=0, lt=1)
+    """Adam β1."""
+    beta2: float = Field(0.98, ge=0, lt=1)
+    """Adam β2."""
+    warmup_steps: int = Field(100, ge=0)
+    """Linear warm-up length in steps."""
+    schedule: Literal["cosine", "constant"] = "cosine"
+    """Decay after warm-up: cosine to min_lr_ratio·lr, or constant (separates forgetting from decay)."""
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    """Final learning rate as a fraction of the peak (cosine only)."""
+    grad_clip: float = Field(1.0, ge=0)
+    """Clip the global gradient norm to this value (0 disables)."""
+
+
+class TrainConfig(Config):
+    """A whole training run."""
+
+    seed: int = 0
+    """Seeds model init, data order and evaluation sets."""
+    steps: int = Field(2000, ge=1)
+    """Optimiser steps."""
+    batch_size: int = Field(128, ge=1)
+    """Examples per step (global, across ranks)."""
+    eval_every: int = Field(250, ge=1)
+    """Evaluate every this many steps (and at the end)."""
+    eval_examples: int = Field(256, ge=1)
+    """Held-out examples per task at each evaluation."""
+    checkpoint_every: int = Field(500, ge=1)
+    """Save a resumable checkpoint every this many steps (and at the end)."""
+    threads: int | None = Field(None, ge=1)
+    """CPU threads for this run (default: PyTorch's choice)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train; auto picks CUDA when present (with bf16 autocast)."""
+    framing: Literal["token", "instruction", "empty", "wrong", "output_space"] = "token"
+    """How each example announces its task."""
+    tasks: dict[str, TaskSpec]
+    """The task inventory: name → knobs. Mixture sources refer to these names."""
+    mixture: MixtureConfig
+    """How the tasks are mixed (weights, schedule, sampler mode)."""
+    model: ModelSpec = ModelSpec()
+    """The GPT to train."""
+    optim: OptimConfig = OptimConfig()
+    """Optimiser and learning-rate schedule."""
+    rare: list[str] = []
+    """Tasks to report as rare targets (progress bar, summaries)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        if not self.tasks:
+            raise ValueError("tasks is empty: list at least one task")
+        sources = [s.name for s in self.mixture.sources]
+        for name in sources:
+            if name not in self.tasks:
+                raise ValueError(f"mixture source '{name}' is not in tasks: add it under tasks")
+        for name in self.rare:
+            if name not in self.tasks:
+                raise ValueError(f"rare task '{name}' is not in tasks: add it under tasks or fix the name")
+        return self
+
+    def hash(self) -> str:
+        """Short content hash: identical configs share it (run ids, checkpoint checks)."""
+        return config_hash(self.model_dump(mode="json"))
+
+
+def config_hash(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (values parsed as YAML scalars) to a raw config dict."""
+    out = json.loads(json.dumps(data))  # deep copy of plain data
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise RaremixError(f"override '{item}' is not key=value: write e.g. steps=500 or model.size=200k")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise RaremixError(f"override '{item}': '{part}' is not a section: check the key")
+            node = nxt
+        node[parts[-1]] = yaml.safe_load(raw) if raw else None
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, data: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML (or take a dict), apply overrides, validate."""
+    raw = read_yaml(path) if path is not None else data
+    where = str(path) if path is not None else "config"
+    if not isinstance(raw, dict):
+        raise RaremixError(f"{where}: expected a mapping of keys to values, got {type(raw).__name__}: write it as 'key: value' lines")
+    return load(TrainConfig, apply_overrides(raw, overrides or []), where)

@@ -1,0 +1,86 @@
+"""From sampler decisions to token batches, and the fixed held-out sets each run evaluates on.
+
+The sampler says *which* example (source id, example index); the task makes it (a pure
+function of seed and index); the tokenizer frames and encodes it. Held-out sets use a
+fixed seed, so every run of a study is scored on the same examples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from raremix.config import TrainConfig
+from raremix.tasks import Task, make_task
+from raremix.tokens import TokenBatch, Tokenizer
+
+EVAL_SEED = 0
+"""Seed of the held-out evaluation sets: shared by all runs so their scores compare."""
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A task's held-out examples, framed and encoded once."""
+
+    task: Task
+    prefixes: list[list[int]]
+    inputs: list[str]
+    answers: list[str]
+    batch: TokenBatch
+
+
+class TaskData:
+    """The run's tasks, framed and tokenised: turns sampler output into training batches."""
+
+    def __init__(self, cfg: TrainConfig, names: list[str], tokenizer: Tokenizer | None = None) -> None:
+        self.cfg = cfg
+        self.names = names  # in the sampler's source-id order
+        self.tasks: dict[str, Task] = {
+            name: make_task(spec.task or name, spec.complexity) for name, spec in cfg.tasks.items()
+        }
+        self.tokenizer = tokenizer or Tokenizer()
+        order = list(self.tasks)
+        self.prefixes: dict[str, list[int]] = {}
+        for i, name in enumerate(order):
+            other = self.tasks[order[(i + 1) % len(order)]]  # the "wrong" framing borrows the next task's
+            self.prefixes[name] = self.tokenizer.prefix(self.tasks[name], cfg.framing, other)
+
+    @property
+    def block_size(self) -> int:
+        """Longest sequence any task can make under this framing: prefix + input + sep + answer + eos."""
+        return max(
+            len(self.prefixes[n]) + t.max_input_len + t.max_answer_len + 2 for n, t in self.tasks.items()
+        )
+
+    def examples(self, name: str, indices: np.ndarray, seed: int, split: str) -> tuple[list[str], list[str]]:
+        ex = self.tasks[name].generate(indices, seed, split)  # type: ignore[arg-type]
+        return ex.inputs, ex.answers
+
+    def train_batch(self, sources: np.ndarray, indices: np.ndarray) -> TokenBatch:
+        """Make and encode the examples the sampler chose, keeping the sampler's order."""
+        n = len(sources)
+        inputs: list[str] = [""] * n
+        answers: list[str] = [""] * n
+        prefixes: list[list[int]] = [[]] * n
+        for sid in np.unique(sources):
+            name = self.names[int(sid)]
+            rows = np.flatnonzero(sources == sid)
+            ins, ans = self.examples(name, indices[rows], self.cfg.seed, "train")
+            for r, i, a in zip(rows.tolist(), ins, ans, strict=True):
+                inputs[r], answers[r], prefixes[r] = i, a, self.prefixes[name]
+        return self.tokenizer.encode(prefixes, inputs, answers)
+
+    def eval_sets(self, n: int) -> dict[str, EvalSet]:
+        """`n` held-out examples per task (never seen in training: the tasks' split guarantees it)."""
+        out = {}
+        for name in self.tasks:
+            ins, ans = self.examples(name, np.arange(n, dtype=np.int64), EVAL_SEED, "heldout")
+            pre = [self.prefixes[name]] * n
+            out[name] = EvalSet(self.tasks[name], pre, ins, ans, self.tokenizer.encode(pre, ins, ans))
+        return out
+
+
+def to_device(batch: TokenBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch.idx.to(device, non_blocking=True), batch.targets.to(device, non_blocking=True)

@@ -1,0 +1,200 @@
+"""The training loop: one readable function, extended by callbacks.
+
+`train(cfg, run_dir)` trains a GPT on the run's task mixture, evaluates every task on
+its held-out set at a fixed cadence, appends metric rows to `run_dir/metrics.jsonl`,
+and checkpoints so that a killed run resumes to bit-identical results on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from raremix import __version__
+from raremix.callbacks import Callback
+from raremix.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from raremix.config import OptimConfig, TrainConfig
+from raremix.data import TaskData, to_device
+from raremix.evaluate import answer_loss, evaluate
+from raremix.mixture import build_sampler
+from raremix.model import GPT, count_params, flops_per_token
+from raremix.results.rows import MetricWriter
+
+
+@dataclass
+class TrainState:
+    """What callbacks see: the live objects of the run and its progress."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    run_id: str
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    data: TaskData
+    sampler: Any
+    writer: MetricWriter
+    device: torch.device
+    step: int = 0
+    loss: float = float("nan")
+    lr: float = 0.0
+    last_eval: dict[str, dict[str, float]] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    stop: bool = False  # a callback may set it to end the run early (after a checkpoint)
+
+
+def lr_at(step: int, total: int, o: OptimConfig) -> float:
+    """Linear warm-up to `o.lr`, then cosine to `o.min_lr_ratio·lr` (or constant)."""
+    if step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    if o.schedule == "constant":
+        return o.lr
+    progress = (step - o.warmup_steps) / max(1, total - o.warmup_steps)
+    return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def make_optimizer(model: torch.nn.Module, o: OptimConfig, fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only (not biases, norms, embeddings)."""
+    decay, rest = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and not name.startswith(("tok", "pos")) else rest).append(p)
+    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), fused=fused or None)
+
+
+def resolve_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    callbacks: Sequence[Callback] = (),
+    resume: bool = True,
+) -> TrainState:
+    """Train one run in `run_dir`, resuming from its checkpoint when there is one."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+
+    sampler = build_sampler(cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps)
+    data = TaskData(cfg, list(sampler.names))
+    model_cfg = cfg.model.build(data.tokenizer.size, data.block_size)
+    model = GPT(model_cfg).to(device)
+    optimizer = make_optimizer(model, cfg.optim, fused=device.type == "cuda")
+    facts = {
+        "params": count_params(model_cfg),
+        "flops": flops_per_token(model_cfg, data.block_size) * cfg.batch_size * data.block_size * cfg.steps,
+        "d_model": model_cfg.d_model,
+        "n_layer": model_cfg.n_layer,
+    }
+    writer = MetricWriter(run_dir / "metrics.jsonl")
+    state = TrainState(cfg, run_dir, cfg.hash(), model, optimizer, data, sampler, writer, device, facts=facts)
+    expect = {"model": model_cfg.model_dump(), "config_hash": cfg.hash()}
+
+    ckpt = find_checkpoint(run_dir) if resume else None
+    loss_sum, loss_n = 0.0, 0
+    if ckpt is not None:
+        state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
+        sampler.load_state_dict(data_state["sampler"])
+        loss_sum, loss_n = data_state["loss_sum"], data_state["loss_n"]
+        writer.truncate_after(state.step)  # rows past the checkpoint will be written again, identically
+    else:
+        writer.truncate_after(-1)
+        _write_run_record(run_dir, cfg, facts)
+
+    eval_sets = data.eval_sets(cfg.eval_examples)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    model.train()
+    for cb in callbacks:
+        cb.on_start(state)
+    if state.step == 0:
+        _evaluate(state, eval_sets, callbacks, train_loss=None)
+
+    t0 = time.perf_counter()
+    while state.step < cfg.steps and not state.stop:
+        state.lr = lr_at(state.step, cfg.steps, cfg.optim)
+        for group in optimizer.param_groups:
+            group["lr"] = state.lr
+        sources, indices = sampler.next_batch()
+        idx, targets = to_device(data.train_batch(sources, indices), device)
+        with autocast:
+            loss = answer_loss(model(idx), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        state.step += 1
+        state.loss = loss.item()
+        loss_sum, loss_n = loss_sum + state.loss, loss_n + 1
+        for cb in callbacks:
+            cb.on_step_end(state)
+        last = state.step == cfg.steps or state.stop
+        if state.step % cfg.eval_every == 0 or last:
+            _evaluate(state, eval_sets, callbacks, train_loss=loss_sum / max(1, loss_n))
+            loss_sum, loss_n = 0.0, 0
+        if state.step % cfg.checkpoint_every == 0 or last:
+            save_checkpoint(run_dir, model, optimizer, state.step,
+                            {"sampler": sampler.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n}, expect)  # fmt: skip
+    state.facts["train_seconds"] = time.perf_counter() - t0
+    for cb in callbacks:
+        cb.on_end(state)
+    (run_dir / "summary.json").write_text(
+        json.dumps({"step": state.step, "facts": state.facts, "final": state.last_eval}, indent=1)
+    )
+    return state
+
+
+def _evaluate(state: TrainState, sets: dict, callbacks: Sequence[Callback], train_loss: float | None) -> None:
+    metrics = evaluate(state.model, sets, state.data.tokenizer, state.device)
+    rows = [
+        {"run": state.run_id, "step": state.step, "task": task, "metric": metric, "value": value}
+        for task, values in metrics.items()
+        for metric, value in values.items()
+    ]
+    if train_loss is not None:
+        rows.append({"run": state.run_id, "step": state.step, "task": "", "metric": "train_loss", "value": train_loss})
+        rows.append({"run": state.run_id, "step": state.step, "task": "", "metric": "lr", "value": state.lr})
+    state.writer.write(rows)
+    state.last_eval = metrics
+    for cb in callbacks:
+        cb.on_eval(state, metrics)
+
+
+def _write_run_record(run_dir: Path, cfg: TrainConfig, facts: dict[str, Any]) -> None:
+    """config.yaml and meta.json: what ran, with which versions, under which hash."""
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    meta = {
+        "config_hash": cfg.hash(),
+        "seed": cfg.seed,
+        "raremix": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        **facts,
+    }
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def run_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Study-runner entry point: train a config dict in `run_dir` (resuming), return run facts."""
+    from raremix.config import load_config
+
+    state = train(load_config(data=config), run_dir)
+    return {**state.facts, "steps": state.step}
