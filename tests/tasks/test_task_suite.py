@@ -3,6 +3,8 @@ generation is a pure function of (seed, index, split)."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,14 @@ def test_seeds_and_tasks_give_different_streams(name: str) -> None:
     b = task.generate(np.arange(50), seed=1, split="train").inputs
     assert a != b
     assert task.generate(np.arange(50), seed=0, split="train").inputs == a
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tasks_pickle_for_dataloader_workers(name: str) -> None:
+    task = make_task(name)
+    clone = pickle.loads(pickle.dumps(task))
+    idx = np.arange(20)
+    assert clone.generate(idx, np.int64(4), "train") == task.generate(idx, 4, "train")
 
 
 def test_tasks_sharing_an_input_format_draw_different_inputs() -> None:

@@ -144,7 +144,7 @@ class SynthTask:
             return Examples(inputs=[], answers=[])
         # Salting the seed with the task name keeps tasks that share an input format
         # (copy, sort, permute) from drawing the same inputs under one seed.
-        task_seed = seed ^ _name_salt(self.name)
+        task_seed = int(seed) ^ _name_salt(self.name)
         want = split == "heldout"
         codes: U8 | None = None  # (B, W) the accepted input of each example
         keys = np.zeros(len(idx), dtype=np.uint64)  # (B,) the accepted candidate's key
