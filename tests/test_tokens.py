@@ -120,7 +120,7 @@ def test_framing_errors_are_one_line() -> None:
         TOK.task_id("modad")
 
 
-@pytest.mark.parametrize("bad", ["é", "A", "\t", "~"])
+@pytest.mark.parametrize("bad", ["é", "A", "\t", "~", "\0"])
 def test_unknown_character_is_named(bad: str) -> None:
     with pytest.raises(RaremixError, match=re.escape(f"character {bad!r} is not in the raremix")):
         TOK.encode([[]], ["12" + bad], ["1"])

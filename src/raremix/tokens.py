@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
 from typing import Literal, get_args
 
 import numpy as np
@@ -73,6 +72,7 @@ class Tokenizer:
         self.pad_id, self.sep_id, self.eos_id = 0, 1, 2
         self._task_ids = {n: 3 + i for i, n in enumerate(names)}
         self._lut = np.full(256, -1, dtype=np.int64)  # byte → id, -1 where not in vocab
+        self._lut[0] = self.pad_id  # the zero bytes that pad a batch of texts
         for i, c in enumerate(charset):
             self._lut[ord(c)] = 3 + len(names) + i
 
@@ -88,18 +88,22 @@ class Tokenizer:
 
     # -- text ---------------------------------------------------------------------------
 
-    def _encode_many(self, texts: Sequence[str]) -> tuple[I64, I64]:
-        """Ids of all texts joined (N,), and each text's length (B,): one table lookup."""
-        blob = "".join(texts)
+    def _grid(self, texts: Sequence[str]) -> tuple[I64, I64]:
+        """Ids (B, W), `<pad>` past each text's end, and lengths (B,): one table lookup."""
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))  # (B,)
         try:
-            raw = np.frombuffer(blob.encode("ascii"), dtype=np.uint8)  # (N,)
+            packed = np.array(texts, dtype="S")  # (B,) NUL-padded bytes
         except UnicodeEncodeError as err:
-            raise self._unknown_char(blob[err.start]) from None
-        ids = self._lut[raw]  # (N,)
-        bad = ids < 0
+            raise self._unknown_char(err.object[err.start]) from None
+        w = packed.dtype.itemsize if len(texts) else 0
+        raw = packed.view(np.uint8).reshape(len(texts), w)  # (B, W)
+        ids = self._lut[raw]  # (B, W); byte 0 (padding) maps to <pad>
+        # A text with an unknown character, or a NUL that would pass for padding.
+        bad = (ids < 0).any(axis=1) | (np.count_nonzero(raw, axis=1) != lengths)  # (B,)
         if bad.any():
-            raise self._unknown_char(blob[int(bad.argmax())])
-        return ids, np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            text = texts[int(bad.argmax())]
+            raise self._unknown_char(next(c for c in text if c == "\0" or self._lut[ord(c)] < 0))
+        return ids, lengths
 
     def _unknown_char(self, c: str) -> RaremixError:
         return RaremixError(
@@ -109,7 +113,7 @@ class Tokenizer:
 
     def encode_text(self, text: str) -> list[int]:
         """Character ids of `text` (no special tokens)."""
-        ids: list[int] = self._encode_many([text])[0].tolist()
+        ids: list[int] = self._grid([text])[0][0].tolist()
         return ids
 
     def decode(self, ids: Sequence[int] | npt.NDArray[np.integer] | torch.Tensor) -> str:
@@ -158,34 +162,50 @@ class Tokenizer:
 
     # -- batches -----------------------------------------------------------------------
 
-    def _prefix_ids(self, prefixes: Sequence[Sequence[int]]) -> tuple[I64, I64]:
-        flat = np.fromiter(chain.from_iterable(prefixes), dtype=np.int64)  # (N,)
-        if flat.size and (flat.min() < 0 or flat.max() >= self.size):
+    def _prefix_grid(self, prefixes: Sequence[Sequence[int]]) -> tuple[I64, I64]:
+        """Prefixes as ids (B, P), `<pad>` after each, and lengths (B,).
+
+        A batch holds few distinct prefix objects (one per task and framing), so rows are
+        filled per object rather than per token.
+        """
+        lengths = np.fromiter(map(len, prefixes), dtype=np.int64, count=len(prefixes))  # (B,)
+        rows_of: dict[int, list[int]] = {}
+        for r, p in enumerate(prefixes):
+            rows_of.setdefault(id(p), []).append(r)
+        grid = np.full((len(prefixes), int(lengths.max(initial=0))), self.pad_id, np.int64)
+        for rows in rows_of.values():
+            p = prefixes[rows[0]]
+            grid[rows, : len(p)] = p  # (R, len(p)) one prefix broadcast over its rows
+        if grid.size and (grid.min() < 0 or grid.max() >= self.size):
             raise RaremixError(
                 f"prefix token ids must be in [0, {self.size}): build them with prefix()"
             )
-        return flat, np.fromiter(map(len, prefixes), dtype=np.int64, count=len(prefixes))
+        return grid, lengths
 
     def encode(
         self, prefixes: Sequence[Sequence[int]], inputs: Sequence[str], answers: Sequence[str]
     ) -> TokenBatch:
         """Right-padded `prefix + input + <sep> + answer + <eos>` with answer-only targets."""
         b = _same_length(prefixes=prefixes, inputs=inputs, answers=answers)
-        p_ids, p_len = self._prefix_ids(prefixes)
-        x_ids, x_len = self._encode_many(inputs)
-        y_ids, y_len = self._encode_many(answers)
+        p_ids, p_len = self._prefix_grid(prefixes)  # (B, P), (B,)
+        x_ids, x_len = self._grid(inputs)  # (B, X), (B,)
+        y_ids, y_len = self._grid(answers)  # (B, Y), (B,)
         start = p_len + x_len + 1  # (B,) first answer position
         lengths = start + y_len + 1  # (B,) through <eos>
-        idx = np.full((b, max(int(lengths.max(initial=0)), 1)), self.pad_id, dtype=np.int64)
-        _place(idx, p_ids, p_len, np.zeros(b, dtype=np.int64))
-        _place(idx, x_ids, x_len, p_len)
-        idx[np.arange(b), start - 1] = self.sep_id
-        _place(idx, y_ids, y_len, start)
-        idx[np.arange(b), lengths - 1] = self.eos_id
+        rows = np.arange(b)
+        # Segments go in left to right; each one's trailing <pad> is overwritten by the next.
+        idx = np.full((b, p_ids.shape[1] + x_ids.shape[1] + y_ids.shape[1] + 2), self.pad_id)
+        idx[:, : p_ids.shape[1]] = p_ids
+        _put(idx, x_ids, p_len)
+        idx[rows, start - 1] = self.sep_id
+        _put(idx, y_ids, start)
+        idx[rows, lengths - 1] = self.eos_id
+        idx = np.ascontiguousarray(idx[:, : max(int(lengths.max(initial=0)), 1)])  # (B, T)
         # Position t predicts token t + 1: keep it where t + 1 is an answer token or <eos>.
         t = np.arange(idx.shape[1])[None, :]  # (1, T)
         wanted = (t >= start[:, None] - 1) & (t < lengths[:, None] - 1)  # (B, T)
-        following = np.concatenate([idx[:, 1:], np.full((b, 1), self.pad_id)], axis=1)  # (B, T)
+        following = np.empty_like(idx)  # (B, T)
+        following[:, :-1], following[:, -1] = idx[:, 1:], self.pad_id
         targets = np.where(wanted, following, IGNORE)  # (B, T)
         return TokenBatch(
             idx=torch.from_numpy(idx),
@@ -208,26 +228,24 @@ class Tokenizer:
         if side not in ("left", "right"):
             raise unknown("padding side", str(side), ("left", "right"))
         b = _same_length(prefixes=prefixes, inputs=inputs)
-        p_ids, p_len = self._prefix_ids(prefixes)
-        x_ids, x_len = self._encode_many(inputs)
+        p_ids, p_len = self._prefix_grid(prefixes)  # (B, P), (B,)
+        x_ids, x_len = self._grid(inputs)  # (B, X), (B,)
         lengths = p_len + x_len + 1  # (B,) through <sep>
         width = max(int(lengths.max(initial=0)), 1)
         shift = width - lengths if side == "left" else np.zeros(b, dtype=np.int64)  # (B,)
-        idx = np.full((b, width), self.pad_id, dtype=np.int64)  # (B, T)
-        _place(idx, p_ids, p_len, shift)
-        _place(idx, x_ids, x_len, shift + p_len)
+        # Spare columns on the right take the segments' trailing <pad>, then are cut off.
+        idx = np.full((b, width + p_ids.shape[1] + x_ids.shape[1]), self.pad_id)
+        _put(idx, p_ids, shift)
+        _put(idx, x_ids, shift + p_len)
         idx[np.arange(b), shift + lengths - 1] = self.sep_id
-        return torch.from_numpy(idx), torch.from_numpy(lengths)
+        return torch.from_numpy(np.ascontiguousarray(idx[:, :width])), torch.from_numpy(lengths)
 
 
-def _place(out: I64, flat: I64, lens: I64, starts: I64) -> None:
-    """Write row r's segment (the next lens[r] values of `flat`) at out[r, starts[r]:]."""
-    if flat.size == 0:
-        return
-    rows = np.repeat(np.arange(len(lens)), lens)  # (N,)
-    first = np.cumsum(lens) - lens  # (B,) where each row's segment begins in `flat`
-    cols = np.arange(flat.size) - np.repeat(first - starts, lens)  # (N,)
-    out[rows, cols] = flat
+def _put(out: I64, values: I64, starts: I64) -> None:
+    """out[r, starts[r] : starts[r] + W] = values[r] for every row r; values is (B, W)."""
+    w = values.shape[1]
+    if w:
+        out[np.arange(len(out))[:, None], starts[:, None] + np.arange(w)] = values  # (B, W)
 
 
 def _same_length(**seqs: Sequence[object]) -> int:

@@ -108,7 +108,9 @@ def _add_inputs(digits: int, draws: Draws) -> U8:
 
 
 def _padded_sum(digits: int, inputs: list[str], _draws: Draws) -> list[str]:
-    return [f"{int(a) + int(b):0{digits + 1}d}" for a, _, b in (s.partition("+") for s in inputs)]
+    return [
+        str(int(a) + int(b)).zfill(digits + 1) for a, _, b in (s.partition("+") for s in inputs)
+    ]
 
 
 def add(digits: int = 3) -> SynthTask:
