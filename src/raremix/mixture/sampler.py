@@ -181,22 +181,24 @@ class MixtureSampler:
         k = len(self.names)
         if self.plan.mode == "stratified":
             per_source, self._carry = draw_stratified(self.batch_size, eff, self._carry, room)
-            src = arrange(per_source, step_key ^ _ARRANGE_SALT)
+            # the slot order matters only to whoever materialises this batch
+            src = arrange(per_source, step_key ^ _ARRANGE_SALT) if materialise else None
         else:
             constant = self._override is not None or self.plan.schedule.is_constant(
                 self.plan.schedule.phase_at(step)
             )
             src = draw_iid(step_key, self.batch_size, eff, room, self._choose(eff, constant))
             per_source = np.bincount(src, minlength=k)
+        drawn = int(per_source.sum())
         out = None
-        if materialise:
-            lo = min(self.rank * self.local_batch, len(src))
-            hi = min(lo + self.local_batch, len(src))
+        if src is not None and materialise:
+            lo = min(self.rank * self.local_batch, drawn)
+            hi = min(lo + self.local_batch, drawn)
             out = (src[lo:hi].astype(np.int64), self._indices(src, lo, hi))
         self._counts += per_source
-        self._target += len(src) * weights
+        self._target += drawn * weights
         self._step += 1
-        if len(src) < self.batch_size:
+        if drawn < self.batch_size:
             self._ended = True
         return out
 

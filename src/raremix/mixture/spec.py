@@ -29,7 +29,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from raremix.configbase import Config
 from raremix.errors import did_you_mean, unknown
-from raremix.mixture.weights import check_params
+from raremix.mixture.weights import STRATEGIES, check_params
 
 EXHAUSTION = ("reshuffle", "stop")
 
@@ -172,7 +172,7 @@ class MixtureConfig(Config):
     """The sources (tasks); names must be unique."""
     strategy: str | None = None
     """Weighting strategy when sources give no weight|repeat|count (default natural)."""
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, validate_default=True)
     """Parameters of the strategy, e.g. {tau: 3} for temperature."""
     mode: Literal["iid", "stratified"] = "iid"
     """iid: each example drawn independently; stratified: each batch's per-source counts
@@ -218,6 +218,8 @@ class MixtureConfig(Config):
     @classmethod
     def _strategy_alone(cls, v: str | None, info: ValidationInfo) -> str | None:
         sources = info.data.get("sources")
+        if v is not None and v not in STRATEGIES:
+            raise ValueError(str(unknown("strategy", v, STRATEGIES)))
         if v is not None and sources and any(s.amount for s in sources):
             raise ValueError(
                 "sources give weight|repeat|count and a strategy is set: choose one way to weight them"
