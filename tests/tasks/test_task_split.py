@@ -61,7 +61,7 @@ def test_generation_enumerates_the_whole_heldout_set_of_a_tiny_task() -> None:
 
 
 def test_draws_are_in_range_and_roughly_uniform() -> None:
-    d = Draws(example_keys(0, "train", np.arange(20_000), np.arange(1)).reshape(-1))
+    d = Draws(example_keys(0, "train", np.arange(20_000), 0, 1).reshape(-1))
     x = d.ints(0, 7)
     assert x.min() == 0 and x.max() == 6
     assert np.abs(np.bincount(x) / len(x) - 1 / 7).max() < 0.01
@@ -72,13 +72,13 @@ def test_draws_are_in_range_and_roughly_uniform() -> None:
 
 
 def test_draw_columns_do_not_depend_on_how_many_are_drawn() -> None:
-    d = Draws(example_keys(3, "heldout", np.arange(10), np.arange(2)).reshape(-1))
+    d = Draws(example_keys(3, "heldout", np.arange(10), 0, 2).reshape(-1))
     assert (d.bits(4, 3) == d.bits(4, 8)[:, :3]).all()
     assert not (d.bits(4, 3) == d.bits(5, 3)).any()
 
 
 def test_distinct_samples_are_distinct_and_cover_the_range() -> None:
-    d = Draws(example_keys(0, "train", np.arange(5000), np.arange(1)).reshape(-1))
+    d = Draws(example_keys(0, "train", np.arange(5000), 0, 1).reshape(-1))
     picks = d.distinct(0, 26, 5)
     assert all(len(set(row)) == 5 for row in picks.tolist())
     assert np.abs(np.bincount(picks[:, 4], minlength=26) / 5000 - 1 / 26).max() < 0.015

@@ -157,7 +157,7 @@ class SynthTask:
                     f"task '{self.name}' at complexity {self.complexity} has no {split} inputs: "
                     "raise its complexity"
                 )
-            cand_keys = example_keys(task_seed, split, idx[todo], np.arange(start, start + width))
+            cand_keys = example_keys(task_seed, split, idx[todo], start, width)  # (N, A)
             cands = self.draw_inputs(Draws(cand_keys.reshape(-1)))  # (N * A, W)
             hit = heldout_codes(cands) == want  # (N * A,)
             first = hit.reshape(len(todo), width).argmax(axis=1)  # (N,) earliest accepted

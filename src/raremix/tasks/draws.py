@@ -55,15 +55,16 @@ def splitmix64(x: U64) -> U64:
     return z
 
 
-def example_keys(seed: int, split: str, indices: I64, attempts: I64) -> U64:
-    """Keys (N, A) for the candidate `attempts` of each example index (N,).
+def example_keys(seed: int, split: str, indices: I64, first_attempt: int, attempts: int) -> U64:
+    """Keys (N, A) of candidates first_attempt ... first_attempt + A - 1 of each index (N,).
 
-    Index and attempt enter linearly through odd constants (distinct pairs cannot collide
-    for any realistic range) and one splitmix64 then mixes them.
+    Index and attempt enter linearly through two odd constants and one splitmix64 mixes
+    them: two (index, attempt) pairs collide only if Δindex·M2 ≡ Δattempt·γ (mod 2**64),
+    which at any realistic range practically never happens.
     """
     base = _u64(mix64((seed & _MASK) ^ _SPLIT_SALT[split]))
     per_index = indices.astype(np.uint64) * _N2 + base  # (N,)
-    gammas = _gammas(int(attempts[0]), len(attempts))  # (A,)
+    gammas = _gammas(first_attempt, attempts)  # (A,)
     return splitmix64(per_index[:, None] + gammas[None, :])  # (N, A)
 
 
