@@ -1,0 +1,104 @@
+"""`raremix study run|list`: sweep a base config over axes, in parallel and resumably."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from raremix.cli import app
+from raremix.errors import RaremixError, unknown
+
+study_app = typer.Typer(
+    help="Run studies: a base config swept over axes (sizes, mixtures, seeds), resumably.",
+    no_args_is_help=True,
+)
+app.add_typer(study_app, name="study")
+
+
+def packaged_studies() -> dict[str, Path]:
+    """Study name → YAML shipped in `raremix/configs/studies/`."""
+    root = Path(str(resources.files("raremix"))) / "configs" / "studies"
+    return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
+
+
+def resolve_study(spec_or_name: str) -> Path:
+    """A study YAML path as given, or the packaged study of that name."""
+    path = Path(spec_or_name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    studies = packaged_studies()
+    if spec_or_name in studies:
+        return studies[spec_or_name]
+    if not studies:
+        raise RaremixError(
+            f"unknown study '{spec_or_name}': no packaged studies yet: pass a study YAML path"
+        )
+    raise unknown("study", spec_or_name, studies)
+
+
+@study_app.command("run")
+def run(
+    spec: Annotated[
+        str,
+        typer.Argument(help="A study YAML, or the name of a packaged study (see `study list`)."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Study directory (default: studies/<name>[-quick])."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Parallel runs (default: the spec's, else one per core)."),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="local (processes on this machine) or ray (a Ray cluster).")
+    ] = "local",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Run the study's small 'quick' variant (a smoke test).")
+    ] = False,
+    run_fn: Annotated[
+        str | None,
+        typer.Option(help="'module:function' that trains one run (default: the spec's)."),
+    ] = None,
+) -> None:
+    """Run every run of a study not yet done; rerun the same command to resume."""
+    from raremix.studies.runner import run_study
+    from raremix.studies.spec import expand, load_spec, quick_variant
+
+    study = load_spec(resolve_study(spec))
+    if quick:
+        study = quick_variant(study)
+    out_dir = out or Path("studies") / (study.name + ("-quick" if quick else ""))
+    console = Console()
+    console.print(f"study [bold]{study.name}[/]: {len(expand(study))} runs → {out_dir}")
+    outcome = run_study(study, out_dir, run_fn=run_fn, workers=workers, backend=backend)  # type: ignore[arg-type]
+    console.print(outcome.summary(), highlight=False)
+    if outcome.failed:
+        console.print(
+            f"[red]{len(outcome.failed)} failed[/]: fix and rerun the same command to retry them"
+        )
+        raise SystemExit(1)  # not typer.Exit: main() runs click with standalone_mode=False
+
+
+@study_app.command("list")
+def list_studies() -> None:
+    """List the studies that ship with raremix."""
+    from raremix.studies.spec import expand, load_spec
+
+    studies = packaged_studies()
+    if not studies:
+        typer.echo("no packaged studies yet: run one from a YAML with `raremix study run PATH`")
+        return
+    table = Table("study", "runs", "description")
+    for name, path in studies.items():
+        try:
+            spec = load_spec(path)
+            table.add_row(name, str(len(expand(spec))), spec.description)
+        except RaremixError as err:
+            table.add_row(name, "?", f"[red]{err}[/]")
+    Console().print(table)

@@ -1,0 +1,156 @@
+"""Metric rows: raremix's one result format, appended to a run's `metrics.jsonl`.
+
+A row is `{run, step, task, metric, value}` (task "" or "all" for run-level metrics).
+A run appends rows while it trains; a row counts once its line (with the newline) is
+on disk, so a crash mid-write leaves at most one torn last line, which readers drop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from raremix.errors import RaremixError
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: run processes need no pandas to write rows
+
+METRIC_COLUMNS = ("run", "step", "task", "metric", "value")
+METRICS_FILE = "metrics.jsonl"
+
+
+def metric_row(row: Mapping[str, Any], run: str = "") -> dict[str, Any]:
+    """A clean row with exactly the metric columns and their types (`run` filled if absent)."""
+    missing = [c for c in METRIC_COLUMNS if c not in row and not (c == "run" and run)]
+    if missing:
+        raise RaremixError(
+            f"metric row {dict(row)!r} lacks {missing}: give run, step, task, metric, value"
+        )
+    return {
+        "run": str(row.get("run") or run),
+        "step": int(row["step"]),
+        "task": str(row["task"]),
+        "metric": str(row["metric"]),
+        "value": float(row["value"]),
+    }
+
+
+def _complete_lines(path: Path) -> list[bytes]:
+    """The file's lines that end with a newline (a torn last line is left out)."""
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    return data[:end].splitlines()
+
+
+def _parse(line: bytes, path: Path, lineno: int) -> dict[str, Any]:
+    try:
+        return metric_row(json.loads(line))
+    except (ValueError, TypeError, KeyError, RaremixError) as err:
+        raise RaremixError(
+            f"{path}:{lineno}: not a metric row ({err}): the file is corrupt; delete the run's directory to rerun it"
+        ) from None
+
+
+class MetricWriter:
+    """Appends metric rows to a JSONL file, flushing each write.
+
+    `run` defaults to the name of the file's directory (a study run's dir is its id).
+    Opening repairs a torn last line left by a crash. Use as a context manager or `close()`.
+    """
+
+    def __init__(self, path: str | Path, run: str | None = None) -> None:
+        self.path = Path(path)
+        self.run = self.path.parent.name if run is None else run
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair()
+        self._file = self.path.open("ab")
+
+    def _repair(self) -> None:
+        """Cut a torn last line (no newline) so appends start on a fresh line."""
+        if not self.path.exists():
+            return
+        with self.path.open("rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            f.seek(0)
+            end = f.read().rfind(b"\n") + 1
+            f.truncate(end)
+
+    def write(self, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
+        """Append one row or several, then flush (each row is one line)."""
+        batch = [rows] if isinstance(rows, Mapping) else list(rows)
+        text = "".join(json.dumps(metric_row(r, self.run)) + "\n" for r in batch)
+        self._file.write(text.encode())
+        self._file.flush()
+
+    def log(self, step: int, task: str, metric: str, value: float) -> None:
+        """Append one row for this writer's run."""
+        self.write({"step": step, "task": task, "metric": metric, "value": value})
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows with a step past `step` (resume from a checkpoint: no duplicates).
+
+        `truncate_after(-1)` empties the file (a fresh start). The rewrite is atomic.
+        """
+        self._file.close()
+        if self.path.exists():
+            kept = [
+                line
+                for i, line in enumerate(_complete_lines(self.path), 1)
+                if line.strip() and _parse(line, self.path, i)["step"] <= step
+            ]
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(b"".join(line + b"\n" for line in kept))
+            os.replace(tmp, self.path)
+        self._file = self.path.open("ab")
+
+    def close(self) -> None:
+        """Close the file (rows are already flushed)."""
+        self._file.close()
+
+    def __enter__(self) -> MetricWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def empty_rows() -> pd.DataFrame:
+    """A metric-row frame with no rows and the standard columns and types."""
+    return rows_frame([])
+
+
+def rows_frame(rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Metric rows as a DataFrame with the standard columns and dtypes."""
+    import pandas as pd
+
+    if isinstance(rows, pd.DataFrame):
+        frame = rows.reindex(columns=list(METRIC_COLUMNS))
+    else:
+        frame = pd.DataFrame(list(rows), columns=list(METRIC_COLUMNS))
+    return frame.astype({"step": "int64", "value": "float64"})
+
+
+def load_rows(path: str | Path, missing_ok: bool = False) -> list[dict[str, Any]]:
+    """The rows of a `metrics.jsonl` as dicts (see `read_rows`)."""
+    p = Path(path)
+    if not p.exists():
+        if missing_ok:
+            return []
+        raise RaremixError(f"{p}: no such metrics file: check the run directory")
+    return [_parse(line, p, i) for i, line in enumerate(_complete_lines(p), 1) if line.strip()]
+
+
+def read_rows(path: str | Path, missing_ok: bool = False) -> pd.DataFrame:
+    """Read a `metrics.jsonl` into a DataFrame (run, step, task, metric, value).
+
+    A torn last line (a crash mid-write) is dropped; a malformed line elsewhere is an error.
+    """
+    return rows_frame(load_rows(path, missing_ok))

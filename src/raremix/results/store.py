@@ -1,0 +1,236 @@
+"""The results store: an embedded directory of Parquet files, queried with DuckDB.
+
+Layout: `ROOT/runs/<run_id>.parquet` (one row per run) and `ROOT/metrics/<run_id>.parquet`
+(that run's metric rows). Every file is written under a temporary name, synced and
+atomically renamed, so concurrent writers never contend and a crash never leaves a
+half-visible file. The run file is written last: it is the run's commit marker, and
+metrics without one are invisible to queries. Re-adding a run replaces its files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from raremix.errors import RaremixError, unknown
+from raremix.results.rows import metric_row, rows_frame
+
+RUN_COLUMNS = ("run_id", "study", "status", "wall_s", "error", "config")
+"""Columns every run row has; axis labels and run facts add more."""
+STATUSES = ("done", "failed")
+TABLES = ("metrics", "runs")
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+_METRIC_SCHEMA = pa.schema(
+    [
+        ("run", pa.string()),
+        ("step", pa.int64()),
+        ("task", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+    ]
+)
+_EMPTY_RUNS = (
+    "select null::varchar as run_id, null::varchar as study, null::varchar as status, "
+    "null::double as wall_s, null::varchar as error, null::varchar as config where false"
+)
+_EMPTY_METRICS = (
+    "select null::varchar as run, null::bigint as step, null::varchar as task, "
+    "null::varchar as metric, null::double as value where false"
+)
+
+
+def label_column(axis: str) -> str:
+    """The run-table column holding an axis's labels: `model.size` → `model_size`."""
+    return re.sub(r"\W", "_", axis)
+
+
+def _sql_str(text: str | Path) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def _plain(value: Any) -> Any:
+    """A run-table cell: numbers and strings as they are; containers as JSON text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, sort_keys=True, default=str)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _write_atomic(table: pa.Table, dest: Path) -> None:
+    """Write `table` to `dest` via a unique temp name, fsync and `os.replace`."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        with tmp.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class ResultStore:
+    """An embedded results store in the directory `root` (created if missing)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        for sub in TABLES:
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def open(cls, path: str | Path) -> ResultStore:
+        """An existing store: `path` is a study directory (holding `store/`) or the store itself."""
+        p = Path(path)
+        for cand in (p / "store", p):
+            if all((cand / sub).is_dir() for sub in TABLES):
+                return cls(cand)
+        raise RaremixError(
+            f"{p}: no results store here: pass a study directory written by `raremix study run`"
+        )
+
+    # writing -----------------------------------------------------------------------
+
+    def add_run(
+        self,
+        run_id: str,
+        run_info: Mapping[str, Any],
+        rows: pd.DataFrame | Iterable[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Store one run: its run-table row (`run_info` → columns) and its metric rows.
+
+        `run_info` keys become columns (study, status, wall_s, error, config, labels,
+        facts); dicts and lists are stored as JSON text; status defaults to "done". The
+        rows' `run` is set to `run_id`. Safe to call from many processes at once.
+        """
+        if not re.fullmatch(r"[\w.-]+", run_id):
+            raise RaremixError(
+                f"run id {run_id!r} is not a file-safe name: use letters, digits, '_', '-', '.'"
+            )
+        record: dict[str, Any] = {
+            "run_id": run_id,
+            "study": "",
+            "status": "done",
+            "wall_s": math.nan,
+            "error": None,
+        }
+        record["config"] = "{}"
+        for key, value in run_info.items():
+            if key == "run_id":
+                raise RaremixError(
+                    "run_info must not contain 'run_id': pass it as the first argument"
+                )
+            record[key] = _plain(value)
+        if record["status"] not in STATUSES:
+            raise unknown("run status", str(record["status"]), STATUSES)
+
+        if not isinstance(rows, pd.DataFrame):
+            rows = [metric_row(r, run_id) for r in rows or []]
+        frame = rows_frame(rows).assign(run=run_id)
+        metrics_file = self.root / "metrics" / f"{run_id}.parquet"
+        if len(frame):
+            table = pa.Table.from_pandas(frame, schema=_METRIC_SCHEMA, preserve_index=False)
+            _write_atomic(table, metrics_file)
+        else:
+            metrics_file.unlink(missing_ok=True)
+        _write_atomic(pa.Table.from_pylist([record]), self.root / "runs" / f"{run_id}.parquet")
+
+    # reading -----------------------------------------------------------------------
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether `run_id` finished successfully (a failed run is rerun)."""
+        path = self.root / "runs" / f"{run_id}.parquet"
+        if not path.exists():
+            return False
+        return bool(pq.read_table(path, columns=["status"]).column("status")[0].as_py() == "done")
+
+    def finished_ids(self) -> set[str]:
+        """Ids of every run that finished successfully."""
+        return set(self.sql("select run_id from runs where status = 'done'")["run_id"])
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A fresh in-memory DuckDB connection with views `runs` and `metrics` over the files."""
+        con = duckdb.connect()
+        runs_dir, metrics_dir = self.root / "runs", self.root / "metrics"
+        if any(runs_dir.glob("*.parquet")):
+            glob = _sql_str(runs_dir / "*.parquet")
+            con.execute(
+                f"create view runs as select * from read_parquet({glob}, union_by_name = true)"
+            )
+        else:
+            con.execute(f"create view runs as {_EMPTY_RUNS}")
+        if any(metrics_dir.glob("*.parquet")):
+            glob = _sql_str(metrics_dir / "*.parquet")
+            # metrics whose run file is not (yet) there are invisible: the run file commits
+            con.execute(
+                f"create view metrics as select * from read_parquet({glob}) "
+                "where run in (select run_id from runs)"
+            )
+        else:
+            con.execute(f"create view metrics as {_EMPTY_METRICS}")
+        return con
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run a SQL query over the views `runs` and `metrics`; the result as a DataFrame."""
+        con = self.connect()
+        try:
+            return con.execute(query).df()
+        except duckdb.Error as err:
+            first = str(err).strip().splitlines()[0]
+            raise RaremixError(
+                f"SQL error: {first}: check the query (tables: runs, metrics)"
+            ) from None
+        finally:
+            con.close()
+
+    def runs(self) -> pd.DataFrame:
+        """The run table: one row per run (ordered by run_id)."""
+        return self.sql("select * from runs order by run_id")
+
+    def metrics(self) -> pd.DataFrame:
+        """All metric rows of stored runs (ordered by run, step, task, metric)."""
+        return self.sql("select * from metrics order by run, step, task, metric")
+
+    def export(
+        self,
+        dest: str | Path,
+        fmt: Literal["parquet", "csv"] | None = None,
+        table: Literal["metrics", "runs"] = "metrics",
+    ) -> Path:
+        """Write a table to one Parquet or CSV file (format from `fmt` or the suffix)."""
+        dest = Path(dest)
+        if table not in TABLES:
+            raise unknown("table", table, TABLES)
+        fmt = fmt or FORMATS.get(dest.suffix.lower())  # type: ignore[assignment]
+        if fmt not in ("parquet", "csv"):
+            raise RaremixError(
+                f"cannot tell the export format of '{dest}': name it *.parquet or *.csv"
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        order = "run, step, task, metric" if table == "metrics" else "run_id"
+        options = "format parquet" if fmt == "parquet" else "format csv, header true"
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        con = self.connect()
+        try:
+            con.execute(
+                f"copy (select * from {table} order by {order}) to {_sql_str(tmp)} ({options})"
+            )
+            os.replace(tmp, dest)
+        finally:
+            con.close()
+            tmp.unlink(missing_ok=True)
+        return dest
