@@ -143,21 +143,25 @@ def draw_stratified(
     return counts, new_carry
 
 
-def arrange(counts: np.ndarray, key: int) -> np.ndarray:
+def arrange(counts: np.ndarray, key: int) -> tuple[np.ndarray, np.ndarray]:
     """The batch's slots: source ids with the given counts, each source spread evenly.
 
     Source i's j-th item goes to position (j + u_i) / n_i of the batch (u_i a seeded
     uniform), so every contiguous slice — a rank's part, a micro-batch — holds close
-    to its proportional share of each source, not a run of one source.
+    to its proportional share of each source, not a run of one source. Returns the
+    slots' sources and each slot's occurrence (j) within its source.
     """
     k = len(counts)
     grouped = np.repeat(np.arange(k), counts)
+    occ = np.arange(len(grouped)) - (np.cumsum(counts) - counts)[grouped]
     if len(grouped) < 2:
-        return grouped
-    starts = np.cumsum(counts) - counts
-    place = np.arange(len(grouped)) - starts[grouped] + uniforms(key, np.arange(k))[grouped]
-    place /= counts[grouped]
-    return grouped[np.argsort(place, kind="stable")]
+        return grouped, occ
+    place = (occ + uniforms(key, np.arange(k))[grouped]) / counts[grouped]
+    # within a source, places increase with j, so slot order keeps occurrence order;
+    # below 2**15 slots, 16-bit keys get numpy's linear-time radix sort
+    keys = (place * 32768).astype(np.int16) if len(grouped) < 2**15 else place
+    order = np.argsort(keys, kind="stable")
+    return grouped[order], occ[order]
 
 
 def occurrence(src: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:

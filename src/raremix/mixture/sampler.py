@@ -23,13 +23,15 @@ import numpy as np
 
 from raremix.errors import RaremixError
 from raremix.mixture.draw import InverseCDF, arrange, draw_iid, draw_stratified, occurrence
-from raremix.mixture.permute import key_of, mix64, mix64_int, permute
+from raremix.mixture.permute import feistel_domain, key_of, mix64, mix64_int, permute
 from raremix.mixture.resolve import Plan
 from raremix.mixture.weights import normalise
 
 STATE_FORMAT = "raremix.mixture.sampler/1"
 _ARRANGE_SALT = 0x5851F42D4C957F2D
 _EPOCH_MUL = 0x9E3779B97F4A7C15
+# rows of the per-source table: size, permutation domain, current epoch key, position in it
+_SIZE, _H, _MASK, _C, _KEY, _POS = range(6)
 
 
 class MixtureSampler:
@@ -68,6 +70,13 @@ class MixtureSampler:
         self._source_keys = np.array(
             [key_of(self._seed_key, n) for n in self.names], dtype=np.uint64
         )
+        # per-source permutation domains, and each source's current epoch (start, key):
+        # computed once and gathered per example instead of recomputed per example
+        self._epoch_start = np.zeros(k, dtype=np.int64)
+        self._table = np.zeros((6, k), dtype=np.uint64)
+        self._table[_SIZE] = self.sizes
+        self._table[_H], self._table[_MASK], self._table[_C] = feistel_domain(self.sizes)
+        self._table[_KEY] = self._keys_for(np.arange(k), np.zeros(k, dtype=np.int64))
         self._step = 0
         self._counts = np.zeros(k, dtype=np.int64)
         self._carry = np.zeros(k)
@@ -182,19 +191,23 @@ class MixtureSampler:
         if self.plan.mode == "stratified":
             per_source, self._carry = draw_stratified(self.batch_size, eff, self._carry, room)
             # the slot order matters only to whoever materialises this batch
-            src = arrange(per_source, step_key ^ _ARRANGE_SALT) if materialise else None
+            src, occ = (
+                arrange(per_source, step_key ^ _ARRANGE_SALT) if materialise else (None, None)
+            )
         else:
             constant = self._override is not None or self.plan.schedule.is_constant(
                 self.plan.schedule.phase_at(step)
             )
             src = draw_iid(step_key, self.batch_size, eff, room, self._choose(eff, constant))
             per_source = np.bincount(src, minlength=k)
+            occ = None
         drawn = int(per_source.sum())
         out = None
         if src is not None and materialise:
             lo = min(self.rank * self.local_batch, drawn)
             hi = min(lo + self.local_batch, drawn)
-            out = (src[lo:hi].astype(np.int64), self._indices(src, lo, hi))
+            occ = occurrence(src, k, lo, hi) if occ is None else occ[lo:hi]
+            out = (src[lo:hi].astype(np.int64), self._indices(src[lo:hi], occ))
         self._counts += per_source
         self._target += drawn * weights
         self._step += 1
@@ -202,16 +215,34 @@ class MixtureSampler:
             self._ended = True
         return out
 
-    def _indices(self, src: np.ndarray, lo: int, hi: int) -> np.ndarray:
-        """Example indices for slots lo..hi: each source's next draws, permuted per epoch."""
-        s = src[lo:hi]
+    def _keys_for(self, sources: np.ndarray, epochs: np.ndarray) -> np.ndarray:
+        """Permutation keys for (source, epoch) pairs: a hash of (seed, name, epoch)."""
+        return mix64(self._source_keys[sources] + epochs.astype(np.uint64) * np.uint64(_EPOCH_MUL))
+
+    def _indices(self, s: np.ndarray, occ: np.ndarray) -> np.ndarray:
+        """Example indices for slots drawing sources `s`, each the `occ`-th draw of its
+        source in this batch: each source's next positions in its epoch permutation."""
         if len(s) == 0:
             return np.zeros(0, dtype=np.int64)
-        draw = self._counts[s] + occurrence(src, len(self.names), lo, hi)
-        size = self.sizes[s]
-        epoch = draw // size
-        keys = mix64(self._source_keys[s] + epoch.astype(np.uint64) * np.uint64(_EPOCH_MUL))
-        return permute(draw - epoch * size, size, keys)
+        table = self._table
+        stale = np.flatnonzero(
+            (self._counts < self._epoch_start) | (self._counts >= self._epoch_start + self.sizes)
+        )
+        if len(stale):  # sources that entered a new epoch since their table entry
+            epochs = self._counts[stale] // self.sizes[stale]
+            self._epoch_start[stale] = epochs * self.sizes[stale]
+            table[_KEY, stale] = self._keys_for(stale, epochs)
+        table[_POS] = self._counts - self._epoch_start
+        cols = np.take(table, s, axis=1)  # one gather for every per-source number
+        size, pos, keys = cols[_SIZE], cols[_POS], cols[_KEY]
+        pos += occ.astype(np.uint64)
+        later = np.flatnonzero(pos >= size)
+        if len(later):  # draws that run into the following epoch(s) within this batch
+            draw = self._counts[s[later]] + occ[later]
+            epochs = draw // self.sizes[s[later]]
+            pos[later] = draw - epochs * self.sizes[s[later]]
+            keys[later] = self._keys_for(s[later], epochs)
+        return permute(pos, size, keys, (cols[_H], cols[_MASK], cols[_C]))
 
     # --- state ---------------------------------------------------------------------------
 
