@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from raremix.mixture import MixtureSampler, TableSources, build_sampler
+from raremix.mixture.adapters import table_rows
 
 
 def zipf_mixture(k: int, size: int, mode: str) -> dict:
@@ -107,7 +108,7 @@ def raremix_rows(
     def one_batch() -> int:
         sources, indices = sampler.next_batch()
         rows = tables.rows(sampler.names, sources, indices)
-        return len(rows.to_pylist()) if as_dicts else rows.num_rows
+        return len(table_rows(rows)) if as_dicts else rows.num_rows
 
     return one_batch
 

@@ -20,6 +20,7 @@ from raremix.mixture import (
     to_hf_iterable,
     write_shards,
 )
+from raremix.mixture.adapters import table_rows
 
 MIX = {
     "mode": "stratified",
@@ -144,3 +145,10 @@ def test_table_sources_errors() -> None:
     tables = TableSources({"a": [{"x": 1}]})
     with pytest.raises(RaremixError, match="source 'b' is not in these tables"):
         tables.rows(("b",), np.array([0]), np.array([0]))
+
+
+def test_table_rows_matches_arrow_to_pylist() -> None:
+    tables = TableSources(hf_sources())
+    sampler = build_sampler(MIX, tables.sizes, seed=1, batch_size=16)
+    batch = pa.concat_tables([tables.rows(sampler.names, *sampler.next_batch()) for _ in range(3)])
+    assert table_rows(batch) == batch.to_pylist()

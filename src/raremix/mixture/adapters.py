@@ -55,18 +55,43 @@ class TableSources:
             list(tables.values()), promote_options="default"
         ).combine_chunks()
         self.offsets = np.cumsum([0, *self.sizes.values()])[:-1].astype(np.int64)
+        self._ids: dict[tuple[str, ...], np.ndarray] = {}  # sampler order → table order
 
     def rows(self, names: Sequence[str], sources: np.ndarray, indices: np.ndarray) -> pa.Table:
         """The rows for a batch: `sources` index into `names` (the sampler's order)."""
-        try:
-            ids = np.array([self.names.index(n) for n in names], dtype=np.int64)
-        except ValueError:
-            missing = next(n for n in names if n not in self.names)
-            raise RaremixError(f"source '{missing}' is not in these tables: add its data") from None
+        ids = self._ids.get(tuple(names))
+        if ids is None:
+            missing = [n for n in names if n not in self.sizes]
+            if missing:
+                raise RaremixError(f"source '{missing[0]}' is not in these tables: add its data")
+            position = {n: i for i, n in enumerate(self.names)}
+            ids = self._ids[tuple(names)] = np.array([position[n] for n in names], dtype=np.int64)
         taken = self.table.take(pa.array(self.offsets[ids[sources]] + indices))
-        return taken.add_column(
-            0, "source", pa.array(np.asarray(names, dtype=object)[sources], pa.string())
-        ).add_column(1, "index", pa.array(indices, pa.int64()))
+        return taken.add_column(0, "source", _labels(names, sources)).add_column(
+            1, "index", pa.array(indices, pa.int64())
+        )
+
+
+def _labels(names: Sequence[str], sources: np.ndarray) -> pa.DictionaryArray:
+    """Source names for a batch as a dictionary column: no per-row string objects."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(sources, pa.int32()), pa.array(list(names), pa.string())
+    )
+
+
+def table_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """`table.to_pylist()`, several times faster: columns convert at once, and a
+    dictionary column (the source names) decodes through numpy instead of per value."""
+    columns = []
+    for col in table.itercolumns():
+        if pa.types.is_dictionary(col.type):
+            col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            labels = np.asarray(col.dictionary.to_pylist(), dtype=object)
+            columns.append(labels[col.indices.to_numpy(zero_copy_only=False)].tolist())
+        else:
+            columns.append(col.to_pylist())
+    keys = table.column_names
+    return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _to_arrow(name: str, data: Any) -> pa.Table:
@@ -196,7 +221,7 @@ def _hf_rows(
     for step, sources, indices in iter_shard(sampler, total_steps=total_steps):
         if tables is not None:
             batch = tables.rows(sampler.names, sources, indices)
-            for row in batch.to_pylist():
+            for row in table_rows(batch):
                 yield {"step": step, **row}
         else:
             for s, i in zip(sources.tolist(), indices.tolist(), strict=True):
@@ -273,8 +298,7 @@ def write_shards(
             pq.write_table(table, path)
         else:
             with path.open("w") as f:
-                for row in table.to_pylist():
-                    f.write(json.dumps(row) + "\n")
+                f.writelines(json.dumps(row) + "\n" for row in table_rows(table))
         paths.append(path)
         pending, buffered = [], 0
 
@@ -283,14 +307,7 @@ def write_shards(
         if tables is not None:
             batch = tables.rows(sampler.names, sources, indices)
         else:
-            batch = pa.table(
-                {
-                    "source": pa.array(
-                        np.asarray(sampler.names, dtype=object)[sources], pa.string()
-                    ),
-                    "index": indices,
-                }
-            )
+            batch = pa.table({"source": _labels(sampler.names, sources), "index": indices})
         pending.append(
             batch.add_column(0, "step", pa.array(np.full(len(sources), step, dtype=np.int64)))
         )

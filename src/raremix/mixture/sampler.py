@@ -305,9 +305,8 @@ class MixtureSampler:
                     f"{self.sizes[i]} now: its permutation would change; keep the size or start fresh"
                 )
             counts[i], carry[i], target[i] = found[1], found[2], found[3]
-        self._dormant = {
-            n: [v[0], v[1]] for n, v in {**dormant, **saved}.items() if n not in self.names
-        }
+        here = set(self.names)
+        self._dormant = {n: [v[0], v[1]] for n, v in {**dormant, **saved}.items() if n not in here}
         self._counts, self._carry, self._target = counts, carry, target
         self._step, self._ended = int(state["step"]), bool(state["ended"])
         override = state.get("override")
