@@ -32,17 +32,17 @@ class InverseCDF:
         if guide:
             self.buckets = 1 << max(10, int(np.ceil(np.log2(8 * len(w)))))
             edges = np.arange(self.buckets + 1, dtype=np.float64) / self.buckets
-            self.lo = np.searchsorted(cdf, edges[:-1], side="right")
+            lo = np.searchsorted(cdf, edges[:-1], side="right")
             hi = np.searchsorted(cdf, edges[1:], side="left")
-            self.exact = self.lo == hi
+            self.guide = np.where(lo == hi, lo, -1)  # -1: the bucket straddles a boundary
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         """Source index for each uniform (int64)."""
         if not self.buckets:
             return np.searchsorted(self.cdf, u, side="right")
         bucket = (u * self.buckets).astype(np.int64)  # exact: the bucket count is a power of 2
-        out = self.lo[bucket]
-        unsure = np.flatnonzero(~self.exact[bucket])
+        out = self.guide[bucket]
+        unsure = np.flatnonzero(out < 0)
         if len(unsure):
             out[unsure] = np.searchsorted(self.cdf, u[unsure], side="right")
         return out

@@ -308,10 +308,12 @@ class MixtureSampler:
         here = set(self.names)
         self._dormant = {n: [v[0], v[1]] for n, v in {**dormant, **saved}.items() if n not in here}
         self._counts, self._carry, self._target = counts, carry, target
-        self._step, self._ended = int(state["step"]), bool(state["ended"])
+        same_sources = list(state["names"]) == list(self.names)
+        # with other sources the stream may go on: the next batch decides afresh
+        self._step, self._ended = int(state["step"]), bool(state["ended"]) and same_sources
         override = state.get("override")
         # an override is kept only for the same sources; with a new plan, the plan rules
         self._override = None
-        if override is not None and list(state["names"]) == list(self.names):
+        if override is not None and same_sources:
             self.set_weights(override)
         self._chooser = None
