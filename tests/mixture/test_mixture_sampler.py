@@ -363,3 +363,30 @@ def test_iterating_stops_at_total_steps() -> None:
         {"sources": [{"name": "a", "size": 5}]}, seed=0, batch_size=3, total_steps=4
     )
     assert len(list(sampler)) == 4
+
+
+@given(mixtures(), st.integers(1, 4), st.integers(1, 3), st.integers(1, 5), st.integers(0, 2**16))
+@settings(max_examples=25, deadline=None)
+def test_any_sharding_unions_to_the_whole(
+    mix: dict, world: int, workers: int, per_rank: int, seed: int
+) -> None:
+    batch, steps = world * per_rank, 20
+    whole = stream(build_sampler(mix, seed=seed, batch_size=batch, total_steps=40), steps)
+    got: dict[int, dict[int, tuple[list, list]]] = defaultdict(dict)
+    for rank in range(world):
+        for worker in range(workers):
+            sampler = build_sampler(
+                mix, seed=seed, batch_size=batch, total_steps=40, rank=rank, world_size=world
+            )
+            for step, s, i in iter_shard(sampler, worker, workers, total_steps=steps):
+                assert rank not in got[step], "a step was drawn twice for one rank"
+                got[step][rank] = (s.tolist(), i.tolist())
+    rebuilt = [
+        (
+            step,
+            [x for r in range(world) for x in got[step][r][0]],
+            [x for r in range(world) for x in got[step][r][1]],
+        )
+        for step in sorted(got)
+    ]
+    assert rebuilt == whole
