@@ -315,5 +315,7 @@ class MixtureSampler:
         # an override is kept only for the same sources; with a new plan, the plan rules
         self._override = None
         if override is not None and same_sources:
-            self.set_weights(override)
+            # restored bit for bit: normalising again could move the last bits
+            self._override = np.array(override, dtype=np.float64)
+            self._override.flags.writeable = False
         self._chooser = None
