@@ -1,0 +1,5 @@
+"""`python -m raremix` is the `raremix` command."""
+
+from raremix.cli import main
+
+main()
