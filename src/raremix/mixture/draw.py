@@ -30,7 +30,9 @@ class InverseCDF:
         self.cdf = cdf
         self.buckets = 0
         if guide:
-            self.buckets = 1 << max(10, int(np.ceil(np.log2(8 * len(w)))))
+            # ~32 buckets per source: few buckets straddle a boundary even when many
+            # small weights crowd the top of the CDF (Zipf)
+            self.buckets = 1 << min(20, max(10, int(np.ceil(np.log2(32 * len(w))))))
             edges = np.arange(self.buckets + 1, dtype=np.float64) / self.buckets
             lo = np.searchsorted(cdf, edges[:-1], side="right")
             hi = np.searchsorted(cdf, edges[1:], side="left")
