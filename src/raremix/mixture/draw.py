@@ -86,18 +86,23 @@ def draw_iid(
     return np.concatenate(parts)
 
 
-def apportion(quota: np.ndarray, total: int) -> np.ndarray:
+def apportion(quota: np.ndarray, total: int, eligible: np.ndarray | None = None) -> np.ndarray:
     """Largest remainder: integer counts >= 0 summing to `total`, each floor(q) or floor(q)+1.
 
-    The leftover units go to the largest fractional parts; ties go to the lower index
-    (a stable sort), so the result is deterministic.
+    The leftover units go to the largest fractional parts, only among `eligible`
+    entries (all by default); ties go to the lower index (a stable sort), so the
+    result is deterministic.
     """
     counts = np.maximum(np.floor(quota), 0).astype(np.int64)
     short = total - int(counts.sum())
     frac = quota - counts
+    if eligible is not None:
+        frac = np.where(eligible, frac, -np.inf)
     if short > 0:
         order = np.argsort(-frac, kind="stable")
-        while short > 0:  # more than one round only if the quotas undershoot by > k
+        if eligible is not None:
+            order = order[: int(eligible.sum())]
+        while short > 0 and len(order):  # several rounds only if quotas undershoot by > k
             take = order[: min(short, len(order))]
             counts[take] += 1
             short -= len(take)
@@ -119,30 +124,26 @@ def draw_stratified(
     capped at its room and the rest of the batch re-apportioned over the others; a
     source that leaves the mix drops its carry (the targets are re-based).
     """
-    k = len(weights)
-    counts = np.zeros(k, dtype=np.int64)
-    fixed = np.zeros(k, dtype=bool)
+    counts = np.zeros(len(weights), dtype=np.int64)
+    fixed = np.zeros(len(weights), dtype=bool)
     active = (weights > 0) & (room > 0)
-    new_carry = np.zeros(k)
     while True:
         free = active & ~fixed
-        left = batch - int(counts[fixed].sum())
+        left = batch - int(counts.sum())
         if left <= 0 or not free.any():
-            break
+            return counts, np.zeros(len(weights))
         p = np.where(free, weights, 0.0)
-        quota = left * p / p.sum() + np.where(free, carry, 0.0)
-        got = apportion(quota, left)
+        quota = p * (left / p.sum()) + np.where(free, carry, 0.0)
+        got = apportion(quota, left, free)
         over = got > room
         if not over.any():
-            counts[free] = got[free]
             # Σ carry stays 0 so the next quotas again sum to the batch; re-centring also
             # absorbs carries dropped by sources that left and float rounding over 1e8 steps
-            new_carry[free] = quota[free] - got[free]
-            new_carry[free] -= new_carry[free].mean()
-            break
-        counts[over] = room[over]
+            new_carry = np.where(free, quota - got, 0.0)
+            new_carry -= np.where(free, new_carry.sum() / free.sum(), 0.0)
+            return counts + got, new_carry
+        counts[over] = room[over]  # rare: a source runs out within this batch
         fixed |= over
-    return counts, new_carry
 
 
 def arrange(counts: np.ndarray, key: int) -> tuple[np.ndarray, np.ndarray]:
