@@ -19,6 +19,8 @@ demo: $(STAMP)
 	$(BIN)/raremix demo
 
 test: $(STAMP)
+	@# the report test screenshots the HTML page in headless Chromium (Debian's package)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy

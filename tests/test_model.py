@@ -6,18 +6,18 @@ from raremix.errors import RaremixError
 from raremix.model import GPT, LADDER, GPTConfig, count_params, flops_per_token, ladder_config, width_for_budget
 
 
-@pytest.mark.parametrize("size", list(LADDER)[:8])
+@pytest.mark.parametrize("size", list(LADDER)[:9])
 def test_param_count_is_exact(size: str) -> None:
     cfg = ladder_config(size, vocab_size=50, block_size=40)
     assert GPT(cfg).num_params() == count_params(cfg)
 
 
 def test_ladder_spans_64x_on_cpu_rungs() -> None:
-    counts = [count_params(ladder_config(s, 50, 40)) for s in ("25k", "50k", "100k", "200k", "400k", "1m", "2m", "4m")]
+    counts = [count_params(ladder_config(s, 50, 40)) for s in ("12k", "25k", "50k", "100k", "200k", "400k", "1m", "2m", "4m")]
     assert counts == sorted(counts)
     assert counts[-1] / counts[0] >= 64
     # each named rung is within a factor 1.6 of its name
-    for name, n in zip(("25k", "50k", "100k", "200k", "400k", "1m", "2m", "4m"), counts, strict=True):
+    for name, n in zip(("12k", "25k", "50k", "100k", "200k", "400k", "1m", "2m", "4m"), counts, strict=True):
         nominal = float(name[:-1]) * (1e3 if name.endswith("k") else 1e6)
         assert 0.6 < n / nominal < 1.6, (name, n)
 

@@ -51,8 +51,9 @@ class GPTConfig(Config):
 
 
 # The ladder: each rung roughly doubles the parameters (at the lab's ~40-token vocab and
-# 32-token block). The CPU rungs span 25K → 4M (160×); the GPU rungs go on to ~85M.
+# 32-token block). The CPU rungs span 12K → 4M (250×); the GPU rungs go on to ~85M.
 LADDER: dict[str, tuple[int, int, int]] = {  # name: (d_model, n_layer, n_head)
+    "12k": (24, 2, 2),
     "25k": (32, 2, 2),
     "50k": (40, 2, 2),
     "100k": (48, 3, 3),

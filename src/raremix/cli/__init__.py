@@ -40,7 +40,7 @@ def main() -> None:
     """Entry point: run the app, reporting bad input in one line with exit code 2."""
     _register()
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except RaremixError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(2)
@@ -56,3 +56,4 @@ def main() -> None:
             show()
             sys.exit(err.exit_code)
         raise
+    sys.exit(rc if isinstance(rc, int) else 0)
