@@ -96,6 +96,10 @@ def test_sizes_can_come_from_the_caller() -> None:
         ),
         (src({"name": "a", "wieght": 1}), "unknown key 'sources.0.wieght': did you mean 'weight'?"),
         (
+            src({"name": "a", "exhaustion": {"max_epoch": 2}}),
+            "exhaustion must be reshuffle, stop or {max_epochs: N}",
+        ),
+        (
             {**src({"name": "a"}), "strategy": "natral"},
             "unknown strategy 'natral': did you mean 'natural'?",
         ),

@@ -61,7 +61,7 @@ def draw_iid(
     fresh uniforms (key + round), so the result stays unbiased and deterministic.
     """
     k = len(weights)
-    src = choose(uniforms(key, np.arange(batch)))
+    src = choose(uniforms(key, batch))
     counts = np.bincount(src, minlength=k)
     if np.all(counts <= room):
         return src
@@ -159,7 +159,7 @@ def arrange(counts: np.ndarray, key: int) -> tuple[np.ndarray, np.ndarray]:
     occ = np.arange(len(grouped)) - (np.cumsum(counts) - counts)[grouped]
     if len(grouped) < 2:
         return grouped, occ
-    place = (occ + uniforms(key, np.arange(k))[grouped]) / counts[grouped]
+    place = (occ + uniforms(key, k)[grouped]) / counts[grouped]
     # within a source, places increase with j, so slot order keeps occurrence order;
     # below 2**15 slots, 16-bit keys get numpy's linear-time radix sort
     keys = (place * 32768).astype(np.int16) if len(grouped) < 2**15 else place
@@ -167,17 +167,21 @@ def arrange(counts: np.ndarray, key: int) -> tuple[np.ndarray, np.ndarray]:
     return grouped[order], occ[order]
 
 
-def occurrence(src: np.ndarray, k: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
-    """For slots lo..hi: how many earlier slots of the batch drew the same source."""
+def occurrence(
+    src: np.ndarray, k: int, lo: int = 0, hi: int | None = None, counts: np.ndarray | None = None
+) -> np.ndarray:
+    """For slots lo..hi: how many earlier slots of the batch drew the same source.
+
+    `counts` may pass `bincount(src[lo:hi], minlength=k)` if the caller has it.
+    """
     part = src[lo:hi]
     # int16 ids take numpy's radix sort: linear and several times faster
-    ids = part.astype(np.int16) if k < 2**15 else part
-    order = np.argsort(ids, kind="stable")
-    sorted_src = part[order]
-    counts = np.bincount(part, minlength=k)
-    starts = np.cumsum(counts) - counts
+    order = np.argsort(part.astype(np.int16) if k < 2**15 else part, kind="stable")
+    if counts is None:
+        counts = np.bincount(part, minlength=k)
     occ = np.empty(len(part), dtype=np.int64)
-    occ[order] = np.arange(len(part)) - starts[sorted_src]
+    # in sorted order each group of a source starts at its cumulative count
+    occ[order] = np.arange(len(part)) - np.repeat(np.cumsum(counts) - counts, counts)
     if lo:
         occ += np.bincount(src[:lo], minlength=k)[part]
     return occ

@@ -8,6 +8,7 @@ O(number of sources) instead of O(step).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -60,11 +61,24 @@ def key_of(*parts: int | str) -> int:
     return key
 
 
-def uniforms(key: int, counters: np.ndarray) -> np.ndarray:
-    """Uniform floats in [0, 1) with 53 random bits, one per counter, keyed by `key`."""
-    x = counters.astype(np.uint64) * _U(_GOLDEN)
-    x += _U(key & MASK64)
+def uniforms(key: int, counters: np.ndarray | int) -> np.ndarray:
+    """Uniform floats in [0, 1) with 53 random bits, one per counter, keyed by `key`.
+
+    An int `counters` means range(counters) (the common case, with cached counters).
+    """
+    weyl = (
+        _weyl(counters) if isinstance(counters, int) else counters.astype(np.uint64) * _U(_GOLDEN)
+    )
+    x = weyl + _U(key & MASK64)
     return (mix64(x) >> _U(11)).astype(np.float64) * 2.0**-53
+
+
+@functools.lru_cache(maxsize=16)
+def _weyl(n: int) -> np.ndarray:
+    """range(n) × the golden ratio in 64 bits, read-only: the counters of `uniforms`."""
+    w = np.arange(n, dtype=np.uint64) * _U(_GOLDEN)
+    w.flags.writeable = False
+    return w
 
 
 def feistel_domain(size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

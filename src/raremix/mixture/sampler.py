@@ -206,8 +206,12 @@ class MixtureSampler:
         if src is not None and materialise:
             lo = min(self.rank * self.local_batch, drawn)
             hi = min(lo + self.local_batch, drawn)
-            occ = occurrence(src, k, lo, hi) if occ is None else occ[lo:hi]
-            out = (src[lo:hi].astype(np.int64), self._indices(src[lo:hi], occ))
+            if occ is None:
+                whole = lo == 0 and hi == len(src)
+                occ = occurrence(src, k, lo, hi, per_source if whole else None)
+            else:
+                occ = occ[lo:hi]
+            out = (np.asarray(src[lo:hi], dtype=np.int64), self._indices(src[lo:hi], occ))
         self._counts += per_source
         self._target += drawn * weights
         self._step += 1
@@ -235,7 +239,7 @@ class MixtureSampler:
         table[_POS] = self._counts - self._epoch_start
         cols = np.take(table, s, axis=1)  # one gather for every per-source number
         size, pos, keys = cols[_SIZE], cols[_POS], cols[_KEY]
-        pos += occ.astype(np.uint64)
+        np.add(pos, occ, out=pos, casting="unsafe")  # occ >= 0: no cast copy needed
         later = np.flatnonzero(pos >= size)
         if len(later):  # draws that run into the following epoch(s) within this batch
             draw = self._counts[s[later]] + occ[later]

@@ -69,10 +69,23 @@ class SourceSpec(Config):
     @field_validator("exhaustion", mode="before")
     @classmethod
     def _known_policy(cls, v: Any) -> Any:
+        # checked here, so a typo reads as one line rather than pydantic's union report
         if isinstance(v, str) and v not in EXHAUSTION:
             raise ValueError(
                 f"unknown exhaustion policy '{v}': {did_you_mean(v, EXHAUSTION)} (or {{max_epochs: N}})"
             )
+        if not isinstance(v, str | MaxEpochs):
+            epochs = (
+                v.get("max_epochs") if isinstance(v, dict) and set(v) == {"max_epochs"} else None
+            )
+            if (
+                not isinstance(epochs, int | float)
+                or isinstance(epochs, bool)
+                or not 0 < epochs < math.inf
+            ):
+                raise ValueError(
+                    "exhaustion must be reshuffle, stop or {max_epochs: N} with N > 0: write one of those"
+                )
         return v
 
     @model_validator(mode="after")
