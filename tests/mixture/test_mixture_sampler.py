@@ -404,3 +404,43 @@ def test_resume_keeps_a_set_weights_override_bit_for_bit() -> None:
     b = build_sampler(mix, seed=7, batch_size=2)
     b.load_state_dict(json.loads(json.dumps(a.state_dict())))
     assert stream(a, 40) == stream(b, 40)
+
+
+@given(
+    st.lists(st.floats(0.01, 100.0), min_size=1, max_size=8),
+    st.sampled_from(["iid", "stratified"]),
+    st.integers(0, 2**16),
+)
+@settings(max_examples=25, deadline=None)
+def test_proportions_converge_to_targets(w: list[float], mode: str, seed: int) -> None:
+    mix = {
+        "mode": mode,
+        "sources": [{"name": f"s{i}", "size": 97, "weight": x} for i, x in enumerate(w)],
+    }
+    sampler = build_sampler(mix, seed=seed, batch_size=500)
+    for _ in range(40):
+        sampler.skip_batch()
+    n, p = 20_000, np.array(w) / sum(w)
+    if mode == "stratified":
+        assert np.abs(sampler.counts - n * p).max() < 1
+    else:
+        assert np.all(np.abs(sampler.counts - n * p) <= 6 * np.sqrt(n * p * (1 - p)) + 1)
+
+
+@given(st.floats(1e-9, 1e-4), st.integers(1, 3000), st.integers(0, 2**16))
+@settings(max_examples=25, deadline=None)
+def test_a_tiny_weight_gets_its_expected_count_plus_or_minus_one(
+    tiny: float, batch: int, seed: int
+) -> None:
+    mix = {
+        "mode": "stratified",
+        "sources": [
+            {"name": "common", "size": 10**5, "weight": 1.0},
+            {"name": "rare", "size": 7, "weight": tiny},
+        ],
+    }
+    sampler = build_sampler(mix, seed=seed, batch_size=batch)
+    steps = 200
+    for _ in range(steps):
+        sampler.skip_batch()
+    assert abs(sampler.counts[1] - steps * batch * tiny / (1 + tiny)) < 1
