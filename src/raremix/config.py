@@ -16,9 +16,10 @@ import yaml
 from pydantic import Field, model_validator
 
 from raremix.configbase import Config, load, read_yaml
-from raremix.errors import RaremixError
+from raremix.errors import RaremixError, did_you_mean
 from raremix.mixture import MixtureConfig
 from raremix.model import LADDER, GPTConfig, ladder_config
+from raremix.probes.config import ProbeConfig
 
 
 class TaskSpec(Config):
@@ -121,11 +122,19 @@ class TrainConfig(Config):
     """Optimiser and learning-rate schedule."""
     rare: list[str] = []
     """Tasks to report as rare targets (progress bar, summaries)."""
+    probes: ProbeConfig | None = None
+    """Probes run during training (interference, neurons, linear probes, entropy); null: none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
         if not self.tasks:
             raise ValueError("tasks is empty: list at least one task")
+        from raremix.tasks import TASKS
+
+        for name, spec in self.tasks.items():
+            task = spec.task or name
+            if task not in TASKS:
+                raise ValueError(f"unknown task '{task}': {did_you_mean(task, TASKS)}")
         sources = [s.name for s in self.mixture.sources]
         for name in sources:
             if name not in self.tasks:
@@ -137,7 +146,10 @@ class TrainConfig(Config):
 
     def hash(self) -> str:
         """Short content hash: identical configs share it (run ids, checkpoint checks)."""
-        return config_hash(self.model_dump(mode="json"))
+        data = self.model_dump(mode="json")
+        if data.get("probes") is None:
+            del data["probes"]  # runs from before probes existed keep their hash
+        return config_hash(data)
 
 
 def config_hash(data: dict[str, Any]) -> str:

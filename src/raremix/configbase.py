@@ -61,7 +61,7 @@ def describe_validation_error(cls: type[BaseModel], err: ValidationError, where:
         text = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
         got = first.get("input")
         shown = f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
-        msg = f"{where}: '{path}': {text}{shown}"
+        msg = f"{where}: '{path}': {text}{shown}" if loc else f"{where}: {text}"
     more = len(err.errors()) - 1
     return msg + (f" [+{more} more problem{'s' if more > 1 else ''}]" if more > 0 else "")
 

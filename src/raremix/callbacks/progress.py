@@ -24,7 +24,7 @@ class ProgressBar(Callback):
     def on_start(self, state: TrainState) -> None:
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),

@@ -34,7 +34,7 @@ def train(
 
 def final_table(metrics: dict[str, dict[str, float]], rare: list[str], facts: dict) -> Table:
     """Per-task held-out accuracy and loss at the end of the run, rare tasks marked."""
-    table = Table(title=f"held-out accuracy · {facts['params']:,} params · {facts['flops']:.2e} train FLOPs")
+    table = Table(title="held-out accuracy", caption=f"{facts['params']:,} params · {facts['flops']:.2e} training FLOPs")
     table.add_column("task")
     table.add_column("acc", justify="right")
     table.add_column("loss", justify="right")
