@@ -5,8 +5,8 @@
 
 Measures, in one process and one run:
   * sampling decisions per second — (source, example index) pairs — for 1,000 sources
-    with Zipf weights, iid and stratified, with small (200-row) and large (10**6-row)
-    sources (the two code paths of the permutation);
+    with Zipf weights, iid and stratified, with small (200-row) sources, whose cursors
+    cross several epochs per batch, and large (10**6-row) ones;
   * the cost of resuming at step 10**8 (load_state_dict + the first batch) next to the
     cost at step 10: a resume never replays the stream, so they should match;
   * the same mixture through `interleave_datasets` on the same in-memory HF datasets
