@@ -1,0 +1,44 @@
+"""`build_report(study_dir)`: analyse if needed, draw the figures, write HTML and Markdown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from raremix.errors import RaremixError
+from raremix.studies.analysis import ANALYSIS_DIR, VERDICT_FILE, Verdict, analyze_study
+
+HTML_FILE = "report.html"
+MD_FILE = "report.md"
+
+
+def build_report(study_dir: Path) -> tuple[Path, Path]:
+    """Write `study_dir/report.html` (self-contained) and `study_dir/report.md`.
+
+    Reads the study's store and `analysis/`; runs `analyze_study` first when
+    `analysis/verdict.json` is missing. Figures go to `study_dir/figures/`.
+    """
+    from raremix.report.content import study_report, theory_report
+    from raremix.report.render import to_html, to_markdown
+
+    root = Path(study_dir)
+    if not root.is_dir() or not any(root.iterdir()):
+        raise RaremixError(
+            f"{root}: no study here (missing or empty): pass a directory written by "
+            "`raremix study run`"
+        )
+    analysis = root / ANALYSIS_DIR
+    if not (analysis / VERDICT_FILE).exists():
+        analyze_study(root, echo=False)
+    verdict = Verdict.load(analysis)
+    report = (theory_report if verdict.study == "theory" else study_report)(root, verdict)
+    html, md = root / HTML_FILE, root / MD_FILE
+    _write(html, to_html(report, root))
+    _write(md, to_markdown(report))
+    return html, md
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

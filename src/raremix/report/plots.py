@@ -1,0 +1,137 @@
+"""Study plots from analysis tables: the scale-vs-mix frontier and the injection heatmaps.
+
+Each function takes plain DataFrames and returns a matplotlib Figure (Agg backend);
+`save_figure` writes and closes it. Nothing here reads a store or trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+DPI = 110
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write `fig` as PNG at `path` (parents created) and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="white")  # constrained layout: no tight bbox pass
+    plt.close(fig)
+    return path
+
+
+def mix_colors(mixes: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    """A stable colour per mix: tab10 for a few, viridis for many (e.g. injection rates)."""
+    if len(mixes) <= 10:
+        cmap = plt.get_cmap("tab10")
+        return {m: cmap(i) for i, m in enumerate(mixes)}
+    cmap = plt.get_cmap("viridis")
+    return {m: cmap(i / max(len(mixes) - 1, 1)) for i, m in enumerate(mixes)}
+
+
+def mix_order(groups: pd.DataFrame) -> list[str]:
+    """Mixes ordered by the rare task's share of the data (natural first on ties or no share)."""
+    share = groups.groupby("mix")["rare_share"].mean().fillna(-1.0)
+    return sorted(share.index, key=lambda m: (m != "natural", share[m], m))
+
+
+def params_axis(ax: Axes, params: Sequence[float], labels: Sequence[str]) -> None:
+    """Log-scale x axis with a tick at each model size, labelled 'size\\nN params'."""
+    ax.set_xscale("log")
+    ticks = sorted(set(zip(params, labels, strict=True)))
+    ax.set_xticks([p for p, _ in ticks], [f"{s}\n{p:,.0f}" for p, s in ticks], fontsize=7)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if len(ticks) == 1:  # one size: give the log axis some room
+        p = ticks[0][0]
+        ax.set_xlim(p / 2, p * 2)
+    ax.set_xlabel("parameters (log scale)")
+
+
+def frontier_figure(
+    groups: pd.DataFrame, study: str = "", target: tuple[float, float, str] | None = None
+) -> Figure:
+    """Rare- (left) and common-task (right) acc, mean ± sd over seeds, vs params; one line
+    per mix. `target` = (acc, params where natural reaches it or nan, label) draws the
+    scale-equivalence read-off."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained", sharey=True)
+    order = mix_order(groups)
+    colors = mix_colors(order)
+    for ax, role in zip(axes, ("rare", "common"), strict=True):
+        for mix in order:
+            g = groups[groups.mix == mix].sort_values("params")
+            ax.errorbar(
+                g.params, g[f"{role}_mean"], yerr=g[f"{role}_sd"].fillna(0.0), marker="o",
+                capsize=4, lw=2 if mix == "natural" else 1.4, color=colors[mix], label=mix,
+            )  # fmt: skip
+        params_axis(ax, groups.params.tolist(), groups["size"].tolist())
+        ax.set_title(f"{role}-task accuracy", fontsize=10)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+    if target is not None:
+        acc, at, label = target
+        ax = axes[0]
+        right = at if np.isfinite(at) else groups.params.max()
+        ax.plot([groups.params.min(), right], [acc, acc], ":", color="black", lw=1)
+        below = acc > 0.8  # keep the label inside the axes and off the lines above
+        ax.annotate(label, (groups.params.min(), acc), xytext=(4, -12 if below else 5),
+                    textcoords="offset points", fontsize=8)  # fmt: skip
+        if np.isfinite(at):
+            ax.plot([at], [acc], marker="*", ms=12, color="black", ls="none")
+    axes[0].set_ylabel("held-out accuracy (mean of last 3 evals)")
+    axes[0].legend(title="mix", fontsize=8)
+    fig.suptitle(f"{study}: accuracy vs model size, per mix (error bars: sd over seeds)")
+    return fig
+
+
+def heatmap_figure(final: pd.DataFrame, tasks: Sequence[str], threshold: float = 0.8) -> Figure:
+    """Per injected task, final acc (mean over seeds) over injection rate × model size.
+
+    Rows are rates (highest at the top), columns sizes by params; cells at or above
+    `threshold` are outlined.
+    """
+    n = max(len(tasks), 1)
+    fig, axes = plt.subplots(
+        1, n, figsize=(3.2 + 2.0 * n, 4.2), layout="constrained", squeeze=False
+    )
+    image = None
+    for ax, task in zip(axes[0], tasks, strict=False):
+        sel = final[final.task == task]
+        rates = sel.groupby("rate")["rate_per_batch"].mean().sort_values(ascending=False)
+        sizes = sel.groupby("size")["params"].median().sort_values()
+        grid = sel.pivot_table(index="rate", columns="size", values="acc", aggfunc="mean")
+        grid = grid.reindex(index=rates.index, columns=sizes.index)
+        image = ax.imshow(grid.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (i, j), v in np.ndenumerate(grid.to_numpy()):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                        color="black" if v > 0.6 else "white")  # fmt: skip
+                if v >= threshold:
+                    ax.add_patch(
+                        plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=1.5)
+                    )
+        ax.set_xticks(range(len(sizes)), [f"{s}\n{p:,.0f}" for s, p in sizes.items()], fontsize=7)
+        names = [r if r == f"{v:.3g}/batch" else f"{r} ({v:.3g}/batch)" for r, v in rates.items()]
+        ax.set_yticks(range(len(rates)), names, fontsize=7)
+        ax.set_xlabel("model size (params)")
+        ax.set_title(f"{task}: final accuracy", fontsize=10)
+    axes[0, 0].set_ylabel("injection rate")
+    if image is not None:
+        fig.colorbar(image, ax=axes[0, -1], shrink=0.85, label=f"accuracy (red box: ≥ {threshold})")
+    fig.suptitle("Rare-task injection: accuracy over rate × model size")
+    return fig
+
+
+def percent_formatter() -> FuncFormatter:
+    """Tick labels as percentages."""
+    return FuncFormatter(lambda v, _: f"{v:.0%}")

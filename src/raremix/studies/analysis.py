@@ -1,0 +1,146 @@
+"""Study analysis: read a finished study's results store, write `analysis/` and a verdict.
+
+`analyze_study(study_dir)` writes `analysis/final.parquet` (one row per run × task: the
+mean of the last 3 evaluations), `analysis/verdict.json` and the headline figure, and
+prints the verdict table. Which verdict is computed is chosen by the study's name from
+`VERDICTS` (demo, scale-vs-mix, injection); any other study gets the scale-vs-mix one,
+which degrades to a per-group table when it has one size or one mix.
+
+The theory lab is not a runner study: `run_theory_study(out_dir)` runs it and writes the
+same kind of `analysis/` directory.
+
+This module is imported with `raremix.studies` (it registers the analyzers in
+`runner.ANALYZERS`), and the runner's worker processes import that package: it keeps
+pandas, DuckDB, matplotlib and rich out of its top level.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from raremix.studies.runner import ANALYZERS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
+
+ANALYSIS_DIR = "analysis"
+VERDICT_FILE = "verdict.json"
+FINAL_FILE = "final.parquet"
+
+
+@dataclass
+class Verdict:
+    """What a study showed, in words and one table, computed only from its runs."""
+
+    study: str
+    title: str
+    headline: str
+    """One line: the answer, with its numbers."""
+    lines: list[str] = field(default_factory=list)
+    """The findings and how they were computed, one sentence each."""
+    table: dict[str, list[Any]] = field(default_factory=lambda: {"columns": [], "rows": []})
+    """{"columns": [...], "rows": [[...], ...]}: display strings and numbers."""
+    figures: list[dict[str, str]] = field(default_factory=list)
+    """[{"file": "figures/x.png", "caption": "..."}], files relative to `analysis/`."""
+
+    def save(self, analysis_dir: Path) -> Path:
+        """Write `verdict.json` into `analysis_dir`."""
+        analysis_dir.mkdir(parents=True, exist_ok=True)
+        path = analysis_dir / VERDICT_FILE
+        path.write_text(json.dumps(asdict(self), indent=1, ensure_ascii=False, default=str))
+        return path
+
+    @classmethod
+    def load(cls, analysis_dir: Path) -> Verdict:
+        """Read `verdict.json` from `analysis_dir`."""
+        return cls(**json.loads((analysis_dir / VERDICT_FILE).read_text()))
+
+    def rich_table(self) -> Table:
+        """The verdict table for the console."""
+        from rich.table import Table
+
+        table = Table(title=f"{self.title}\n{self.headline}", title_justify="left")
+        for col in self.table["columns"]:
+            table.add_column(str(col), justify="left" if col in ("group", "task") else "right")
+        for row in self.table["rows"]:
+            table.add_row(*(str(v) for v in row))
+        return table
+
+    def print(self) -> None:
+        """Print the table and the verdict lines to the console."""
+        from rich.console import Console
+
+        console = Console()
+        console.print(self.rich_table())
+        for line in self.lines:
+            console.print(f"• {line}", highlight=False, markup=False)
+
+
+VerdictFn = Callable[["pd.DataFrame", dict[str, Any], Path], Verdict]
+
+
+def _scale(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    from raremix.studies.analysis_scale import scale_verdict
+
+    return scale_verdict(final, ctx, out)
+
+
+def _injection(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    from raremix.studies.analysis_injection import injection_verdict
+
+    return injection_verdict(final, ctx, out)
+
+
+VERDICTS: dict[str, VerdictFn] = {"demo": _scale, "scale-vs-mix": _scale, "injection": _injection}
+"""Study name → verdict function (final table, context, analysis dir) → Verdict."""
+
+
+def analyze_study(study_dir: Path, *, echo: bool = True) -> Verdict:
+    """Analyse the finished runs in `study_dir`'s store; write and return the verdict.
+
+    Only reads the store (never trains). Writes `analysis/final.parquet`,
+    `analysis/verdict.json` and `analysis/figures/`; prints the verdict when `echo`.
+    """
+    from raremix.studies.analysis_final import final_table, load_study, task_curves
+
+    study = load_study(Path(study_dir))
+    curves = task_curves(study)
+    final = final_table(study, curves)
+    out = Path(study_dir) / ANALYSIS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    final.to_parquet(out / FINAL_FILE, index=False)
+    ctx = {"name": study.name, "description": study.description, "curves": curves}
+    verdict = VERDICTS.get(study.name, _scale)(final, ctx, out)
+    verdict.save(out)
+    if echo:
+        verdict.print()
+    return verdict
+
+
+def run_theory_study(out_dir: Path, quick: bool = False, *, echo: bool = True) -> Verdict:
+    """Run the theory lab (configs/studies/theory.yaml; `quick`: its small variant) into
+    `out_dir/analysis/`: features, summary, `figures/theory.png` and the verdict."""
+    from raremix.studies.analysis_theory import theory_study
+
+    verdict = theory_study(Path(out_dir), quick)
+    if echo:
+        verdict.print()
+    return verdict
+
+
+def _analyzer(study_dir: Path) -> None:
+    analyze_study(study_dir)
+
+
+def _theory_analyzer(study_dir: Path) -> None:
+    run_theory_study(study_dir)
+
+
+for _name in VERDICTS:
+    ANALYZERS[_name] = _analyzer
+ANALYZERS["theory"] = _theory_analyzer  # runs the lab itself: it has no runner runs

@@ -1,0 +1,197 @@
+"""A study's runs as analysis tables: who each run is (size, mix, group) and how it ended.
+
+`load_study` reads the store and `study.yaml`; `final_table` summarises each run × task
+by the mean of its last `LAST_EVALS` evaluations (single checkpoints are noisy);
+`task_curves` keeps every evaluation for learning curves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from raremix.errors import RaremixError
+from raremix.results.store import ResultStore, label_column
+
+LAST_EVALS = 3
+"""Evaluations averaged into a run's final accuracy and loss."""
+EVAL_METRICS = ("acc", "loss")
+RUN_LEVEL_TASKS = ("", "all")
+NAMED_AXES = {"seed", "model.size", "mixture", "arm"}  # shown as seed/size/mix already
+
+
+@dataclass
+class StudyData:
+    """A finished study as read from its directory."""
+
+    study_dir: Path
+    name: str
+    description: str
+    spec: dict[str, Any]
+    """The resolved study.yaml (base inlined), {} if absent."""
+    runs: pd.DataFrame
+    """Done runs with run facts plus seed, size, mix, group, rare, batch_size, shares."""
+    metrics: pd.DataFrame
+    """Every metric row of those runs: run, step, task, metric, value."""
+
+
+def load_study(study_dir: Path) -> StudyData:
+    """Read a study directory written by `raremix study run` (store and study.yaml)."""
+    store = ResultStore.open(study_dir)
+    runs = store.runs()
+    spec_path = Path(study_dir) / "study.yaml"
+    spec = yaml.safe_load(spec_path.read_text()) if spec_path.exists() else {}
+    spec = spec if isinstance(spec, dict) else {}
+    done = runs[runs["status"] == "done"]
+    if done.empty:
+        raise RaremixError(
+            f"{study_dir}: no finished run in the store: run the study first (raremix study run)"
+        )
+    studies = sorted(set(done["study"].dropna()) - {""})
+    name = studies[0] if studies else str(spec.get("name", Path(study_dir).name))
+    metrics = store.metrics()
+    info = run_info(done, list(spec.get("axes", {}) or {}))
+    metrics = metrics[metrics["run"].isin(info["run_id"])].reset_index(drop=True)
+    return StudyData(
+        Path(study_dir), name, str(spec.get("description", "")).strip(), spec, info, metrics
+    )
+
+
+def run_info(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """The run table with derived columns: seed, size, mix, group, rare, batch_size, shares."""
+    out = runs.copy().reset_index(drop=True)
+    configs = [json.loads(c) if isinstance(c, str) else {} for c in out["config"]]
+    mix_col = label_column("mixture")
+    seed_col = label_column("seed")
+    out["seed"] = [
+        int(r[seed_col]) if seed_col in out and _is_int(r[seed_col]) else int(c.get("seed", 0))
+        for r, c in zip(out.to_dict("records"), configs, strict=True)
+    ]
+    records: list[dict[Any, Any]] = out.to_dict("records")
+    out["size"] = [_size(c, r) for c, r in zip(configs, records, strict=True)]
+    out["mix"] = [
+        str(r[mix_col]) if "mixture" in axes and mix_col in out else _strategy(c)
+        for r, c in zip(out.to_dict("records"), configs, strict=True)
+    ]
+    out["rare"] = [list(c.get("rare", []) or []) for c in configs]
+    out["batch_size"] = [int(c.get("batch_size", 0) or 0) for c in configs]
+    out["shares"] = pd.Series([_shares(c) for c in configs], index=out.index, dtype=object)
+    for col in ("params", "flops", "wall_s"):
+        out[col] = pd.to_numeric(out[col], errors="coerce") if col in out else math.nan
+    out["group"] = _groups(out, [a for a in axes if a not in NAMED_AXES])
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _size(config: dict[str, Any], row: dict[Any, Any]) -> str:
+    model = config.get("model") or {}
+    if model.get("size"):
+        return str(model["size"])
+    d, n = row.get("d_model"), row.get("n_layer")
+    return f"d{d}·L{n}" if d is not None and n is not None else ""
+
+
+def _strategy(config: dict[str, Any]) -> str:
+    mix = config.get("mixture")
+    return str(mix.get("strategy") or "natural") if isinstance(mix, dict) else ""
+
+
+def _shares(config: dict[str, Any]) -> dict[str, float]:
+    """Each source's mean share of the examples over the run (from the mixture config)."""
+    if not isinstance(config.get("mixture"), dict):
+        return {}
+    try:
+        from raremix.configbase import load
+        from raremix.mixture import MixtureConfig, resolve
+
+        steps, batch = int(config["steps"]), int(config["batch_size"])
+        plan = resolve(load(MixtureConfig, config["mixture"]), batch_size=batch, total_steps=steps)
+        share = plan.schedule.cumulative(steps) / steps
+    except Exception:  # a share is a nicety: never fail an analysis over it
+        return {}
+    return {n: float(s) for n, s in zip(plan.names, share, strict=True)}
+
+
+def _groups(runs: pd.DataFrame, extra_axes: list[str]) -> list[str]:
+    """'size · mix', plus any other axis label that varies within one size and mix."""
+    keys = ["size", "mix"]
+    for axis in extra_axes:
+        col = label_column(axis)
+        if col in runs and runs.groupby(keys)[col].nunique().max() > 1:
+            keys.append(col)
+    parts = runs[keys].astype(str).to_numpy().tolist()
+    return [" · ".join(p for p in row if p) or "all" for row in parts]
+
+
+def task_curves(study: StudyData) -> pd.DataFrame:
+    """Every evaluation: run, step, task, acc, loss with the run's seed, size, mix, group, role."""
+    m = study.metrics
+    m = m[m["metric"].isin(EVAL_METRICS) & ~m["task"].isin(RUN_LEVEL_TASKS)]
+    if m.empty or "acc" not in set(m["metric"]):
+        raise RaremixError(
+            f"{study.study_dir}: the store has no per-task 'acc' rows: analysis needs runs of "
+            "raremix's trainer (run_fn raremix.trainer:run_config)"
+        )
+    wide = m.pivot_table(index=["run", "step", "task"], columns="metric", values="value")
+    wide = wide.reset_index().rename(columns={"run": "run_id"})
+    keys = ["run_id", "seed", "size", "params", "flops", "mix", "group", "rare"]
+    out = wide.merge(study.runs[keys], on="run_id")
+    out["role"] = ["rare" if t in r else "common" for t, r in zip(out.task, out.rare, strict=True)]
+    return out.drop(columns="rare").sort_values(["run_id", "task", "step"], ignore_index=True)
+
+
+def final_table(study: StudyData, curves: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per run × task: acc and loss as the mean of the last `LAST_EVALS` evaluations.
+
+    Columns: run_id, seed, size, params, flops, mix, group, task, role, acc, loss,
+    peak_acc, share (the task's mean share of training examples) and, for the injection
+    study, rate (the mixture label) and rate_per_batch (share × batch size).
+    """
+    curves = task_curves(study) if curves is None else curves
+    last = curves.groupby(["run_id", "task"], sort=False).tail(LAST_EVALS)
+    keys = ["run_id", "seed", "size", "params", "flops", "mix", "group", "task", "role"]
+    final = last.groupby(keys, sort=False)[["acc", "loss"]].mean().reset_index()
+    peak = curves.groupby(["run_id", "task"])["acc"].max().rename("peak_acc")
+    final = final.merge(peak.reset_index(), on=["run_id", "task"])
+    shares: dict[str, dict[str, float]] = dict(
+        zip(study.runs.run_id, study.runs.shares, strict=True)
+    )
+    final["share"] = [
+        shares[r].get(t, math.nan) for r, t in zip(final.run_id, final.task, strict=True)
+    ]
+    if study.name == "injection":
+        batch = dict(zip(study.runs.run_id, study.runs.batch_size, strict=True))
+        final["rate"] = final["mix"]
+        final["rate_per_batch"] = final["share"] * final.run_id.map(batch)
+    return final.sort_values(["params", "mix", "seed", "task"], ignore_index=True)
+
+
+def forgetting_events(
+    steps: np.ndarray, acc: np.ndarray, drop: float = 0.2
+) -> list[tuple[int, float, int, float]]:
+    """Acquire-then-forget: (peak step, peak, step, acc) wherever acc falls more than
+    `drop` below its running peak. After an event the peak restarts from there, so
+    re-learning and forgetting again counts twice."""
+    events: list[tuple[int, float, int, float]] = []
+    peak, peak_step = -math.inf, 0
+    for s, a in zip(np.asarray(steps), np.asarray(acc, dtype=float), strict=True):
+        if a > peak:
+            peak, peak_step = float(a), int(s)
+        elif peak - a > drop:
+            events.append((peak_step, peak, int(s), float(a)))
+            peak, peak_step = float(a), int(s)
+    return events

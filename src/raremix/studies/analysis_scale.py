@@ -1,0 +1,292 @@
+"""The scale-vs-mix verdict (also the demo's): does a designed mix buy what scale buys?
+
+Every number comes from the study's own runs. The scale-equivalence factor is a pure
+function (`scale_equivalence`) of the natural-mix curve and a target accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from raremix.errors import RaremixError
+from raremix.studies.analysis import Verdict
+from raremix.studies.analysis_final import LAST_EVALS, forgetting_events
+
+NATURAL = "natural"
+SHOWN_MIN_GAIN = 0.05
+"""The phenomenon counts as shown only if larger − smaller rare acc exceeds this (and the sd)."""
+
+
+@dataclass(frozen=True)
+class ScaleEquivalence:
+    """How much larger a natural-mix model must be to reach a target rare-task accuracy."""
+
+    status: Literal["reached", "already", "never"]
+    factor: float
+    """params at the target / params of the smallest (inf when never reached)."""
+    params_at_target: float
+    """Interpolated params at the target (nan when never reached)."""
+    largest_factor: float
+    """params of the largest / params of the smallest: the span that was tried."""
+
+    def describe(self) -> str:
+        """'3.1×', '1× (no gain …)' or '> 16.0× (the largest tried)'."""
+        if self.status == "already":
+            return "1× (no gain: the smallest natural-mix model already reaches it)"
+        if self.status == "never":
+            return f"> {self.largest_factor:.1f}× (the largest tried)"
+        return f"{self.factor:.1f}×"
+
+
+def scale_equivalence(
+    params: np.ndarray | list[float], acc: np.ndarray | list[float], target: float
+) -> ScaleEquivalence:
+    """Walk the natural-mix curve (acc vs params, sorted by params) to `target`.
+
+    The first segment whose far end reaches `target` is interpolated linearly in
+    log(params); factor = params there / params of the smallest model. If the smallest
+    already reaches it the factor is 1; if no size does, it is inf (status "never").
+    """
+    p, a = np.asarray(params, dtype=float), np.asarray(acc, dtype=float)
+    if p.shape != a.shape or p.ndim != 1 or p.size == 0:
+        raise RaremixError("scale_equivalence needs equal-length, non-empty params and acc")
+    if np.any(~np.isfinite(p)) or np.any(p <= 0):
+        raise RaremixError("scale_equivalence: params must be positive numbers")
+    order = np.argsort(p, kind="stable")
+    p, a = p[order], a[order]
+    largest = float(p[-1] / p[0])
+    if a[0] >= target:
+        return ScaleEquivalence("already", 1.0, float(p[0]), largest)
+    for i in range(p.size - 1):
+        if a[i + 1] >= target > a[i]:
+            t = (target - a[i]) / (a[i + 1] - a[i])
+            at = math.exp(math.log(p[i]) + t * (math.log(p[i + 1]) - math.log(p[i])))
+            return ScaleEquivalence("reached", at / p[0], at, largest)
+    return ScaleEquivalence("never", math.inf, math.nan, largest)
+
+
+def per_run(final: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: rare acc (mean over rare tasks), common acc (mean over common ones)."""
+    keys = ["run_id", "seed", "size", "params", "flops", "mix", "group"]
+    wide = final.pivot_table(index=keys, columns="role", values="acc", aggfunc="mean")
+    share = final[final.role == "rare"].groupby("run_id")["share"].sum(min_count=1)
+    out = wide.reindex(columns=["rare", "common"]).add_suffix("_acc").reset_index()
+    return out.assign(rare_share=out.run_id.map(share)).rename_axis(columns=None)
+
+
+def group_summary(final: pd.DataFrame) -> pd.DataFrame:
+    """Per group (size × mix …): rare and common acc mean ± sd over seeds, params, FLOPs."""
+    runs = per_run(final)
+    g = runs.groupby(["group", "size", "mix"], sort=False)
+    out = g.agg(
+        params=("params", "median"),
+        flops=("flops", "median"),
+        rare_share=("rare_share", "mean"),
+        rare_mean=("rare_acc", "mean"),
+        rare_sd=("rare_acc", "std"),
+        common_mean=("common_acc", "mean"),
+        common_sd=("common_acc", "std"),
+        seeds=("seed", "nunique"),
+    ).reset_index()
+    out["natural"] = out["mix"] == NATURAL
+    return out.sort_values(["natural", "mix", "params"], ascending=[False, True, True]).reset_index(
+        drop=True
+    )
+
+
+@dataclass(frozen=True)
+class Group:
+    """One row of `group_summary`, typed."""
+
+    group: str
+    size: str
+    mix: str
+    params: float
+    flops: float
+    rare_share: float
+    rare_mean: float
+    rare_sd: float
+    common_mean: float
+    common_sd: float
+    seeds: int
+    natural: bool
+
+    @property
+    def rare(self) -> str:
+        """Rare acc as 'mean ± sd'."""
+        return pm(self.rare_mean, self.rare_sd)
+
+
+def group_rows(groups: pd.DataFrame) -> list[Group]:
+    """The rows of `group_summary` as `Group`s, in its order."""
+    names = [f.name for f in fields(Group)]
+    return [Group(**{k: r[k] for k in names}) for r in groups.to_dict("records")]
+
+
+def best_designed(groups: pd.DataFrame) -> tuple[Group | None, Group | None]:
+    """(natural, best designed) groups at the smallest size that has both; None if absent."""
+    rows = group_rows(groups)
+    nat = sorted((g for g in rows if g.natural), key=lambda g: g.params)
+    des = [g for g in rows if not g.natural]
+    both = sorted({g.params for g in nat} & {g.params for g in des})
+    if not both:
+        return (nat[0] if nat else None), None
+    at_nat = next(g for g in nat if g.params == both[0])
+    return at_nat, max((g for g in des if g.params == both[0]), key=lambda g: g.rare_mean)
+
+
+def pm(mean: float, sd: float) -> str:
+    """'0.56 ± 0.05' ('0.56' when the sd is unknown: one seed)."""
+    return f"{mean:.2f}" if not np.isfinite(sd) else f"{mean:.2f} ± {sd:.2f}"
+
+
+def _sd(value: float) -> float:
+    return float(value) if np.isfinite(value) else 0.0
+
+
+def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    """The verdict of a scale-vs-mix (or demo) study; draws `figures/frontier.png`."""
+    groups = group_summary(final)
+    rows = group_rows(groups)
+    nat = sorted((g for g in rows if g.natural), key=lambda g: g.params)
+    base_nat, best = best_designed(groups)
+    p0 = nat[0].params if nat else math.nan
+    lines, parts = [], []
+    if nat:
+        curve = ", ".join(
+            f"{g.size}{'' if g.params == p0 else f' ({g.params / p0:.1f}×)'} {g.rare}" for g in nat
+        )
+        parts.append(f"natural mix: {curve}")
+    if len(nat) >= 2:
+        lines.append(_phenomenon(nat[0], nat[-1]))
+    headline_tail, target = "", None
+    if base_nat is not None and best is not None:
+        parts.append(f"{best.mix}: {best.size} {best.rare}")
+        lines.append(_fix(base_nat, best))
+        eq = scale_equivalence([g.params for g in nat], [g.rare_mean for g in nat], best.rare_mean)
+        lines.append(_factor_line(eq, best, p0))
+        label = f"{best.mix} at {best.size}: scale-equivalent {eq.describe().split(' (')[0]}"
+        target = (best.rare_mean, eq.params_at_target, label)
+        worth = {
+            "reached": f"worth ≈ {eq.describe()} scale",
+            "already": "worth no scale (1×: the smallest natural-mix model already reaches it)",
+            "never": f"worth > {eq.largest_factor:.1f}× scale (the largest tried)",
+        }[eq.status]
+        headline_tail = (
+            f" → the designed mix is {worth}; common tasks "
+            f"{base_nat.common_mean:.2f} → {best.common_mean:.2f}"
+        )
+    else:
+        lines.append(
+            "No scale-equivalence factor: it needs a natural mix and a designed mix at the "
+            "same size, and this study has " + ("no designed mix." if nat else "no natural mix.")
+        )
+    if not parts:  # no natural mix: list the groups
+        parts.append(", ".join(f"{g.group} {g.rare}" for g in rows))
+    if line := _forgetting_line(ctx.get("curves")):
+        lines.append(line)
+    seeds = max(g.seeds for g in rows)
+    commons = ", ".join(sorted(set(final[final.role == "common"].task)))
+    lines.append(
+        f"Accuracy is held-out exact match, each run summarised by the mean of its last "
+        f"{LAST_EVALS} evaluations; ± is the sd over {seeds} seed{'s' if seeds > 1 else ''}"
+        f"{' (one seed: no spread measured)' if seeds < 2 else ''}; common = mean over the "
+        f"common tasks ({commons})."
+    )
+    from raremix.report.plots import frontier_figure, save_figure
+
+    name = str(ctx.get("name", ""))
+    fig_file = "figures/frontier.png"
+    save_figure(frontier_figure(groups, name, target), out / fig_file)
+    caption = (
+        "Rare- and common-task accuracy (mean ± sd over seeds) vs parameters, one line per mix."
+    )
+    return Verdict(
+        study=name,
+        title=f"{name}: rare-task accuracy by model size and mix",
+        headline="; ".join(parts) + headline_tail,
+        lines=lines,
+        table=_table(rows),
+        figures=[{"file": fig_file, "caption": caption}],
+    )
+
+
+def _phenomenon(small: Group, big: Group) -> str:
+    gain, spread = big.rare_mean - small.rare_mean, max(_sd(small.rare_sd), _sd(big.rare_sd))
+    one_seed = " (one seed: no spread measured)" if min(small.seeds, big.seeds) < 2 else ""
+    pair = (
+        f"natural-mix rare acc {small.size} {small.rare} vs {big.size} "
+        f"({big.params / small.params:.1f}× params) {big.rare}: {gain:+.2f}"
+    )
+    claim = "Phenomenon (larger models learn the rare task better)"
+    if gain > spread and gain > SHOWN_MIN_GAIN:
+        return f"{claim}: shown — {pair}, more than the larger sd ({spread:.2f}){one_seed}."
+    if gain <= 0:
+        why = "absent — " + pair + ": the larger model is not better"
+    elif gain <= spread:
+        why = f"graded at best — {pair}, within the seed spread (sd {spread:.2f})"
+    else:
+        why = f"graded — {pair}, below {SHOWN_MIN_GAIN}"
+    return f"{claim}: NOT shown in this run ({why}){one_seed}."
+
+
+def _fix(nat: Group, best: Group) -> str:
+    d_common = 100 * (best.common_mean - nat.common_mean)
+    return (
+        f"Fix at {nat.size}: {best.mix} (the best designed mix) reaches rare acc {best.rare} vs "
+        f"natural {nat.rare} ({best.rare_mean - nat.rare_mean:+.2f}); common tasks "
+        f"{nat.common_mean:.2f} → {best.common_mean:.2f} ({d_common:+.1f} points)."
+    )
+
+
+def _factor_line(eq: ScaleEquivalence, best: Group, p0: float) -> str:
+    return (
+        f"Scale-equivalence factor: {eq.describe()}. Method: target = the rare acc of the "
+        f"smallest model ({best.size}) under the best designed mix ({best.rare_mean:.2f}); walk "
+        f"the natural-mix curve (mean rare acc vs params, sorted by params) to the first segment "
+        f"that reaches it and interpolate linearly in log(params); factor = params there / "
+        f"{p0:,.0f} (the smallest natural-mix model)."
+    )
+
+
+def _forgetting_line(curves: pd.DataFrame | None) -> str:
+    if curves is None or curves.empty:
+        return ""
+    hits: list[str] = []
+    rare = curves[curves.role == "rare"]
+    for (_, task), c in rare.groupby(["run_id", "task"]):
+        if ev := forgetting_events(c.step.to_numpy(), c.acc.to_numpy()):
+            peak_step, peak, step, acc = ev[0]
+            where = f"{c.group.iloc[0]} seed {c.seed.iloc[0]} {task}"
+            hits.append(f"{where}: {peak:.2f}@{peak_step} → {acc:.2f}@{step}")
+    n_runs = rare.run_id.nunique()
+    what = "Acquire-then-forget (rare acc falling > 0.2 below an earlier peak)"
+    if not hits:
+        return f"{what}: none in {n_runs} runs."
+    shown = "; ".join(hits[:4]) + ("; …" if len(hits) > 4 else "")
+    return f"{what} in {len(hits)} of {n_runs} runs: {shown}."
+
+
+def _table(rows: list[Group]) -> dict[str, list[Any]]:
+    cols = ["group", "params", "train FLOPs", "rare share", "rare acc", "common acc", "seeds"]
+    return {
+        "columns": cols,
+        "rows": [
+            [
+                g.group,
+                f"{g.params:,.0f}" if np.isfinite(g.params) else "",
+                f"{g.flops:.2e}" if np.isfinite(g.flops) else "",
+                f"{g.rare_share:.1%}" if np.isfinite(g.rare_share) else "",
+                g.rare,
+                pm(g.common_mean, g.common_sd),
+                int(g.seeds),
+            ]
+            for g in rows
+        ],
+    }

@@ -1,0 +1,86 @@
+"""Reports: HTML and Markdown from a real tiny study and from hand-made stores."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tiny_study import fake_study
+
+from raremix.cli import main
+from raremix.report import build_report
+
+CHROMIUM = shutil.which("chromium") or next(
+    (p for p in ("/usr/bin/chromium",) if Path(p).exists()), None
+)
+
+
+def images(html: str) -> list[str]:
+    return re.findall(r'<img src="(data:image/png;base64,[^"]+)"', html)
+
+
+def test_report_of_a_real_study(reported: tuple[Path, str]) -> None:
+    study, printed = reported
+    assert f"report: {study / 'report.html'}" in printed
+    html, md = (study / "report.html").read_text(), (study / "report.md").read_text()
+    assert len(images(html)) == 3  # frontier, rare-task curves, per-task curves
+    assert "http://" not in html and "https://" not in html and "<link" not in html
+    assert "Scale-equivalence factor" in html and html.count("How to read this") == 3
+    assert "<details>" in html and "batch_size: 32" in html  # the base config, collapsed
+    assert "12k · natural" in html and "Runs" in html and "wall time" in html
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert links == ["figures/frontier.png", "figures/rare_curves.png", "figures/task_curves.png"]
+    assert all((study / link).stat().st_size > 10_000 for link in links)
+    assert "Probes" not in md  # the trainer wrote no probe rows: the section is skipped
+
+
+def test_report_with_probes_and_forgetting(tmp_path: Path) -> None:
+    _, md_path = build_report(fake_study(tmp_path, probes=True))
+    md = md_path.read_text()
+    assert "## Probes" in md
+    for name in ("probe_interference.png", "probe_neuron_share.png"):
+        assert f"figures/{name}" in md and (tmp_path / "figures" / name).exists()
+    assert (tmp_path / "analysis" / "verdict.json").exists()  # analysed on the way
+    assert "12k · natural" in md and "Acquire-then-forget" in md
+
+
+def test_report_of_the_theory_lab(theory: Path) -> None:
+    html_path, md_path = build_report(theory)
+    assert len(images(html_path.read_text())) == 1
+    md = md_path.read_text()
+    assert "figures/theory.png" in md and "precision_mean" in md and "top-N" in md
+
+
+def test_cli_refuses_a_missing_or_empty_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for bad in (tmp_path / "missing", tmp_path):
+        monkeypatch.setattr(sys, "argv", ["raremix", "report", str(bad)])
+        with pytest.raises(SystemExit) as ended:
+            main()
+        err = capsys.readouterr().err
+        assert ended.value.code == 2 and err.count("\n") == 1 and "no study here" in err
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian chromium (make test installs it)")
+def test_report_renders_in_a_browser(reported: tuple[Path, str], tmp_path: Path) -> None:
+    import matplotlib.image
+
+    assert CHROMIUM is not None
+    html, shot = reported[0] / "report.html", tmp_path / "report.png"
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         "--window-size=1200,2000", html.resolve().as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    pixels = matplotlib.image.imread(shot)[..., :3]  # (H, W, 3) in [0, 1]
+    assert pixels.shape[:2] == (2000, 1200)
+    assert pixels.std() > 0.1
+    assert (pixels.min(axis=2) < 0.9).mean() > 0.05  # text, tables and plots: not a blank page

@@ -1,0 +1,194 @@
+"""Study analysis: final tables from a real tiny study, verdicts, the scale-equivalence factor."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from raremix.errors import RaremixError
+from raremix.results.store import ResultStore
+from raremix.studies.analysis import Verdict, analyze_study
+from raremix.studies.analysis_final import forgetting_events
+from raremix.studies.analysis_scale import scale_equivalence
+from raremix.studies.runner import ANALYZERS
+
+_spec = importlib.util.spec_from_file_location(
+    "tiny_study", Path(__file__).parents[1] / "report" / "tiny_study.py"
+)
+assert _spec and _spec.loader
+tiny = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(tiny)
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny.real_study(tmp_path_factory)
+
+
+# --- the scale-equivalence factor: a pure function, by hand -----------------------------
+
+
+def test_scale_equivalence_interpolates_in_log_params() -> None:
+    # natural curve 0.2 @ 10k, 0.6 @ 40k, 0.9 @ 160k; target 0.75 is half-way up the
+    # second segment, so half-way in log(params): sqrt(40k·160k) = 80k → 8×
+    eq = scale_equivalence([10_000, 40_000, 160_000], [0.2, 0.6, 0.9], 0.75)
+    assert eq.status == "reached"
+    assert eq.factor == pytest.approx(8.0) and eq.params_at_target == pytest.approx(80_000)
+    assert eq.largest_factor == pytest.approx(16.0) and eq.describe() == "8.0×"
+
+
+def test_scale_equivalence_unsorted_input_and_node_hits() -> None:
+    eq = scale_equivalence([40_000, 10_000], [0.6, 0.2], 0.6)  # reaches it exactly at 40k
+    assert eq.status == "reached" and eq.factor == pytest.approx(4.0)
+    eq = scale_equivalence([10_000, 20_000], [0.2, 0.6], 0.4)
+    assert eq.factor == pytest.approx(math.sqrt(2))
+
+
+def test_scale_equivalence_first_segment_wins_on_a_non_monotone_curve() -> None:
+    eq = scale_equivalence([1, 10, 100, 1000], [0.1, 0.5, 0.2, 0.9], 0.3)
+    assert eq.factor == pytest.approx(10**0.5)  # between 1 and 10, not between 100 and 1000
+
+
+def test_scale_equivalence_already_reached_and_never_reached() -> None:
+    eq = scale_equivalence([25_000, 100_000], [0.8, 0.9], 0.7)
+    assert (eq.status, eq.factor) == ("already", 1.0) and "no gain" in eq.describe()
+    eq = scale_equivalence([25_000, 100_000, 400_000], [0.3, 0.5, 0.6], 0.9)
+    assert eq.status == "never" and math.isinf(eq.factor) and math.isnan(eq.params_at_target)
+    assert eq.describe() == "> 16.0× (the largest tried)"
+
+
+def test_scale_equivalence_rejects_bad_input() -> None:
+    with pytest.raises(RaremixError, match="positive"):
+        scale_equivalence([0, 10], [0.1, 0.2], 0.5)
+    with pytest.raises(RaremixError, match="equal-length"):
+        scale_equivalence([1, 10], [0.1], 0.5)
+
+
+def test_forgetting_events() -> None:
+    steps = np.array([0, 100, 200, 300, 400, 500])
+    assert forgetting_events(steps, [0.0, 0.5, 0.9, 0.6, 0.95, 0.7]) == [
+        (200, 0.9, 300, 0.6),
+        (400, 0.95, 500, 0.7),
+    ]
+    assert forgetting_events(steps, [0.0, 0.5, 0.9, 0.75, 0.8, 0.9]) == []
+
+
+# --- a real tiny study ------------------------------------------------------------------
+
+
+def test_analyzers_are_registered() -> None:
+    assert {"demo", "scale-vs-mix", "injection", "theory"} <= set(ANALYZERS)
+
+
+def test_final_table_is_the_mean_of_the_last_three_evaluations(study: Path) -> None:
+    final = pd.read_parquet(study / "analysis" / "final.parquet")
+    runs = ResultStore.open(study).runs()
+    assert len(final) == 4 * 6 and set(final.run_id) == set(runs.run_id)
+    assert set(final["size"]) == {"12k", "25k"} and set(final.mix) == {"natural", "upweight"}
+    assert set(final.group) == {
+        f"{s} · {m}" for s in ("12k", "25k") for m in ("natural", "upweight")
+    }
+    assert set(final[final.role == "rare"].task) == {"compare"}
+    assert (final.groupby("run_id").role.apply(lambda r: (r == "common").sum()) == 5).all()
+    # recompute one value straight from the store
+    m = ResultStore.open(study).metrics()
+    row = final[(final.task == "compare") & (final.group == "12k · upweight")].iloc[0]
+    acc = m[(m.run == row.run_id) & (m.task == "compare") & (m.metric == "acc")].sort_values("step")
+    assert row.acc == pytest.approx(acc.value.tail(3).mean())
+    assert row.params == runs.set_index("run_id").at[row.run_id, "params"]
+    assert row.share > 0.2  # up-weighted ×10 from 3%
+    assert final[(final.task == "compare") & (final.mix == "natural")].share.iloc[
+        0
+    ] == pytest.approx(0.03, abs=0.002)
+
+
+def test_verdict_json_has_every_field_from_the_runs(study: Path) -> None:
+    data = json.loads((study / "analysis" / "verdict.json").read_text())
+    assert set(data) == {"study", "title", "headline", "lines", "table", "figures"}
+    v = Verdict.load(study / "analysis")
+    assert v.study == "scale-vs-mix" and "natural mix: 12k" in v.headline
+    assert len(v.table["rows"]) == 4 and v.table["columns"][0] == "group"
+    final = pd.read_parquet(study / "analysis" / "final.parquet")
+    nat12 = final[(final.group == "12k · natural") & (final.role == "rare")].acc.mean()
+    assert f"12k {nat12:.2f}" in v.headline  # the numbers come from the runs
+    assert any(line.startswith("Phenomenon") for line in v.lines)
+    assert any(
+        line.startswith("Scale-equivalence factor") and "log(params)" in line for line in v.lines
+    )
+    assert all((study / "analysis" / f["file"]).exists() for f in v.figures)
+
+
+# --- verdict logic on hand-made stores --------------------------------------------------
+
+
+def test_scale_verdict_on_a_known_study(tmp_path: Path) -> None:
+    accs = {("12k", "natural"): 0.3, ("100k", "natural"): 0.9, ("12k", "upweight"): 0.6}
+    v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs), echo=False)
+    # natural 0.305 @ 12k → 0.905 @ 96k (8×); the target 0.605 is at half-way: √8 ≈ 2.8×
+    assert "worth ≈ 2.8× scale" in v.headline
+    assert "Phenomenon (larger models learn the rare task better): shown" in v.lines[0]
+    assert "Fix at 12k: upweight" in v.lines[1] and "+0.0 points" in v.lines[1]
+    assert any(
+        "Acquire-then-forget" in line
+        and "in 2 of 6 runs: 12k · natural seed 0 compare: 0.70@500 → 0.30@600" in line
+        for line in v.lines
+    )
+
+
+def test_scale_verdict_says_plainly_when_the_effect_is_absent(tmp_path: Path) -> None:
+    accs = {("12k", "natural"): 0.5, ("100k", "natural"): 0.52, ("12k", "upweight"): 0.9}
+    v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs), echo=False)
+    assert "NOT shown in this run" in v.lines[0]
+    assert "> 8.0× scale (the largest tried)" in v.headline
+
+
+def test_injection_thresholds(tmp_path: Path) -> None:
+    acc = {("compare", "12k", "1/10 batches"): 0.1, ("compare", "12k", "2/batch"): 0.5,
+           ("compare", "100k", "1/10 batches"): 0.3, ("modadd", "12k", "1/10 batches"): 0.2,
+           ("modadd", "100k", "1/10 batches"): 0.2}  # fmt: skip
+    v = analyze_study(tiny.injection_study(tmp_path, acc), echo=False)
+    final = pd.read_parquet(tmp_path / "analysis" / "final.parquet")
+    assert {"rate", "rate_per_batch"} <= set(final.columns)
+    per_batch = final.groupby("rate").rate_per_batch.first()
+    assert per_batch["2/batch"] == pytest.approx(2.0) and per_batch[
+        "1/10 batches"
+    ] == pytest.approx(0.1)
+    compare = next(line for line in v.lines if line.startswith("compare"))
+    assert "12k from 8/batch, 100k from 2/batch" in compare and "yes" in compare
+    modadd = next(line for line in v.lines if line.startswith("modadd"))
+    assert "no: 12k and 100k need the same rate" in modadd
+    assert (
+        v.table["columns"][-1] == "learned from"
+        and (tmp_path / "analysis/figures/heatmap.png").exists()
+    )
+
+
+def test_theory_quick(tmp_path_factory: pytest.TempPathFactory) -> None:
+    study = tiny.theory_dir(tmp_path_factory)  # run_theory_study(dir, quick=True), shared
+    v = Verdict.load(study / "analysis")
+    out = study / "analysis"
+    for name in ("theory_features.parquet", "theory_summary.parquet", "figures/theory.png"):
+        assert (out / name).exists(), name
+    assert v.study == "theory" and "top-N features" in v.headline
+    assert v.lines[-1].startswith("(12 runs")  # 2 seeds × (4 natural + 2 up-weighted widths)
+    assert sorted({r[1] for r in v.table["rows"]}) == [4, 8, 16, 48]
+
+
+def test_analysis_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(RaremixError, match="no results store"):
+        analyze_study(tmp_path)
+    ResultStore(tmp_path / "store")
+    with pytest.raises(RaremixError, match="no finished run"):
+        analyze_study(tmp_path)
+    ResultStore(tmp_path / "store").add_run(
+        "r1", {"study": "x"}, [{"step": 0, "task": "a", "metric": "loss", "value": 1.0}]
+    )
+    with pytest.raises(RaremixError, match="no per-task 'acc' rows") as err:
+        analyze_study(tmp_path)
+    assert "\n" not in str(err.value)
