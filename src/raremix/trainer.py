@@ -118,6 +118,10 @@ def train(
         writer.truncate_after(-1)
         _write_run_record(run_dir, cfg, facts)
 
+    if cfg.probes is not None:
+        from raremix.callbacks.probes import ProbeCallback
+
+        callbacks = [*callbacks, ProbeCallback(cfg.probes)]
     eval_sets = data.eval_sets(cfg.eval_examples)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     model.train()

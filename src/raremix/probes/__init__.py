@@ -1,0 +1,65 @@
+"""Probes: see interference, forgetting and capacity while a model trains.
+
+Plain functions of a model and per-task batches `{task: (idx, targets)}`, usable in any
+PyTorch loop; `probe()` runs several from one pass per task. The raremix trainer runs
+them through `raremix.callbacks.probes.ProbeCallback`, Hugging Face's `Trainer` through
+`raremix.callbacks.hf.RaremixProbeCallback`. Retention functions read stored curves.
+"""
+
+from raremix.probes.capture import default_forward, neuron_modules, residual_modules, shift_labels
+from raremix.probes.config import ProbeConfig
+from raremix.probes.core import DEFAULT_PROBES, PROBES, ProbeResults, probe, to_rows
+from raremix.probes.entropy import answer_entropy, token_entropy
+from raremix.probes.gradients import (
+    FirstOrder,
+    cosine_matrix,
+    first_order,
+    grad_norms,
+    interference,
+    pairwise_cosines,
+    task_gradients,
+)
+from raremix.probes.linear_probe import probe_accuracy
+from raremix.probes.neurons import dead_fraction, neuron_attribution, neuron_share
+from raremix.probes.retention import (
+    Event,
+    acquire_then_forget,
+    bwt,
+    peak_final,
+    phase_matrix,
+    retention_table,
+    time_to_learn,
+)
+
+__all__ = [
+    "DEFAULT_PROBES",
+    "PROBES",
+    "Event",
+    "FirstOrder",
+    "ProbeConfig",
+    "ProbeResults",
+    "acquire_then_forget",
+    "answer_entropy",
+    "bwt",
+    "cosine_matrix",
+    "dead_fraction",
+    "default_forward",
+    "first_order",
+    "grad_norms",
+    "interference",
+    "neuron_attribution",
+    "neuron_modules",
+    "neuron_share",
+    "pairwise_cosines",
+    "peak_final",
+    "phase_matrix",
+    "probe",
+    "probe_accuracy",
+    "residual_modules",
+    "retention_table",
+    "shift_labels",
+    "task_gradients",
+    "time_to_learn",
+    "to_rows",
+    "token_entropy",
+]
