@@ -70,6 +70,9 @@ def run(
     from raremix.studies.runner import run_study
     from raremix.studies.spec import expand, load_spec, quick_variant
 
+    if spec == "theory":  # the theory lab is one seconds-long computation, not a sweep of runs
+        _run_theory(out, quick)
+        return
     study = load_spec(resolve_study(spec))
     if quick:
         study = quick_variant(study)
@@ -85,6 +88,16 @@ def run(
         raise SystemExit(1)  # not typer.Exit: main() runs click with standalone_mode=False
 
 
+def _run_theory(out: Path | None, quick: bool) -> None:
+    from raremix.report import build_report
+    from raremix.studies.analysis import run_theory_study
+
+    out_dir = out or Path("studies") / ("theory-quick" if quick else "theory")
+    run_theory_study(out_dir, quick=quick)
+    html, _ = build_report(out_dir)
+    Console().print(f"report: [bold]{html}[/]")
+
+
 @study_app.command("list")
 def list_studies() -> None:
     """List the studies that ship with raremix."""
@@ -96,6 +109,9 @@ def list_studies() -> None:
         return
     table = Table("study", "runs", "description")
     for name, path in studies.items():
+        if name == "theory":
+            table.add_row(name, "1", "the capacity/interference theory lab (seconds): which features each width learns")
+            continue
         try:
             spec = load_spec(path)
             table.add_row(name, str(len(expand(spec))), spec.description)
