@@ -87,9 +87,7 @@ def hf_sources(k: int, rows: int) -> dict:
     }
 
 
-def hf_interleave(
-    sources: dict, seconds: float, max_rows: int
-) -> tuple[float, tuple[float, float], int]:
+def hf_interleave(sources: dict, seconds: float) -> tuple[float, tuple[float, float], int]:
     """(build seconds, (rows/s, rows/CPU-s), rows in the interleaved dataset)."""
     import datasets
 
