@@ -282,36 +282,40 @@ class MixtureSampler:
                 f"the state was saved with seed {state['seed']} but this sampler has seed {self.seed}: "
                 f"resume with seed={state['seed']}, or the stream would repeat and skip examples"
             )
-        saved = {
-            n: (int(size), int(c), float(r), float(t))
-            for n, size, c, r, t in zip(
-                state["names"],
-                state["sizes"],
-                state["counts"],
-                state["carry"],
-                state["targets"],
-                strict=True,
+        names = list(state["names"])
+        sizes = np.asarray(state["sizes"], dtype=np.int64)
+        counts = np.asarray(state["counts"], dtype=np.int64)
+        carry = np.asarray(state["carry"], dtype=np.float64)
+        target = np.asarray(state["targets"], dtype=np.float64)
+        if not len(names) == len(sizes) == len(counts) == len(carry) == len(target):
+            raise RaremixError(
+                "the sampler state is damaged (lists of unequal length): use an intact checkpoint"
             )
-        }
-        dormant = {n: (int(v[0]), int(v[1]), 0.0, 0.0) for n, v in state.get("dormant", {}).items()}
-        counts, carry, target = (
-            np.zeros_like(self._counts),
-            np.zeros_like(self._carry),
-            np.zeros_like(self._target),
-        )
-        for i, name in enumerate(self.names):
-            found = saved.get(name) or dormant.get(name)
-            if found is None:
-                continue
-            if found[0] != self.sizes[i]:
-                raise RaremixError(
-                    f"source '{name}' had {found[0]} examples when the state was saved and has "
-                    f"{self.sizes[i]} now: its permutation would change; keep the size or start fresh"
-                )
-            counts[i], carry[i], target[i] = found[1], found[2], found[3]
+        where = {n: i for i, n in enumerate(names)}
+        dormant = {n: (int(v[0]), int(v[1])) for n, v in state.get("dormant", {}).items()}
+        idx = np.array([where.get(n, -1) for n in self.names], dtype=np.int64)
+        have = idx >= 0
+        # sources the state knows: cursors by name, vectorised (a resume costs O(sources))
+        new_counts = np.where(have, counts[idx], 0)
+        known_sizes = np.where(have, sizes[idx], self.sizes)
+        for j in np.flatnonzero(~have).tolist():  # sources re-added after a plan dropped them
+            if self.names[j] in dormant:
+                known_sizes[j], new_counts[j] = dormant[self.names[j]]
+        changed = np.flatnonzero(known_sizes != self.sizes)
+        if len(changed):  # checked before anything changes: a refused state leaves no trace
+            bad = int(changed[0])
+            raise RaremixError(
+                f"source '{self.names[bad]}' had {known_sizes[bad]} examples when the state was saved "
+                f"and has {self.sizes[bad]} now: its permutation would change; keep the size or start fresh"
+            )
+        self._counts = new_counts
+        self._carry = np.where(have, carry[idx], 0.0)
+        self._target = np.where(have, target[idx], 0.0)
         here = set(self.names)
-        self._dormant = {n: [v[0], v[1]] for n, v in {**dormant, **saved}.items() if n not in here}
-        self._counts, self._carry, self._target = counts, carry, target
+        self._dormant = {n: list(v) for n, v in dormant.items() if n not in here}
+        self._dormant.update(
+            {n: [int(sizes[i]), int(counts[i])] for n, i in where.items() if n not in here}
+        )
         same_sources = list(state["names"]) == list(self.names)
         # with other sources the stream may go on: the next batch decides afresh
         self._step, self._ended = int(state["step"]), bool(state["ended"]) and same_sources
