@@ -162,7 +162,8 @@ def arrange(counts: np.ndarray, key: int) -> tuple[np.ndarray, np.ndarray]:
     place = (occ + uniforms(key, k)[grouped]) / counts[grouped]
     # within a source, places increase with j, so slot order keeps occurrence order;
     # below 2**15 slots, 16-bit keys get numpy's linear-time radix sort
-    keys = (place * 32768).astype(np.int16) if len(grouped) < 2**15 else place
+    # (the min: a place that rounds up to exactly 1.0 must not wrap to -32768)
+    keys = np.minimum(place * 32768, 32767).astype(np.int16) if len(grouped) < 2**15 else place
     order = np.argsort(keys, kind="stable")
     return grouped[order], occ[order]
 
