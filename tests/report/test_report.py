@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from tiny_study import fake_study
 
 from raremix.cli import main
 from raremix.report import build_report
+from raremix.report.build import _stale
 
 CHROMIUM = shutil.which("chromium") or next(
     (p for p in ("/usr/bin/chromium",) if Path(p).exists()), None
@@ -46,6 +48,12 @@ def test_report_with_probes_and_forgetting(tmp_path: Path) -> None:
         assert f"figures/{name}" in md and (tmp_path / "figures" / name).exists()
     assert (tmp_path / "analysis" / "verdict.json").exists()  # analysed on the way
     assert "12k · natural" in md and "Acquire-then-forget" in md
+    # a run added (or rerun) after the analysis makes it stale: the next report re-analyses
+    assert not _stale(tmp_path)
+    run_file = next((tmp_path / "store" / "runs").glob("*.parquet"))
+    later = (tmp_path / "analysis" / "verdict.json").stat().st_mtime + 10
+    os.utime(run_file, (later, later))
+    assert _stale(tmp_path)
 
 
 def test_report_of_the_theory_lab(theory: Path) -> None:

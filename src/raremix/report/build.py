@@ -16,7 +16,8 @@ def build_report(study_dir: Path) -> tuple[Path, Path]:
     """Write `study_dir/report.html` (self-contained) and `study_dir/report.md`.
 
     Reads the study's store and `analysis/`; runs `analyze_study` first when
-    `analysis/verdict.json` is missing. Figures go to `study_dir/figures/`.
+    `analysis/verdict.json` is missing or older than the store's runs. Figures go to
+    `study_dir/figures/`.
     """
     from raremix.report.content import study_report, theory_report
     from raremix.report.render import to_html, to_markdown
@@ -28,7 +29,7 @@ def build_report(study_dir: Path) -> tuple[Path, Path]:
             "`raremix study run`"
         )
     analysis = root / ANALYSIS_DIR
-    if not (analysis / VERDICT_FILE).exists():
+    if _stale(root):
         analyze_study(root, echo=False)
     verdict = Verdict.load(analysis)
     report = (theory_report if verdict.study == "theory" else study_report)(root, verdict)
@@ -36,6 +37,15 @@ def build_report(study_dir: Path) -> tuple[Path, Path]:
     _write(html, to_html(report, root))
     _write(md, to_markdown(report))
     return html, md
+
+
+def _stale(root: Path) -> bool:
+    """Whether `analysis/` is missing or older than a run in the store (e.g. runs added)."""
+    verdict = root / ANALYSIS_DIR / VERDICT_FILE
+    if not verdict.exists():
+        return True
+    runs = list((root / "store" / "runs").glob("*.parquet"))
+    return any(p.stat().st_mtime > verdict.stat().st_mtime for p in runs)
 
 
 def _write(path: Path, text: str) -> None:

@@ -130,11 +130,12 @@ def probe_table(metrics: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _probe_rows(p: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The rows a probe plot shows: the rare tasks' if it has any, else run-level, else all
-    tasks averaged; with a phrase saying which."""
-    rare = p[[t in r for t, r in zip(p.task, p.rare, strict=True)]]
+    """The rows a probe plot shows: the rare tasks' (or pairs with one) if it has any, else
+    run-level, else all tasks averaged; with a phrase saying which."""
+    # a pair "a|b" (e.g. probe/grad_cos) counts when either side is a rare task
+    rare = p[[bool(set(str(t).split("|")) & set(r)) for t, r in zip(p.task, p.rare, strict=True)]]
     if len(rare):
-        return rare, "rare task" if rare.task.nunique() == 1 else "rare tasks, mean"
+        return rare, "rare task" if rare.task.nunique() == 1 else "rare tasks or pairs, mean"
     level = p[p.task.isin(("", "all"))]
     if len(level):
         return level, "run level"

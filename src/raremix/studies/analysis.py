@@ -134,7 +134,16 @@ def run_theory_study(out_dir: Path, quick: bool = False, *, echo: bool = True) -
 
 
 def _analyzer(study_dir: Path) -> None:
-    analyze_study(study_dir)
+    """The runner's hook: a study whose runs cannot be analysed (e.g. no per-task accuracy)
+    still finished; say why in one line instead of failing it."""
+    from raremix.errors import RaremixError
+
+    try:
+        analyze_study(study_dir)
+    except RaremixError as err:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"no analysis: {err}", style="yellow", markup=False)
 
 
 def _theory_analyzer(study_dir: Path) -> None:

@@ -238,9 +238,11 @@ def _phenomenon(small: Group, big: Group) -> str:
 
 def _fix(nat: Group, best: Group) -> str:
     d_common = 100 * (best.common_mean - nat.common_mean)
+    overlap = best.rare_mean - _sd(best.rare_sd) <= nat.rare_mean + _sd(nat.rare_sd)
+    noisy = " — within one sd of each other, so the gain is uncertain" if overlap else ""
     return (
         f"Fix at {nat.size}: {best.mix} (the best designed mix) reaches rare acc {best.rare} vs "
-        f"natural {nat.rare} ({best.rare_mean - nat.rare_mean:+.2f}); common tasks "
+        f"natural {nat.rare} ({best.rare_mean - nat.rare_mean:+.2f}{noisy}); common tasks "
         f"{nat.common_mean:.2f} → {best.common_mean:.2f} ({d_common:+.1f} points)."
     )
 
