@@ -11,7 +11,9 @@ from conftest import tiny_config
 
 
 def raremix(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "raremix", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "raremix", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def write(tmp_path: Path, data: object, name: str = "cfg.yaml") -> Path:
@@ -23,7 +25,11 @@ def write(tmp_path: Path, data: object, name: str = "cfg.yaml") -> Path:
 @pytest.mark.parametrize(
     ("config", "overrides", "needle"),
     [
-        (tiny_config(tasks={"copy": {}, "successor": {"task": "succesor"}}), [], "unknown task 'succesor': did you mean 'successor'?"),
+        (
+            tiny_config(tasks={"copy": {}, "successor": {"task": "succesor"}}),
+            [],
+            "unknown task 'succesor': did you mean 'successor'?",
+        ),
         (tiny_config(), ["stpes=10"], "unknown key 'stpes': did you mean 'steps'?"),
         (tiny_config(), ["optim.lrr=0.1"], "unknown key 'optim.lrr': did you mean 'lr'?"),
         (tiny_config(), ["batch_size=-4"], "'batch_size'"),
@@ -33,8 +39,17 @@ def write(tmp_path: Path, data: object, name: str = "cfg.yaml") -> Path:
         (tiny_config(), ["mixture.sources.0.weight=-1"], "override"),
     ],
 )
-def test_bad_train_input_is_one_line_exit_2(tmp_path: Path, config: object, overrides: list[str], needle: str) -> None:
-    proc = raremix("train", str(write(tmp_path, config)), *overrides, "--out", str(tmp_path / "run"), cwd=tmp_path)
+def test_bad_train_input_is_one_line_exit_2(
+    tmp_path: Path, config: object, overrides: list[str], needle: str
+) -> None:
+    proc = raremix(
+        "train",
+        str(write(tmp_path, config)),
+        *overrides,
+        "--out",
+        str(tmp_path / "run"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.strip().splitlines() if line]
     assert len(lines) == 1, proc.stderr
@@ -49,7 +64,12 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 def test_negative_source_weight_is_named(tmp_path: Path) -> None:
     cfg = tiny_config()
-    cfg["mixture"] = {"sources": [{"name": "copy", "size": 10, "weight": -1}, {"name": "successor", "size": 10, "weight": 1}]}
+    cfg["mixture"] = {
+        "sources": [
+            {"name": "copy", "size": 10, "weight": -1},
+            {"name": "successor", "size": 10, "weight": 1},
+        ]
+    }
     proc = raremix("train", str(write(tmp_path, cfg)), "--out", str(tmp_path / "run"))
     assert proc.returncode == 2
     assert "weight must be a finite number >= 0" in proc.stderr

@@ -3,7 +3,15 @@ import torch
 
 from raremix.configbase import load
 from raremix.errors import RaremixError
-from raremix.model import GPT, LADDER, GPTConfig, count_params, flops_per_token, ladder_config, width_for_budget
+from raremix.model import (
+    GPT,
+    LADDER,
+    GPTConfig,
+    count_params,
+    flops_per_token,
+    ladder_config,
+    width_for_budget,
+)
 
 
 @pytest.mark.parametrize("size", list(LADDER)[:9])
@@ -13,11 +21,16 @@ def test_param_count_is_exact(size: str) -> None:
 
 
 def test_ladder_spans_64x_on_cpu_rungs() -> None:
-    counts = [count_params(ladder_config(s, 50, 40)) for s in ("12k", "25k", "50k", "100k", "200k", "400k", "1m", "2m", "4m")]
+    counts = [
+        count_params(ladder_config(s, 50, 40))
+        for s in ("12k", "25k", "50k", "100k", "200k", "400k", "1m", "2m", "4m")
+    ]
     assert counts == sorted(counts)
     assert counts[-1] / counts[0] >= 64
     # each named rung is within a factor 1.6 of its name
-    for name, n in zip(("12k", "25k", "50k", "100k", "200k", "400k", "1m", "2m", "4m"), counts, strict=True):
+    for name, n in zip(
+        ("12k", "25k", "50k", "100k", "200k", "400k", "1m", "2m", "4m"), counts, strict=True
+    ):
         nominal = float(name[:-1]) * (1e3 if name.endswith("k") else 1e6)
         assert 0.6 < n / nominal < 1.6, (name, n)
 

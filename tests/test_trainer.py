@@ -9,21 +9,25 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import tiny_config
 from raremix.config import load_config
 from raremix.errors import RaremixError
 from raremix.results.rows import read_rows
 from raremix.trainer import lr_at, train
-from conftest import tiny_config
 
 
 def test_tiny_model_learns_an_easy_task(tmp_path: Path) -> None:
     cfg = load_config(
         data=tiny_config(
-            steps=400, batch_size=64, eval_every=400, checkpoint_every=400, rare=[],
+            steps=400,
+            batch_size=64,
+            eval_every=400,
+            checkpoint_every=400,
+            rare=[],
             tasks={"copy": {"complexity": 3}},
             model={"size": None, "n_layer": 2, "d_model": 32, "n_head": 2},
             mixture={"sources": [{"name": "copy", "size": 1000}]},
-        )  # fmt: skip
+        )
     )
     state = train(cfg, tmp_path)
     assert state.last_eval["copy"]["acc"] >= 0.95
@@ -66,10 +70,14 @@ def test_sigkill_mid_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(cfg))
     cli = [sys.executable, "-m", "raremix", "train", str(path)]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run([*cli, "--out", str(tmp_path / "whole")], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [*cli, "--out", str(tmp_path / "whole")], check=True, capture_output=True, env=env
+    )
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*cli, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [*cli, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     deadline = time.time() + 120
     meta = killed / "checkpoint" / "meta.json"
     while time.time() < deadline:
@@ -81,7 +89,9 @@ def test_sigkill_mid_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     done = json.loads(meta.read_text())["step"]
     assert 50 <= done < 200, "the run must be killed mid-way"
     subprocess.run([*cli, "--out", str(killed)], check=True, capture_output=True, env=env)
-    assert (killed / "metrics.jsonl").read_text() == (tmp_path / "whole" / "metrics.jsonl").read_text()
+    assert (killed / "metrics.jsonl").read_text() == (
+        tmp_path / "whole" / "metrics.jsonl"
+    ).read_text()
 
 
 def test_checkpoint_from_another_model_shape_is_a_clear_error(tmp_path: Path, tiny: dict) -> None:
@@ -92,7 +102,9 @@ def test_checkpoint_from_another_model_shape_is_a_clear_error(tmp_path: Path, ti
 
 
 def test_lr_schedule_warms_up_then_decays() -> None:
-    o = load_config(data=tiny_config(optim={"lr": 1.0, "warmup_steps": 10, "min_lr_ratio": 0.1})).optim
+    o = load_config(
+        data=tiny_config(optim={"lr": 1.0, "warmup_steps": 10, "min_lr_ratio": 0.1})
+    ).optim
     assert lr_at(0, 100, o) == pytest.approx(0.1)
     assert lr_at(9, 100, o) == pytest.approx(1.0)
     assert lr_at(99, 100, o) == pytest.approx(0.1, abs=0.01)

@@ -50,7 +50,9 @@ class ModelSpec(Config):
     @model_validator(mode="after")
     def _known_size(self) -> ModelSpec:
         if self.size is not None and self.size not in LADDER:
-            raise ValueError(f"unknown ladder size '{self.size}': choose one of {', '.join(LADDER)}")
+            raise ValueError(
+                f"unknown ladder size '{self.size}': choose one of {', '.join(LADDER)}"
+            )
         if self.size is None and (self.n_layer is None or self.d_model is None):
             raise ValueError("with size: null give both n_layer and d_model")
         return self
@@ -62,12 +64,24 @@ class ModelSpec(Config):
             if self.size
             else GPTConfig(vocab_size=vocab_size, block_size=block_size, mlp_ratio=self.mlp_ratio)
         )
-        shape = {k: v for k, v in (("n_layer", self.n_layer), ("d_model", self.d_model), ("n_head", self.n_head)) if v}
+        shape = {
+            k: v
+            for k, v in (
+                ("n_layer", self.n_layer),
+                ("d_model", self.d_model),
+                ("n_head", self.n_head),
+            )
+            if v
+        }
         if "d_model" in shape and "n_head" not in shape:
             from raremix.model import _heads_for
 
             shape["n_head"] = _heads_for(shape["d_model"])
-        return load(GPTConfig, {**base.model_dump(), **shape, "block_size": self.block_size or block_size}, "config.model")
+        return load(
+            GPTConfig,
+            {**base.model_dump(), **shape, "block_size": self.block_size or block_size},
+            "config.model",
+        )
 
 
 class OptimConfig(Config):
@@ -120,7 +134,7 @@ class TrainConfig(Config):
     """The GPT to train."""
     optim: OptimConfig = OptimConfig()
     """Optimiser and learning-rate schedule."""
-    rare: list[str] = []
+    rare: list[str] = Field(default_factory=list)
     """Tasks to report as rare targets (progress bar, summaries)."""
     probes: ProbeConfig | None = None
     """Probes run during training (interference, neurons, linear probes, entropy); null: none."""
@@ -141,7 +155,9 @@ class TrainConfig(Config):
                 raise ValueError(f"mixture source '{name}' is not in tasks: add it under tasks")
         for name in self.rare:
             if name not in self.tasks:
-                raise ValueError(f"rare task '{name}' is not in tasks: add it under tasks or fix the name")
+                raise ValueError(
+                    f"rare task '{name}' is not in tasks: add it under tasks or fix the name"
+                )
         return self
 
     def hash(self) -> str:
@@ -162,7 +178,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise RaremixError(f"override '{item}' is not key=value: write e.g. steps=500 or model.size=200k")
+            raise RaremixError(
+                f"override '{item}' is not key=value: write e.g. steps=500 or model.size=200k"
+            )
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
@@ -174,10 +192,16 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None, data: dict[str, Any] | None = None) -> TrainConfig:
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    data: dict[str, Any] | None = None,
+) -> TrainConfig:
     """Read a YAML (or take a dict), apply overrides, validate."""
     raw = read_yaml(path) if path is not None else data
     where = str(path) if path is not None else "config"
     if not isinstance(raw, dict):
-        raise RaremixError(f"{where}: expected a mapping of keys to values, got {type(raw).__name__}: write it as 'key: value' lines")
+        raise RaremixError(
+            f"{where}: expected a mapping of keys to values, got {type(raw).__name__}: write it as 'key: value' lines"
+        )
     return load(TrainConfig, apply_overrides(raw, overrides or []), where)

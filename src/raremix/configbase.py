@@ -36,7 +36,9 @@ def _field_names(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
         ann = field.annotation
         candidates = [ann, *getattr(ann, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
         if model is None:
             # a list[Model] or dict[str, Model]
             for c in candidates:
@@ -89,4 +91,6 @@ def read_yaml(path: str | Path) -> Any:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" line {mark.line + 1}" if mark is not None else ""
-        raise RaremixError(f"{p}:{at} is not valid YAML ({getattr(err, 'problem', err)}): fix the syntax") from None
+        raise RaremixError(
+            f"{p}:{at} is not valid YAML ({getattr(err, 'problem', err)}): fix the syntax"
+        ) from None

@@ -34,7 +34,9 @@ class EvalSet:
 class TaskData:
     """The run's tasks, framed and tokenised: turns sampler output into training batches."""
 
-    def __init__(self, cfg: TrainConfig, names: list[str], tokenizer: Tokenizer | None = None) -> None:
+    def __init__(
+        self, cfg: TrainConfig, names: list[str], tokenizer: Tokenizer | None = None
+    ) -> None:
         self.cfg = cfg
         self.names = names  # in the sampler's source-id order
         self.tasks: dict[str, Task] = {
@@ -44,17 +46,22 @@ class TaskData:
         order = list(self.tasks)
         self.prefixes: dict[str, list[int]] = {}
         for i, name in enumerate(order):
-            other = self.tasks[order[(i + 1) % len(order)]]  # the "wrong" framing borrows the next task's
+            other = self.tasks[
+                order[(i + 1) % len(order)]
+            ]  # the "wrong" framing borrows the next task's
             self.prefixes[name] = self.tokenizer.prefix(self.tasks[name], cfg.framing, other)
 
     @property
     def block_size(self) -> int:
         """Longest sequence any task can make under this framing: prefix + input + sep + answer + eos."""
         return max(
-            len(self.prefixes[n]) + t.max_input_len + t.max_answer_len + 2 for n, t in self.tasks.items()
+            len(self.prefixes[n]) + t.max_input_len + t.max_answer_len + 2
+            for n, t in self.tasks.items()
         )
 
-    def examples(self, name: str, indices: np.ndarray, seed: int, split: str) -> tuple[list[str], list[str]]:
+    def examples(
+        self, name: str, indices: np.ndarray, seed: int, split: str
+    ) -> tuple[list[str], list[str]]:
         ex = self.tasks[name].generate(indices, seed, split)  # type: ignore[arg-type]
         return ex.inputs, ex.answers
 
@@ -82,7 +89,9 @@ class TaskData:
             first = dict(zip(ins, ans, strict=True))  # keeps the first answer per input, in order
             ins, ans = list(first)[:n], list(first.values())[:n]
             pre = [self.prefixes[name]] * len(ins)
-            out[name] = EvalSet(self.tasks[name], pre, ins, ans, self.tokenizer.encode(pre, ins, ans))
+            out[name] = EvalSet(
+                self.tasks[name], pre, ins, ans, self.tokenizer.encode(pre, ins, ans)
+            )
         return out
 
 

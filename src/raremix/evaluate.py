@@ -23,7 +23,14 @@ def answer_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def greedy_answers(model: torch.nn.Module, tok: Tokenizer, prefixes: list[list[int]], inputs: list[str], max_new: int, device: torch.device) -> list[str]:
+def greedy_answers(
+    model: torch.nn.Module,
+    tok: Tokenizer,
+    prefixes: list[list[int]],
+    inputs: list[str],
+    max_new: int,
+    device: torch.device,
+) -> list[str]:
     """Decode answers greedily, batching prompts of equal length (learned positions forbid left-padding)."""
     prompts = [p + tok.encode_text(i) + [tok.sep_id] for p, i in zip(prefixes, inputs, strict=True)]
     out: list[str] = [""] * len(prompts)
@@ -48,7 +55,9 @@ def greedy_answers(model: torch.nn.Module, tok: Tokenizer, prefixes: list[list[i
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, sets: Mapping[str, EvalSet], tok: Tokenizer, device: torch.device) -> dict[str, dict[str, float]]:
+def evaluate(
+    model: torch.nn.Module, sets: Mapping[str, EvalSet], tok: Tokenizer, device: torch.device
+) -> dict[str, dict[str, float]]:
     """{task: {"acc": …, "loss": …}} on each task's held-out set."""
     was_training = model.training
     model.eval()
@@ -58,7 +67,9 @@ def evaluate(model: torch.nn.Module, sets: Mapping[str, EvalSet], tok: Tokenizer
         logits = model(idx)  # (B, T, V)
         loss = answer_loss(logits, targets).item()
         if es.task.kind == "open":
-            outs = greedy_answers(model, tok, es.prefixes, es.inputs, es.task.max_answer_len, device)
+            outs = greedy_answers(
+                model, tok, es.prefixes, es.inputs, es.task.max_answer_len, device
+            )
             acc = float(es.task.verify(es.inputs, outs).mean())
         else:
             hit = (logits.argmax(-1) == targets) | (targets == -100)  # (B, T)

@@ -91,7 +91,9 @@ def width_for_budget(
     Width is a multiple of 4 so that a head count near d/16 divides it.
     """
     if params <= 0 or n_layer <= 0:
-        raise RaremixError(f"width_for_budget: params ({params}) and n_layer ({n_layer}) must be positive")
+        raise RaremixError(
+            f"width_for_budget: params ({params}) and n_layer ({n_layer}) must be positive"
+        )
     best: GPTConfig | None = None
     for d in range(4, 4097, 4):
         cfg = GPTConfig(
@@ -121,7 +123,9 @@ def count_params(cfg: GPTConfig, embeddings: bool = True) -> int:
 
 def flops_per_token(cfg: GPTConfig, seq_len: int) -> int:
     """Training FLOPs per token: 6·N (non-embedding) + 6·L·T·d attention (Kaplan et al. 2020)."""
-    n = count_params(cfg, embeddings=False) + cfg.vocab_size * cfg.d_model  # output head is a matmul
+    n = (
+        count_params(cfg, embeddings=False) + cfg.vocab_size * cfg.d_model
+    )  # output head is a matmul
     return 6 * n + 6 * cfg.n_layer * seq_len * cfg.d_model
 
 
@@ -136,7 +140,9 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 × (B, T, C)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, C/H)
+        q, k, v = (
+            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
+        )  # (B, H, T, C/H)
         y = F.scaled_dot_product_attention(
             q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
         )  # (B, H, T, C/H)
@@ -192,7 +198,7 @@ class GPT(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        B, T = idx.shape
+        _B, T = idx.shape
         if self.cfg.block_size < T:
             raise RaremixError(
                 f"sequence of {T} tokens exceeds the model's block_size {self.cfg.block_size}: raise model.block_size"

@@ -59,15 +59,23 @@ def lr_at(step: int, total: int, o: OptimConfig) -> float:
     if o.schedule == "constant":
         return o.lr
     progress = (step - o.warmup_steps) / max(1, total - o.warmup_steps)
-    return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return o.lr * (
+        o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    )
 
 
-def make_optimizer(model: torch.nn.Module, o: OptimConfig, fused: bool = False) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: torch.nn.Module, o: OptimConfig, fused: bool = False
+) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices only (not biases, norms, embeddings)."""
-    decay, rest = [], []
+    decay: list[torch.nn.Parameter] = []
+    rest: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (decay if p.dim() >= 2 and not name.startswith(("tok", "pos")) else rest).append(p)
-    groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": o.weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), fused=fused or None)
 
 
@@ -92,19 +100,26 @@ def train(
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
 
-    sampler = build_sampler(cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps)
+    sampler = build_sampler(
+        cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps
+    )
     data = TaskData(cfg, list(sampler.names))
     model_cfg = cfg.model.build(data.tokenizer.size, data.block_size)
     model = GPT(model_cfg).to(device)
     optimizer = make_optimizer(model, cfg.optim, fused=device.type == "cuda")
     facts = {
         "params": count_params(model_cfg),
-        "flops": flops_per_token(model_cfg, data.block_size) * cfg.batch_size * data.block_size * cfg.steps,
+        "flops": flops_per_token(model_cfg, data.block_size)
+        * cfg.batch_size
+        * data.block_size
+        * cfg.steps,
         "d_model": model_cfg.d_model,
         "n_layer": model_cfg.n_layer,
     }
     writer = MetricWriter(run_dir / "metrics.jsonl")
-    state = TrainState(cfg, run_dir, cfg.hash(), model, optimizer, data, sampler, writer, device, facts=facts)
+    state = TrainState(
+        cfg, run_dir, cfg.hash(), model, optimizer, data, sampler, writer, device, facts=facts
+    )
     expect = {"model": model_cfg.model_dump(), "config_hash": cfg.hash()}
 
     ckpt = find_checkpoint(run_dir) if resume else None
@@ -113,7 +128,9 @@ def train(
         state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
         sampler.load_state_dict(data_state["sampler"])
         loss_sum, loss_n = data_state["loss_sum"], data_state["loss_n"]
-        writer.truncate_after(state.step)  # rows past the checkpoint will be written again, identically
+        writer.truncate_after(
+            state.step
+        )  # rows past the checkpoint will be written again, identically
     else:
         writer.truncate_after(-1)
         _write_run_record(run_dir, cfg, facts)
@@ -165,7 +182,9 @@ def train(
     return state
 
 
-def _evaluate(state: TrainState, sets: dict, callbacks: Sequence[Callback], train_loss: float | None) -> None:
+def _evaluate(
+    state: TrainState, sets: dict, callbacks: Sequence[Callback], train_loss: float | None
+) -> None:
     metrics = evaluate(state.model, sets, state.data.tokenizer, state.device)
     rows = [
         {"run": state.run_id, "step": state.step, "task": task, "metric": metric, "value": value}
@@ -173,8 +192,18 @@ def _evaluate(state: TrainState, sets: dict, callbacks: Sequence[Callback], trai
         for metric, value in values.items()
     ]
     if train_loss is not None:
-        rows.append({"run": state.run_id, "step": state.step, "task": "", "metric": "train_loss", "value": train_loss})
-        rows.append({"run": state.run_id, "step": state.step, "task": "", "metric": "lr", "value": state.lr})
+        rows.append(
+            {
+                "run": state.run_id,
+                "step": state.step,
+                "task": "",
+                "metric": "train_loss",
+                "value": train_loss,
+            }
+        )
+        rows.append(
+            {"run": state.run_id, "step": state.step, "task": "", "metric": "lr", "value": state.lr}
+        )
     state.writer.write(rows)
     state.last_eval = metrics
     for cb in callbacks:
@@ -183,7 +212,9 @@ def _evaluate(state: TrainState, sets: dict, callbacks: Sequence[Callback], trai
 
 def _write_run_record(run_dir: Path, cfg: TrainConfig, facts: dict[str, Any]) -> None:
     """config.yaml and meta.json: what ran, with which versions, under which hash."""
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    )
     meta = {
         "config_hash": cfg.hash(),
         "seed": cfg.seed,

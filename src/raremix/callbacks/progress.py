@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from raremix.callbacks import Callback
 
@@ -19,7 +27,7 @@ class ProgressBar(Callback):
         self.every = every
         self.summary = ""
         self._bar: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def on_start(self, state: TrainState) -> None:
         self._bar = Progress(
@@ -32,11 +40,19 @@ class ProgressBar(Callback):
             transient=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task("train", total=state.cfg.steps, completed=state.step, info="")
+        self._task = self._bar.add_task(
+            "train", total=state.cfg.steps, completed=state.step, info=""
+        )
 
     def on_step_end(self, state: TrainState) -> None:
-        if self._bar is not None and self._task is not None and (state.step % self.every == 0 or state.step == state.cfg.steps):
-            self._bar.update(self._task, completed=state.step, info=f"loss {state.loss:.3f}{self.summary}")
+        if (
+            self._bar is not None
+            and self._task is not None
+            and (state.step % self.every == 0 or state.step == state.cfg.steps)
+        ):
+            self._bar.update(
+                self._task, completed=state.step, info=f"loss {state.loss:.3f}{self.summary}"
+            )
 
     def on_eval(self, state: TrainState, metrics: dict[str, dict[str, float]]) -> None:
         self.summary = "  " + accuracy_summary(metrics, state.cfg.rare)
@@ -52,4 +68,6 @@ def accuracy_summary(metrics: dict[str, dict[str, float]], rare: list[str]) -> s
     parts = [f"{t} {metrics[t]['acc']:.2f}" for t in rare if t in metrics]
     mean = sum(common) / len(common) if common else float("nan")
     label = "common" if rare else "mean acc"
-    return (f"rare {' '.join(parts)} | " if parts else "") + f"{label} {mean:.2f} ({len(common)} tasks)"
+    return (
+        f"rare {' '.join(parts)} | " if parts else ""
+    ) + f"{label} {mean:.2f} ({len(common)} tasks)"

@@ -13,9 +13,15 @@ from raremix.cli import app
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Study directory.")] = Path("studies/demo"),
-    workers: Annotated[int | None, typer.Option(min=1, help="Parallel runs (default: one per core).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A one-minute smoke version (numbers mean little).")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Study directory.")] = Path(
+        "studies/demo"
+    ),
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Parallel runs (default: one per core).")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A one-minute smoke version (numbers mean little).")
+    ] = False,
 ) -> None:
     """Small model vs 3x larger on the natural mix, and the small model on a designed mix.
 

@@ -110,7 +110,11 @@ def list_studies() -> None:
     table = Table("study", "runs", "description")
     for name, path in studies.items():
         if name == "theory":
-            table.add_row(name, "1", "the capacity/interference theory lab (seconds): which features each width learns")
+            table.add_row(
+                name,
+                "1",
+                "the capacity/interference theory lab (seconds): which features each width learns",
+            )
             continue
         try:
             spec = load_spec(path)

@@ -15,9 +15,20 @@ from raremix.cli import app
 @app.command(context_settings={"allow_extra_args": False})
 def train(
     config: Annotated[Path, typer.Argument(help="Training config YAML.")],
-    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. steps=500 model.size=200k")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<config name>-<hash>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from the run directory's checkpoint if there is one.")] = True,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. steps=500 model.size=200k")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory (default: runs/<config name>-<hash>)."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--no-resume",
+            help="Continue from the run directory's checkpoint if there is one.",
+        ),
+    ] = True,
 ) -> None:
     """Train a GPT on a task mixture; evaluate every task on held-out data as it trains."""
     from raremix.callbacks.progress import ProgressBar
@@ -34,11 +45,18 @@ def train(
 
 def final_table(metrics: dict[str, dict[str, float]], rare: list[str], facts: dict) -> Table:
     """Per-task held-out accuracy and loss at the end of the run, rare tasks marked."""
-    table = Table(title="held-out accuracy", caption=f"{facts['params']:,} params · {facts['flops']:.2e} training FLOPs")
+    table = Table(
+        title="held-out accuracy",
+        caption=f"{facts['params']:,} params · {facts['flops']:.2e} training FLOPs",
+    )
     table.add_column("task")
     table.add_column("acc", justify="right")
     table.add_column("loss", justify="right")
     for task in sorted(metrics, key=lambda t: (t not in rare, t)):
         m = metrics[task]
-        table.add_row(f"[bold yellow]{task} (rare)[/]" if task in rare else task, f"{m['acc']:.3f}", f"{m['loss']:.3f}")
+        table.add_row(
+            f"[bold yellow]{task} (rare)[/]" if task in rare else task,
+            f"{m['acc']:.3f}",
+            f"{m['loss']:.3f}",
+        )
     return table
