@@ -40,7 +40,11 @@ def default_forward(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
 
 
 def answer_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over positions whose target is not -100; logits (B, T, V)."""
+    """Mean cross-entropy over positions whose target is not -100; logits (B, T, V).
+
+    The trainer's loss (`raremix.evaluate.answer_loss`), restated so that probes import
+    nothing of the trainer's (raremix.evaluate → data → config → probes would be a cycle).
+    """
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
 
 
