@@ -167,12 +167,17 @@ class MixtureSampler:
     def _effective(self, weights: np.ndarray, room: np.ndarray) -> np.ndarray:
         return np.where(room > 0, weights, 0.0)
 
-    def _choose(self, eff: np.ndarray, constant: bool) -> InverseCDF:
-        """An InverseCDF for `eff`, reused while the effective weights stay the same."""
+    def _choose(self, eff: np.ndarray) -> InverseCDF:
+        """An InverseCDF for `eff`, reused while the effective weights stay the same.
+
+        The guide table is built when the weights are seen a second time in a row:
+        it pays for itself only when reused, and a resume's first batch stays cheap.
+        """
         if self._chooser is not None and np.array_equal(self._chooser[0], eff):
+            if not self._chooser[1].buckets:
+                self._chooser = (eff, InverseCDF(eff, guide=True))
             return self._chooser[1]
-        # a guide table pays for itself only when it is reused or the batch is large
-        choose = InverseCDF(eff, guide=constant or self.batch_size >= 4 * len(eff))
+        choose = InverseCDF(eff, guide=False)
         self._chooser = (eff, choose)
         return choose
 
@@ -195,10 +200,7 @@ class MixtureSampler:
                 arrange(per_source, step_key ^ _ARRANGE_SALT) if materialise else (None, None)
             )
         else:
-            constant = self._override is not None or self.plan.schedule.is_constant(
-                self.plan.schedule.phase_at(step)
-            )
-            src = draw_iid(step_key, self.batch_size, eff, room, self._choose(eff, constant))
+            src = draw_iid(step_key, self.batch_size, eff, room, self._choose(eff))
             per_source = np.bincount(src, minlength=k)
             occ = None
         drawn = int(per_source.sum())
