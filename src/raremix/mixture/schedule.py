@@ -40,10 +40,6 @@ class Schedule:
         """First step after `phase` (None for an open-ended last phase)."""
         return int(self.starts[phase + 1]) if phase + 1 < len(self.starts) else self.end
 
-    def is_constant(self, phase: int) -> bool:
-        """Whether the weights stay fixed throughout `phase`."""
-        return self.anneals[phase] == "none"
-
     def alpha(self, step: int) -> float:
         """How far the current phase's anneal has progressed at `step` (0..1)."""
         k = self.phase_at(step)
