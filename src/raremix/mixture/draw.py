@@ -25,8 +25,9 @@ class InverseCDF:
         w = np.asarray(weights, dtype=np.float64)
         positive = np.flatnonzero(w > 0)
         assert len(positive), "no source has positive weight"
-        cdf = np.cumsum(w) / w.sum()
-        cdf[positive[-1] :] = 1.0  # rounding must never let u escape past the last source
+        cdf = np.cumsum(w)
+        cdf /= cdf[-1]  # monotone, and exactly 1.0 at the end: u < 1 always finds a source
+        cdf[positive[-1] :] = 1.0
         self.cdf = cdf
         self.buckets = 0
         if guide:
