@@ -119,17 +119,18 @@ def permute(
         np.asarray(size, dtype=np.uint64),
         np.asarray(key, dtype=np.uint64),
     )
+    shape = pos.shape
     pos, size, key = pos.ravel(), size.ravel(), key.ravel()
     h, mask, c = domain if domain is not None else feistel_domain(size)
     small = size <= _U(SMALL)
     if not small.any():
-        return _feistel(pos, size, key, h, mask, c)
+        return _feistel(pos, size, key, h, mask, c).reshape(shape)
     out = np.empty(pos.shape, dtype=np.int64)
     large = np.flatnonzero(~small)
     if len(large):
         out[large] = _feistel(pos[large], size[large], key[large], h[large], mask[large], c[large])
     out[small] = _ranked(pos[small], size[small], key[small])
-    return out
+    return out.reshape(shape)
 
 
 def _ranked(pos: np.ndarray, size: np.ndarray, key: np.ndarray) -> np.ndarray:
