@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -63,28 +62,39 @@ def test_realised_report_tracks_targets() -> None:
     assert not report["exhausted"].any()
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    code = "from raremix.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60
-    )
+def cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, str, str]:
+    """Run `raremix ARGS` in-process through its real entry point: (exit code, stdout, stderr)."""
+    from raremix.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["raremix", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = int(done.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_cli_prints_the_plan(tmp_path: Path) -> None:
+def test_cli_prints_the_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import yaml
 
     cfg = tmp_path / "run.yaml"
     cfg.write_text(yaml.safe_dump({"mixture": MIX, "model": {"ignored": "by mix"}}))
-    out = cli("mix", str(cfg), "--steps", "400", "--batch-size", "32")
-    assert out.returncode == 0, out.stderr
-    assert (
-        "modadd" in out.stdout and "max 3 epochs" in out.stdout and "12,800 examples" in out.stdout
+    code, out, err = cli(
+        capsys, monkeypatch, "mix", str(cfg), "--steps", "400", "--batch-size", "32"
     )
-    assert cli("mix", "plan", str(cfg)).returncode == 0
+    assert code == 0, err
+    assert "modadd" in out and "max 3 epochs" in out and "12,800 examples" in out
+    assert cli(capsys, monkeypatch, "mix", "plan", str(cfg))[0] == 0
     bare = tmp_path / "bare.yaml"
     bare.write_text(yaml.safe_dump({"sources": [{"name": "a"}]}))
-    err = cli("mix", str(bare))
-    assert err.returncode == 2
-    assert err.stderr.strip() == (
+    code, _, err = cli(capsys, monkeypatch, "mix", str(bare))
+    assert code == 2
+    assert err.strip() == (
         f"error: {bare}: source 'a' has no size: add 'size: N' (its number of examples) to it, or pass sizes={{'a': N}}"
     )
