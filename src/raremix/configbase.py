@@ -50,7 +50,9 @@ def _field_names(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 def describe_validation_error(cls: type[BaseModel], err: ValidationError, where: str) -> str:
     """One line: where, which field, what is wrong, and how to fix it."""
-    first = err.errors()[0]
+    errors = err.errors()
+    # a typo'd key also makes its intended key "missing": report the typo, which names the fix
+    first = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
     loc = tuple(first.get("loc", ()))
     path = ".".join(str(p) for p in loc) or "(top level)"
     kind = first.get("type", "")
