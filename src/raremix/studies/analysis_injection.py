@@ -62,12 +62,13 @@ def injection_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Ve
     for task, t in th.groupby("task", sort=True):
         short, phrase = _compare(t)
         each = ", ".join(
-            f"{r['size']} {'from ' + str(r.rate) if r.rate is not None else 'never'}"
+            f"{r['size']} {'never' if pd.isna(r.rate) else 'from ' + str(r.rate)}"
             for _, r in t.iterrows()
         )
         lines.append(f"{task}: learned (mean acc ≥ {LEARNED}) {each} — {phrase}.")
         heads.append(f"{task} {each} (larger learns at lower rate: {short})")
-    rates = final.groupby("rate")["rate_per_batch"].mean().sort_values()
+    # the injected (rare) tasks' rate: common tasks fill the rest of each batch
+    rates = final[final.role == "rare"].groupby("rate")["rate_per_batch"].mean().sort_values()
     span = rates.max() / rates.min() if len(rates) and rates.min() > 0 else math.nan
     lines.append(
         f"Learning threshold = the lowest injection rate whose accuracy, averaged over seeds, "
@@ -102,5 +103,13 @@ def _table(final: pd.DataFrame, th: pd.DataFrame, rates: list[str]) -> dict[str,
     for r in th.to_dict("records"):
         cells = [cell.get((r["task"], r["size"], rate), np.nan) for rate in rates]
         shown = [f"{v:.2f}" if np.isfinite(v) else "" for v in cells]
-        rows.append([r["task"], r["size"], f"{r['params']:,.0f}", *shown, r["rate"] or "never"])
+        rows.append(
+            [
+                r["task"],
+                r["size"],
+                f"{r['params']:,.0f}",
+                *shown,
+                "never" if pd.isna(r["rate"]) else r["rate"],
+            ]
+        )
     return {"columns": ["task", "size", "params", *rates, "learned from"], "rows": rows}
