@@ -7,7 +7,9 @@ fixed seed, so every run of a study is scored on the same examples.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,6 +69,16 @@ class TaskData:
 
     def train_batch(self, sources: np.ndarray, indices: np.ndarray) -> TokenBatch:
         """Make and encode the examples the sampler chose, keeping the sampler's order."""
+        return self.train_batches([(sources, indices)])[0]
+
+    def train_batches(self, draws: list[tuple[np.ndarray, np.ndarray]]) -> list[TokenBatch]:
+        """Several batches at once: one generator call per task for all of them.
+
+        Examples depend only on (seed, index), so grouping never changes them; each batch
+        is still encoded (padded) on its own, exactly as `train_batch` would.
+        """
+        sources = np.concatenate([s for s, _ in draws])
+        indices = np.concatenate([i for _, i in draws])
         n = len(sources)
         inputs: list[str] = [""] * n
         answers: list[str] = [""] * n
@@ -77,7 +89,14 @@ class TaskData:
             ins, ans = self.examples(name, indices[rows], self.cfg.seed, "train")
             for r, i, a in zip(rows.tolist(), ins, ans, strict=True):
                 inputs[r], answers[r], prefixes[r] = i, a, self.prefixes[name]
-        return self.tokenizer.encode(prefixes, inputs, answers)
+        out, start = [], 0
+        for s, _ in draws:
+            end = start + len(s)
+            out.append(
+                self.tokenizer.encode(prefixes[start:end], inputs[start:end], answers[start:end])
+            )
+            start = end
+        return out
 
     def eval_sets(self, n: int) -> dict[str, EvalSet]:
         """Up to `n` distinct held-out examples per task (never in training: the tasks' split guarantees it)."""
@@ -93,6 +112,50 @@ class TaskData:
                 self.tasks[name], pre, ins, ans, self.tokenizer.encode(pre, ins, ans)
             )
         return out
+
+
+class BatchStream:
+    """Training batches drawn `chunk` steps ahead (per-task generation costs per call, not per
+    example), with a resumable state that points at the next batch *consumed*."""
+
+    def __init__(self, sampler: Any, data: TaskData, total_steps: int, chunk: int = 16) -> None:
+        self.sampler, self.data, self.total, self.chunk = sampler, data, total_steps, chunk
+        self._ready: deque[TokenBatch] = deque()
+        self._start: dict[str, Any] = sampler.state_dict()  # sampler state before the chunk
+        self._used = 0  # batches of the current chunk handed out
+        self._ended = False
+
+    def next(self, step: int) -> TokenBatch | None:
+        """The batch for `step`, or None once the mixture's stream has ended (`stop` sources)."""
+        if not self._ready and not self._ended:
+            self._start, self._used = self.sampler.state_dict(), 0
+            draws = []
+            for _ in range(min(self.chunk, self.total - step)):
+                try:
+                    draws.append(self.sampler.next_batch())
+                except StopIteration:
+                    self._ended = True
+                    break
+            self._ready.extend(self.data.train_batches(draws) if draws else [])
+        if not self._ready:
+            return None
+        self._used += 1
+        return self._ready.popleft()
+
+    @property
+    def exhausted(self) -> bool:
+        """True once the mixture's stream has ended and every drawn batch was handed out."""
+        return self._ended and not self._ready
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sampler": self._start, "skip": self._used}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.load_state_dict(state["sampler"])
+        for _ in range(state.get("skip", 0)):
+            self.sampler.skip_batch()
+        self._ready.clear()
+        self._start, self._used, self._ended = self.sampler.state_dict(), 0, False
 
 
 def to_device(batch: TokenBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

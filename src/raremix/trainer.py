@@ -24,7 +24,7 @@ from raremix import __version__
 from raremix.callbacks import Callback
 from raremix.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from raremix.config import OptimConfig, TrainConfig
-from raremix.data import TaskData, to_device
+from raremix.data import BatchStream, TaskData, to_device
 from raremix.evaluate import answer_loss, evaluate
 from raremix.mixture import build_sampler
 from raremix.model import GPT, count_params, flops_per_token
@@ -104,6 +104,7 @@ def train(
         cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps
     )
     data = TaskData(cfg, list(sampler.names))
+    stream = BatchStream(sampler, data, cfg.steps)
     model_cfg = cfg.model.build(data.tokenizer.size, data.block_size)
     model = GPT(model_cfg).to(device)
     optimizer = make_optimizer(model, cfg.optim, fused=device.type == "cuda")
@@ -126,7 +127,7 @@ def train(
     loss_sum, loss_n = 0.0, 0
     if ckpt is not None:
         state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
-        sampler.load_state_dict(data_state["sampler"])
+        stream.load_state_dict(data_state["stream"])
         loss_sum, loss_n = data_state["loss_sum"], data_state["loss_n"]
         writer.truncate_after(
             state.step
@@ -152,8 +153,10 @@ def train(
         state.lr = lr_at(state.step, cfg.steps, cfg.optim)
         for group in optimizer.param_groups:
             group["lr"] = state.lr
-        sources, indices = sampler.next_batch()
-        idx, targets = to_device(data.train_batch(sources, indices), device)
+        batch = stream.next(state.step)
+        if batch is None:  # the stream had ended exactly at a chunk boundary
+            break
+        idx, targets = to_device(batch, device)
         with autocast:
             loss = answer_loss(model(idx), targets)
         optimizer.zero_grad(set_to_none=True)
@@ -166,13 +169,15 @@ def train(
         loss_sum, loss_n = loss_sum + state.loss, loss_n + 1
         for cb in callbacks:
             cb.on_step_end(state)
+        # every source drawn through under a `stop` policy ends the run early, cleanly
+        state.stop = state.stop or stream.exhausted
         last = state.step == cfg.steps or state.stop
         if state.step % cfg.eval_every == 0 or last:
             _evaluate(state, eval_sets, callbacks, train_loss=loss_sum / max(1, loss_n))
             loss_sum, loss_n = 0.0, 0
         if state.step % cfg.checkpoint_every == 0 or last:
             save_checkpoint(run_dir, model, optimizer, state.step,
-                            {"sampler": sampler.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n}, expect)  # fmt: skip
+                            {"stream": stream.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n}, expect)  # fmt: skip
     state.facts["train_seconds"] = time.perf_counter() - t0
     for cb in callbacks:
         cb.on_end(state)
