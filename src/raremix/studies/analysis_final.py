@@ -181,17 +181,16 @@ def final_table(study: StudyData, curves: pd.DataFrame | None = None) -> pd.Data
 
 
 def forgetting_events(
-    steps: np.ndarray, acc: np.ndarray, drop: float = 0.2
+    steps: np.ndarray, acc: np.ndarray, drop: float = 0.2, threshold: float = 0.5
 ) -> list[tuple[int, float, int, float]]:
-    """Acquire-then-forget: (peak step, peak, step, acc) wherever acc falls more than
-    `drop` below its running peak. After an event the peak restarts from there, so
-    re-learning and forgetting again counts twice."""
-    events: list[tuple[int, float, int, float]] = []
-    peak, peak_step = -math.inf, 0
-    for s, a in zip(np.asarray(steps), np.asarray(acc, dtype=float), strict=True):
-        if a > peak:
-            peak, peak_step = float(a), int(s)
-        elif peak - a > drop:
-            events.append((peak_step, peak, int(s), float(a)))
-            peak, peak_step = float(a), int(s)
-    return events
+    """Acquire-then-forget as (peak step, peak, step, acc at that step): the probes'
+    `acquire_then_forget` (accuracy reaches `threshold`, then falls `drop` below its peak)."""
+    from raremix.probes.retention import acquire_then_forget
+
+    a = np.asarray(acc, dtype=float)
+    s = np.asarray(steps)
+    at = {int(step): float(v) for step, v in zip(s, a, strict=True)}
+    return [
+        (e.peak_step, e.peak, e.forgot_step, at[e.forgot_step])
+        for e in acquire_then_forget(s, a, threshold=threshold, drop=drop)
+    ]
