@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_config
+from tiny_configs import tiny_config
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 RESULT = {  # what each benchmark's result line looks like; others: any ratio or speed-up

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_config
+from tiny_configs import tiny_config
 
 
 def raremix(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_config
 from raremix.config import load_config
 from raremix.errors import RaremixError
 from raremix.results.rows import read_rows
 from raremix.trainer import lr_at, train
+from tiny_configs import tiny_config
 
 
 def test_tiny_model_learns_an_easy_task(tmp_path: Path) -> None:

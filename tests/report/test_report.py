@@ -15,6 +15,7 @@ from tiny_study import fake_study
 from raremix.cli import main
 from raremix.report import build_report
 from raremix.report.build import _stale
+from raremix.results.store import ResultStore
 
 CHROMIUM = shutil.which("chromium") or next(
     (p for p in ("/usr/bin/chromium",) if Path(p).exists()), None
@@ -29,15 +30,24 @@ def test_report_of_a_real_study(reported: tuple[Path, str]) -> None:
     study, printed = reported
     assert f"report: {study / 'report.html'}" in printed
     html, md = (study / "report.html").read_text(), (study / "report.md").read_text()
-    assert len(images(html)) == 3  # frontier, rare-task curves, per-task curves
+    # the lab config probes by default: one figure per probe metric the runs wrote
+    metrics = ResultStore.open(study).metrics()
+    n_probe = metrics.metric[metrics.metric.str.startswith("probe/")].nunique()
+    assert n_probe >= 5
+    assert len(images(html)) == 3 + n_probe  # frontier, rare-task curves, per-task curves
     assert "http://" not in html and "https://" not in html and "<link" not in html
-    assert "Scale-equivalence factor" in html and html.count("How to read this") == 3
+    assert "Scale-equivalence factor" in html and html.count("How to read this") >= 3
     assert "<details>" in html and "batch_size: 32" in html  # the base config, collapsed
     assert "12k · natural" in html and "Runs" in html and "wall time" in html
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert links == ["figures/frontier.png", "figures/rare_curves.png", "figures/task_curves.png"]
-    assert all((study / link).stat().st_size > 10_000 for link in links)
-    assert "Probes" not in md  # the trainer wrote no probe rows: the section is skipped
+    assert links[:3] == [
+        "figures/frontier.png",
+        "figures/rare_curves.png",
+        "figures/task_curves.png",
+    ]
+    assert len(links) == 3 + n_probe
+    assert all((study / link).stat().st_size > 10_000 for link in links[:3])
+    assert "Probes" in md and "probe/interference" in md
 
 
 def test_report_with_probes_and_forgetting(tmp_path: Path) -> None:
