@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from raremix.configbase import load, read_yaml
+from raremix.configbase import load
 from raremix.errors import RaremixError
 from raremix.studies.theory import (
     TheoryConfig,
@@ -122,8 +122,10 @@ def test_bad_config_is_one_clear_line(change: dict, needle: str) -> None:
 
 
 def test_shipped_yaml_is_the_default_config() -> None:
-    cfg = load(TheoryConfig, read_yaml(ROOT / "configs/studies/theory.yaml"), "theory.yaml")
-    assert cfg == TheoryConfig()
+    from raremix.studies.analysis_theory import theory_config
+
+    cfg, description = theory_config()
+    assert cfg == TheoryConfig() and description
 
 
 def test_results_are_deterministic_per_seed() -> None:

@@ -50,6 +50,15 @@ def load_study(study_dir: Path) -> StudyData:
     spec = yaml.safe_load(spec_path.read_text()) if spec_path.exists() else {}
     spec = spec if isinstance(spec, dict) else {}
     done = runs[runs["status"] == "done"]
+    if spec_path.exists():  # runs of an earlier version of the spec do not belong in its verdict
+        from raremix.studies.spec import expand, load_spec
+
+        try:
+            current = {run.run_id for run in expand(load_spec(spec_path))}
+        except RaremixError:
+            current = None  # a study.yaml this version cannot read: analyse every run
+        if current is not None:
+            done = done[done["run_id"].isin(current)]
     if done.empty:
         raise RaremixError(
             f"{study_dir}: no finished run in the store: run the study first (raremix study run)"

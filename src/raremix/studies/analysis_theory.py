@@ -20,7 +20,7 @@ CONFIG_FILE = "theory.yaml"
 
 
 def theory_yaml() -> Path:
-    """The packaged `configs/studies/theory.yaml`."""
+    """The packaged `raremix/configs/studies/theory.yaml` (the lab's one config file)."""
     return Path(str(resources.files("raremix"))) / "configs" / "studies" / "theory.yaml"
 
 

@@ -1,6 +1,6 @@
 """Plot the theory lab's predicted-vs-learned features, and run it from the command line.
 
-python -m raremix.studies.theory_plot configs/studies/theory.yaml theory.png
+python -m raremix.studies.theory_plot src/raremix/configs/studies/theory.yaml theory.png
 """
 
 from __future__ import annotations
