@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from raremix.configbase import Config, load, read_yaml
 from raremix.errors import RaremixError, did_you_mean
 from raremix.mixture import MixtureConfig
-from raremix.model import LADDER, GPTConfig, ladder_config
+from raremix.model import LADDER, GPTConfig, heads_for, ladder_config
 from raremix.probes.config import ProbeConfig
 
 
@@ -74,9 +74,7 @@ class ModelSpec(Config):
             if v
         }
         if "d_model" in shape and "n_head" not in shape:
-            from raremix.model import _heads_for
-
-            shape["n_head"] = _heads_for(shape["d_model"])
+            shape["n_head"] = heads_for(shape["d_model"])
         return load(
             GPTConfig,
             {**base.model_dump(), **shape, "block_size": self.block_size or block_size},

@@ -41,7 +41,7 @@ class GPTConfig(Config):
         if self.d_model % self.n_head:
             raise ValueError(
                 f"n_head {self.n_head} must divide d_model {self.d_model}: "
-                f"try n_head {_heads_for(self.d_model)}"
+                f"try n_head {heads_for(self.d_model)}"
             )
         return self
 
@@ -67,7 +67,7 @@ LADDER: dict[str, tuple[int, int, int]] = {  # name: (d_model, n_layer, n_head)
 }
 
 
-def _heads_for(d_model: int) -> int:
+def heads_for(d_model: int) -> int:
     """A head count that divides d_model with head size near 16."""
     return next(h for h in range(max(1, d_model // 16), 0, -1) if d_model % h == 0)
 
@@ -97,7 +97,7 @@ def width_for_budget(
     best: GPTConfig | None = None
     for d in range(4, 4097, 4):
         cfg = GPTConfig(
-            n_layer=n_layer, d_model=d, n_head=_heads_for(d), mlp_ratio=mlp_ratio,
+            n_layer=n_layer, d_model=d, n_head=heads_for(d), mlp_ratio=mlp_ratio,
             vocab_size=vocab_size, block_size=block_size,
         )  # fmt: skip
         if count_params(cfg) > params:
