@@ -3,7 +3,7 @@
 `analyze_study(study_dir)` writes `analysis/final.parquet` (one row per run × task: the
 mean of the last 3 evaluations), `analysis/verdict.json` and the headline figure, and
 prints the verdict table. Which verdict is computed is chosen by the study's name from
-`VERDICTS` (demo, scale-vs-mix, injection); any other study gets the scale-vs-mix one,
+`VERDICTS` (demo, scale-vs-mix, injection, and the studies of issues #6/#7); any other study gets the scale-vs-mix one,
 which degrades to a per-group table when it has one size or one mix.
 
 The theory lab is not a runner study: `run_theory_study(out_dir)` runs it and writes the
@@ -83,21 +83,30 @@ class Verdict:
 
 VerdictFn = Callable[["pd.DataFrame", dict[str, Any], Path], Verdict]
 
+VERDICTS: dict[str, str] = {
+    "demo": "raremix.studies.analysis_scale:scale_verdict",
+    "scale-vs-mix": "raremix.studies.analysis_scale:scale_verdict",
+    "injection": "raremix.studies.analysis_injection:injection_verdict",
+    "strategies": "raremix.studies.analysis_strategies:strategies_verdict",
+    "rarity-first": "raremix.studies.analysis_ordering:rarity_first_verdict",
+    "structured-first": "raremix.studies.analysis_ordering:structured_first_verdict",
+    "decomposition": "raremix.studies.analysis_decomposition:decomposition_verdict",
+    "distillation": "raremix.studies.analysis_distillation:distillation_verdict",
+    "depth-width": "raremix.studies.analysis_depth_width:depth_width_verdict",
+    "instructions": "raremix.studies.analysis_instructions:instructions_verdict",
+    "voting": "raremix.studies.analysis_voting:voting_verdict",
+}
+"""Study name → 'module:function' computing its Verdict from (final table, context, analysis
+dir); imported only when that study is analysed. Other studies get the scale-vs-mix verdict."""
 
-def _scale(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
-    from raremix.studies.analysis_scale import scale_verdict
 
-    return scale_verdict(final, ctx, out)
+def verdict_fn(name: str) -> VerdictFn:
+    """The verdict function for study `name` (scale-vs-mix's for studies not listed)."""
+    import importlib
 
-
-def _injection(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
-    from raremix.studies.analysis_injection import injection_verdict
-
-    return injection_verdict(final, ctx, out)
-
-
-VERDICTS: dict[str, VerdictFn] = {"demo": _scale, "scale-vs-mix": _scale, "injection": _injection}
-"""Study name → verdict function (final table, context, analysis dir) → Verdict."""
+    module, _, func = VERDICTS.get(name, VERDICTS["scale-vs-mix"]).partition(":")
+    fn: VerdictFn = getattr(importlib.import_module(module), func)
+    return fn
 
 
 def analyze_study(study_dir: Path, *, echo: bool = True) -> Verdict:
@@ -115,7 +124,7 @@ def analyze_study(study_dir: Path, *, echo: bool = True) -> Verdict:
     out.mkdir(parents=True, exist_ok=True)
     final.to_parquet(out / FINAL_FILE, index=False)
     ctx = {"name": study.name, "description": study.description, "curves": curves}
-    verdict = VERDICTS.get(study.name, _scale)(final, ctx, out)
+    verdict = verdict_fn(study.name)(final, ctx, out)
     verdict.save(out)
     if echo:
         verdict.print()
