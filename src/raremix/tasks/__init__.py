@@ -27,6 +27,7 @@ from raremix.tasks.core import SPLITS, Examples, Kind, Knob, Split, SynthTask, T
 from raremix.tasks.logic import count, depth, kvrecall, majority, parity
 from raremix.tasks.sequence import chain, copy, inc, permute, reverse, sort
 from raremix.tasks.split import HELDOUT_FRACTION, in_heldout
+from raremix.tasks.tools import fcall, fchain, fname, fnest, fnext, fpar, fparam, fresp
 
 
 class TaskFactory(Protocol):
@@ -59,6 +60,15 @@ TASKS: dict[str, TaskFactory] = {
     "kvrecall": kvrecall,
     "depth": depth,
     "count": count,
+    # tools.py: function calling, an umbrella and its seven sub-tasks
+    "fcall": fcall,
+    "fnest": fnest,
+    "fchain": fchain,
+    "fpar": fpar,
+    "fname": fname,
+    "fparam": fparam,
+    "fnext": fnext,
+    "fresp": fresp,
 }
 
 
