@@ -20,12 +20,13 @@ import numpy as np
 import torch
 import yaml
 
-from raremix import __version__
+from raremix import __version__, distributed
 from raremix.callbacks import Callback
 from raremix.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from raremix.config import OptimConfig, TrainConfig
 from raremix.data import BatchStream, TaskData, to_device
-from raremix.evaluate import answer_loss, evaluate
+from raremix.distributed import Dist
+from raremix.evaluate import evaluate
 from raremix.mixture import build_sampler
 from raremix.model import GPT, count_params, flops_per_token
 from raremix.results.rows import MetricWriter
@@ -50,6 +51,8 @@ class TrainState:
     last_eval: dict[str, dict[str, float]] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     stop: bool = False  # a callback may set it to end the run early (after a checkpoint)
+    dist: Dist = field(default_factory=Dist)  # rank and world size under torchrun
+    batch: Any = None  # this rank's TokenBatch of the step just taken
 
 
 def lr_at(step: int, total: int, o: OptimConfig) -> float:
@@ -97,12 +100,15 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    dist = distributed.setup(device)  # torchrun: join the process group; else one process
+    device = dist.device(device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
 
     sampler = build_sampler(
-        cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps
-    )
+        cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps,
+        rank=dist.rank, world_size=dist.world_size,
+    )  # fmt: skip
     data = TaskData(cfg, list(sampler.names))
     stream = BatchStream(sampler, data, cfg.steps)
     model_cfg = cfg.model.build(data.tokenizer.size, data.block_size)
@@ -117,13 +123,16 @@ def train(
         "d_model": model_cfg.d_model,
         "n_layer": model_cfg.n_layer,
     }
-    writer = MetricWriter(run_dir / "metrics.jsonl")
-    state = TrainState(
-        cfg, run_dir, cfg.hash(), model, optimizer, data, sampler, writer, device, facts=facts
-    )
+    writer = MetricWriter(run_dir / "metrics.jsonl" if dist.is_main else distributed.scratch_path())
+    state = TrainState(cfg, run_dir, cfg.hash(), model, optimizer, data, sampler, writer, device,
+                       facts=facts, dist=dist)  # fmt: skip
     expect = {"model": model_cfg.model_dump(), "config_hash": cfg.hash()}
 
+    if not dist.is_main:
+        dist.barrier()  # rank 0 first: finding a checkpoint may repair a crash mid-swap
     ckpt = find_checkpoint(run_dir) if resume else None
+    if dist.is_main:
+        dist.barrier()
     loss_sum, loss_n = 0.0, 0
     if ckpt is not None:
         state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
@@ -134,18 +143,26 @@ def train(
         )  # rows past the checkpoint will be written again, identically
     else:
         writer.truncate_after(-1)
-        _write_run_record(run_dir, cfg, facts)
+        if dist.is_main:
+            _write_run_record(run_dir, cfg, facts)
 
     if cfg.probes is not None:
         from raremix.callbacks.probes import ProbeCallback
 
         callbacks = [*callbacks, ProbeCallback(cfg.probes)]
+    if cfg.adaptive is not None:
+        from raremix.callbacks.adaptive import AdaptiveCallback
+
+        callbacks = [*callbacks, AdaptiveCallback(cfg.adaptive, stream)]
+    # rank 0 alone evaluates, writes and reports; a callback may opt in with `all_ranks = True`
+    callbacks = [cb for cb in callbacks if dist.is_main or getattr(cb, "all_ranks", False)]
+    net = dist.wrap(model, device)  # DistributedDataParallel under torchrun, else the model
     eval_sets = data.eval_sets(cfg.eval_examples)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     model.train()
     for cb in callbacks:
         cb.on_start(state)
-    if state.step == 0:
+    if state.step == 0 and dist.is_main:
         _evaluate(state, eval_sets, callbacks, train_loss=None)
 
     t0 = time.perf_counter()
@@ -157,15 +174,16 @@ def train(
         if batch is None:  # the stream had ended exactly at a chunk boundary
             break
         idx, targets = to_device(batch, device)
+        state.batch = batch
         with autocast:
-            loss = answer_loss(model(idx), targets)
+            loss, shown = dist.loss(net(idx), targets)  # one process: answer_loss, as before
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         optimizer.step()
         state.step += 1
-        state.loss = loss.item()
+        state.loss = shown.item()
         loss_sum, loss_n = loss_sum + state.loss, loss_n + 1
         for cb in callbacks:
             cb.on_step_end(state)
@@ -173,17 +191,25 @@ def train(
         state.stop = state.stop or stream.exhausted
         last = state.step == cfg.steps or state.stop
         if state.step % cfg.eval_every == 0 or last:
-            _evaluate(state, eval_sets, callbacks, train_loss=loss_sum / max(1, loss_n))
+            if dist.is_main:
+                _evaluate(state, eval_sets, callbacks, train_loss=loss_sum / max(1, loss_n))
             loss_sum, loss_n = 0.0, 0
-        if state.step % cfg.checkpoint_every == 0 or last:
+        if (state.step % cfg.checkpoint_every == 0 or last) and dist.is_main:
             save_checkpoint(run_dir, model, optimizer, state.step,
                             {"stream": stream.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n}, expect)  # fmt: skip
     state.facts["train_seconds"] = time.perf_counter() - t0
     for cb in callbacks:
         cb.on_end(state)
-    (run_dir / "summary.json").write_text(
-        json.dumps({"step": state.step, "facts": state.facts, "final": state.last_eval}, indent=1)
-    )
+    if dist.is_main:
+        (run_dir / "summary.json").write_text(
+            json.dumps(
+                {"step": state.step, "facts": state.facts, "final": state.last_eval}, indent=1
+            )
+        )
+    else:
+        writer.close()
+        distributed.remove_scratch(writer.path)
+    distributed.shutdown(dist)
     return state
 
 

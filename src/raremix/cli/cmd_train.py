@@ -1,7 +1,11 @@
-"""`raremix train CONFIG.yaml [key=value …]`: train one run with a progress bar."""
+"""`raremix train CONFIG.yaml [key=value …]`: train one run with a progress bar.
+
+Data-parallel on several processes: `torchrun --nproc_per_node=N -m raremix train CONFIG.yaml`.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -37,7 +41,8 @@ def train(
 
     cfg = load_config(config, overrides or [])
     run_dir = out or Path("runs") / f"{config.stem}-{cfg.hash()}"
-    console = Console()
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
+    console = Console(quiet=not main)
     console.print(f"run dir [bold]{run_dir}[/]  (config hash {cfg.hash()})")
     state = run_training(cfg, run_dir, callbacks=[ProgressBar()], resume=resume)
     console.print(final_table(state.last_eval, cfg.rare, state.facts))
