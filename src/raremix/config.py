@@ -16,8 +16,9 @@ import yaml
 from pydantic import Field, model_validator
 
 from raremix.configbase import Config, load, read_yaml
-from raremix.errors import RaremixError, did_you_mean
+from raremix.errors import RaremixError, did_you_mean, unknown
 from raremix.mixture import MixtureConfig
+from raremix.mixture.adaptive import AdaptiveConfig
 from raremix.model import LADDER, GPTConfig, heads_for, ladder_config
 from raremix.probes.config import ProbeConfig
 
@@ -136,6 +137,8 @@ class TrainConfig(Config):
     """Tasks to report as rare targets (progress bar, summaries)."""
     probes: ProbeConfig | None = None
     """Probes run during training (interference, neurons, linear probes, entropy); null: none."""
+    adaptive: AdaptiveConfig | None = None
+    """Adaptive (online) mixing: a rule that re-weights the tasks while training; null: none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -156,6 +159,18 @@ class TrainConfig(Config):
                 raise ValueError(
                     f"rare task '{name}' is not in tasks: add it under tasks or fix the name"
                 )
+        if self.adaptive is not None:
+            try:
+                rule = self.adaptive.build("adaptive")  # a typo'd rule or param: one line
+            except RaremixError as err:
+                raise ValueError(str(err)) from None
+            for name in getattr(rule, "tasks", None) or []:
+                if name not in sources:
+                    raise ValueError(f"adaptive.params.tasks: {unknown('source', name, sources)}")
+            if self.mixture.schedule is not None:
+                raise ValueError(
+                    "adaptive mixing replaces the mixture's schedule: remove mixture.schedule or adaptive"
+                )
         return self
 
     def hash(self) -> str:
@@ -163,6 +178,8 @@ class TrainConfig(Config):
         data = self.model_dump(mode="json")
         if data.get("probes") is None:
             del data["probes"]  # runs from before probes existed keep their hash
+        if data.get("adaptive") is None:
+            del data["adaptive"]  # likewise for runs from before adaptive mixing
         return config_hash(data)
 
 

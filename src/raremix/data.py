@@ -124,6 +124,9 @@ class BatchStream:
         self._start: dict[str, Any] = sampler.state_dict()  # sampler state before the chunk
         self._used = 0  # batches of the current chunk handed out
         self._ended = False
+        self.controller: dict[str, Any] | None = None
+        """State of whatever steers this stream's weights (an adaptive mixing rule): saved
+        and restored with the stream, so a resumed run steers exactly as before."""
 
     def next(self, step: int) -> TokenBatch | None:
         """The batch for `step`, or None once the mixture's stream has ended (`stop` sources)."""
@@ -147,8 +150,23 @@ class BatchStream:
         """True once the mixture's stream has ended and every drawn batch was handed out."""
         return self._ended and not self._ready
 
+    def set_weights(self, weights: Any) -> None:
+        """Target weights from the next batch handed out on (`MixtureSampler.set_weights`).
+
+        The look-ahead drawn under the old weights is dropped: the sampler rewinds to the
+        batches actually consumed and draws afresh, so the stream — and a resume from any
+        checkpoint — is exactly as if the weights had changed at this step.
+        """
+        self.sampler.load_state_dict(self._start)
+        for _ in range(self._used):
+            self.sampler.skip_batch()
+        self.sampler.set_weights(weights)
+        self._ready.clear()
+        self._start, self._used, self._ended = self.sampler.state_dict(), 0, False
+
     def state_dict(self) -> dict[str, Any]:
-        return {"sampler": self._start, "skip": self._used}
+        state = {"sampler": self._start, "skip": self._used}
+        return state if self.controller is None else {**state, "controller": self.controller}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sampler.load_state_dict(state["sampler"])
@@ -156,6 +174,7 @@ class BatchStream:
             self.sampler.skip_batch()
         self._ready.clear()
         self._start, self._used, self._ended = self.sampler.state_dict(), 0, False
+        self.controller = state.get("controller")
 
 
 def to_device(batch: TokenBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,220 @@
+"""Adaptive mixing during a raremix run: measure per-task signals, update the weights, redraw.
+
+Every `every` steps the callback measures what its rule needs on a small fixed batch
+per task (drawn from the training distribution with a fixed seed, so every run of a
+study measures on the same examples): answer loss and exact-match accuracy, per-task
+gradient interference (`raremix.probes.interference`), and for DoReMi the reference
+model's losses (measured once). Signals are averaged over DDP ranks, the rule updates
+the weights, and the data stream drops its look-ahead and draws on under the new
+weights. The rule's state travels in the stream's checkpoint state, so a killed run
+resumes to the same weights, batches and metrics, bit for bit. Weights are written as
+metric rows (`weight`, task) at step 0 and at every update; signals as `adaptive/*`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from raremix.callbacks import Callback
+from raremix.errors import RaremixError
+from raremix.mixture.adaptive import AdaptiveConfig, allreduce_signals
+from raremix.probes import interference, task_gradients
+from raremix.probes.capture import answer_loss
+
+if TYPE_CHECKING:
+    from raremix.data import BatchStream, TaskData
+    from raremix.trainer import TrainState
+
+SIGNAL_SEED = 1
+"""Seed of the signal batches (training split): fixed, shared by every run."""
+STATE_FORMAT = "raremix.adaptive/1"
+Batches = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+class AdaptiveCallback(Callback):
+    """Steers `stream`'s mixture weights with the rule of `cfg` (see `raremix.mixture.adaptive`)."""
+
+    all_ranks = True  # under DDP every rank measures its share and sets the same weights
+
+    def __init__(
+        self, cfg: AdaptiveConfig, stream: BatchStream, rare: Sequence[str] | None = None
+    ) -> None:
+        self.cfg, self.stream, self.rare = cfg, stream, rare
+        self.rule = cfg.build()
+        self.names: list[str] = []
+        self.batches: Batches = {}
+        self.ctl: dict[str, Any] = {}
+        self.seconds = 0.0
+        self.flops_per_update = 0.0
+
+    def on_start(self, state: TrainState) -> None:
+        t0 = time.perf_counter()
+        self.names = list(state.sampler.names)
+        rank, world = _rank_world(state)
+        self.batches = signal_batches(
+            state.data, self.names, self.cfg.batch, rank, world, state.device
+        )
+        rare = list(state.cfg.rare if self.rare is None else self.rare)
+        saved = self.stream.controller
+        if saved is not None and state.step > 0:  # resumed: the state saved with the stream
+            if saved.get("format") != STATE_FORMAT or saved.get("names") != self.names:
+                raise RaremixError(
+                    "the checkpoint's adaptive state does not fit this run's tasks: use a new run directory"
+                )
+            self.ctl = saved
+        else:
+            prior = state.sampler.weights_at(0)
+            rule_state = self.rule.init(prior, self.names, rare)
+            ref = self._reference_losses(state) if "ref_loss" in self.rule.needs else None
+            self.ctl = {"format": STATE_FORMAT, "rule": self.cfg.rule, "names": self.names,
+                        "state": rule_state, "ref_loss": ref, "last_step": 0}  # fmt: skip
+            weights = np.asarray(rule_state["weights"])
+            if not np.array_equal(weights, prior):  # e.g. exp3 starting uniform
+                self.stream.set_weights(weights)
+            self.stream.controller = self.ctl
+            self._write(state, weights, {})
+        per_example = state.facts.get("flops", 0.0) / max(1, state.cfg.batch_size * state.cfg.steps)
+        passes = 1 / 3 + (
+            1.0 if "interference" in self.rule.needs else 0.0
+        )  # forward ≈ ⅓ of a step
+        self.flops_per_update = per_example * self.cfg.batch * len(self.names) * passes
+        self.seconds += time.perf_counter() - t0
+
+    def on_step_end(self, state: TrainState) -> None:
+        step = state.step
+        if step % self.cfg.every or step >= state.cfg.steps:
+            return
+        t0 = time.perf_counter()
+        signals = allreduce_signals(self.measure(state))
+        weights, rule_state = self.rule.update(signals, self.ctl["state"])
+        self.ctl = {**self.ctl, "state": rule_state, "last_step": step}
+        self.stream.set_weights(weights)
+        self.stream.controller = self.ctl
+        self._write(state, weights, signals)
+        self.seconds += time.perf_counter() - t0
+
+    def on_end(self, state: TrainState) -> None:
+        state.facts["adaptive_seconds"] = self.seconds
+        state.facts["adaptive_updates"] = int(self.ctl["state"]["updates"])
+        state.facts["adaptive_flops"] = self.flops_per_update * self.ctl["state"]["updates"]
+
+    def measure(self, state: TrainState) -> dict[str, np.ndarray]:
+        """The signals the rule needs, on this rank's share of the signal batches."""
+        model, needs = state.model, self.rule.needs
+        out: dict[str, np.ndarray] = {
+            "step": np.array(float(state.step)),
+            "steps": np.array(float(state.step - self.ctl["last_step"])),
+        }
+        was_training = model.training
+        model.eval()
+        try:
+            loss, acc = losses_and_accuracy(model, self.batches)
+            out["loss"], out["acc"] = loss, acc
+            if "interference" in needs:
+                protected = [self.names[i] for i in self.ctl["state"].get("protect", [])]
+                rare = protected or list(state.cfg.rare)
+                cos = interference(task_gradients(model, self.batches), rare)
+                out["interference"] = np.array([cos.get(n, np.nan) for n in self.names])
+        finally:
+            model.train(was_training)
+        if "ref_loss" in needs:
+            out["ref_loss"] = np.asarray(self.ctl["ref_loss"], dtype=np.float64)
+        return out
+
+    def _write(
+        self, state: TrainState, weights: np.ndarray, signals: dict[str, np.ndarray]
+    ) -> None:
+        rows = [_row(state, n, "weight", w) for n, w in zip(self.names, weights, strict=True)]
+        for key in ("loss", "acc", "interference"):
+            if key in signals:
+                rows += [_row(state, n, f"adaptive/{key}", v)
+                         for n, v in zip(self.names, signals[key], strict=True) if np.isfinite(v)]  # fmt: skip
+        state.writer.write(rows)
+
+    def _reference_losses(self, state: TrainState) -> list[float]:
+        """DoReMi's reference: per-task losses of a model trained on the prior mix."""
+        model = self._reference_model(state)
+        model.eval()
+        loss, _ = losses_and_accuracy(model, self.batches)
+        return [float(x) for x in allreduce_signals({"ref": loss})["ref"]]
+
+    def _reference_model(self, state: TrainState) -> torch.nn.Module:
+        if self.cfg.reference is not None:
+            return load_reference(Path(self.cfg.reference), state)
+        if _rank_world(state)[1] > 1:
+            raise RaremixError(
+                "adaptive rule doremi under DDP needs a trained reference: set adaptive.reference to its run dir"
+            )
+        from raremix.trainer import train
+
+        ref_cfg = state.cfg.model_copy(update={"adaptive": None, "probes": None})
+        rng, np_rng = torch.get_rng_state(), np.random.get_state()
+        try:  # the reference is its own run (resumable); the main run's RNG stays untouched
+            ref = train(ref_cfg, state.run_dir / "reference")
+        finally:
+            torch.set_rng_state(rng)
+            np.random.set_state(np_rng)
+        state.facts["reference_flops"] = ref.facts["flops"]
+        state.facts["reference_seconds"] = ref.facts.get("train_seconds", 0.0)
+        return ref.model
+
+
+def signal_batches(
+    data: TaskData, names: Sequence[str], n: int, rank: int, world: int, device: torch.device
+) -> Batches:
+    """{task: (idx, targets)}: this rank's share (every world-th) of `n` fixed training examples."""
+    out: Batches = {}
+    for name in names:
+        ins, ans = data.examples(name, np.arange(n, dtype=np.int64), SIGNAL_SEED, "train")
+        ins, ans = ins[rank::world], ans[rank::world]
+        batch = data.tokenizer.encode([data.prefixes[name]] * len(ins), ins, ans)
+        out[name] = (batch.idx.to(device), batch.targets.to(device))
+    return out
+
+
+@torch.no_grad()
+def losses_and_accuracy(model: torch.nn.Module, batches: Batches) -> tuple[np.ndarray, np.ndarray]:
+    """Per task: mean answer loss, and teacher-forced exact match (every answer token the argmax)."""
+    loss, acc = [], []
+    for idx, targets in batches.values():
+        logits = model(idx)  # (B, T, V)
+        loss.append(answer_loss(logits, targets).item())
+        hit = (logits.argmax(-1) == targets) | (targets == -100)  # (B, T)
+        acc.append(hit.all(dim=1).float().mean().item())
+    return np.array(loss), np.array(acc)
+
+
+def load_reference(run_dir: Path, state: TrainState) -> torch.nn.Module:
+    """The model of a finished raremix run (its config.yaml and checkpoint/)."""
+    from safetensors.torch import load_model
+
+    from raremix.config import load_config
+    from raremix.data import TaskData
+    from raremix.model import GPT
+
+    weights = run_dir / "checkpoint" / "model.safetensors"
+    if not (run_dir / "config.yaml").is_file() or not weights.is_file():
+        raise RaremixError(
+            f"adaptive.reference {run_dir}: no config.yaml and checkpoint/ there: give a finished run directory"
+        )
+    cfg = load_config(run_dir / "config.yaml")
+    data = TaskData(cfg, list(cfg.tasks))
+    model = GPT(cfg.model.build(data.tokenizer.size, data.block_size)).to(state.device)
+    load_model(model, str(weights))
+    return model
+
+
+def _rank_world(state: TrainState) -> tuple[int, int]:
+    dist = getattr(state, "dist", None)  # set by the trainer under torchrun
+    return (int(getattr(dist, "rank", 0)), int(getattr(dist, "world_size", 1)))
+
+
+def _row(state: TrainState, task: str, metric: str, value: float) -> dict[str, Any]:
+    return {"run": state.run_id, "step": state.step, "task": task, "metric": metric,
+            "value": float(value)}  # fmt: skip
