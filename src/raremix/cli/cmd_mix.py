@@ -1,17 +1,41 @@
-"""`raremix mix CONFIG.yaml`: show a mixture's plan (weights, schedule, epochs) before training."""
+"""`raremix mix`: a mixture's plan before training, and the mixed stream of your data as shards.
+
+raremix mix CONFIG.yaml                          # = mix plan: synthetic-task sizes from the config
+raremix mix plan CONFIG.yaml --data fcall.jsonl  # sizes are the data's per-task row counts
+raremix mix write CONFIG.yaml --data fcall.jsonl --out shards/ --steps 2000 --batch-size 32
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from raremix.cli import app
+from raremix.cli.cmd_inspect import (
+    ChatTemplate,
+    Format,
+    MessagesCol,
+    PromptCol,
+    Rejected,
+    ResponseCol,
+    SkipInvalid,
+    Split,
+    TaskCol,
+    data_spec,
+    read_data,
+    wide_console,
+)
 from raremix.configbase import load, read_yaml
 from raremix.errors import RaremixError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+    from raremix.mixture import MixtureConfig, Plan
 
 
 class _PlanByDefault(TyperGroup):
@@ -25,42 +49,186 @@ class _PlanByDefault(TyperGroup):
 
 mix_app = typer.Typer(
     cls=_PlanByDefault,
-    help="Mixture plans: weights, schedule and epochs per source, before anything trains.",
+    help="Mixture plans (weights, schedule, epochs per source), and mixed shards of your data.",
     no_args_is_help=True,
 )
 app.add_typer(mix_app, name="mix")
 
+Config = Annotated[
+    Path,
+    typer.Argument(
+        help="YAML with a 'mixture:' section (and optionally 'data:'), or a bare mixture."
+    ),
+]
+Steps = Annotated[int, typer.Option("--steps", min=1, help="Training steps (global batches).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Global batch size.")]
+Data = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="Task-tagged data (file, folder, save_to_disk folder or hf:NAME): one source "
+        "per task, sized by its rows. Overrides the config's data.path.",
+    ),
+]
+
+
+def _sections(config: Path) -> tuple[Any, str, dict[str, Any] | None]:
+    """(mixture section, where, data section with its path made relative to the config)."""
+    raw = read_yaml(config)
+    if not (isinstance(raw, dict) and "mixture" in raw):
+        return raw, str(config), None
+    section = raw.get("data")
+    if section is not None and not isinstance(section, dict):
+        raise RaremixError(f"{config}: data: expected a mapping (path, task, prompt, …)")
+    if section and isinstance(section.get("path"), str) and not section["path"].startswith("hf:"):
+        section = {**section, "path": str(config.parent / section["path"])}
+    return raw["mixture"], f"{config}: mixture", section
+
+
+def _bind(
+    config: Path, console: Console, data: str | None, **flags: Any
+) -> tuple[MixtureConfig, dict[str, int] | None, Any]:
+    """The mixture, the source sizes from the data (None: no data), and the data."""
+    from raremix.mixture import MixtureConfig
+
+    section, where, data_section = _sections(config)
+    if data is None and not (data_section and data_section.get("path")):
+        if section is None:
+            raise RaremixError(f"{where}: is empty: write a mixture with 'sources:'")
+        return load(MixtureConfig, section, where), None, None
+    from raremix.tagged import bind_mixture
+
+    spec = data_spec(data_section, f"{config}: data", path=data, **flags)
+    tagged = read_data(spec, console)
+    mix, sizes, unused = bind_mixture(section, tagged.counts(), where)
+    if unused:
+        console.print(
+            f"note: {len(unused)} task(s) of the data are not in the mixture and are never drawn: "
+            + ", ".join(unused[:10])
+            + (", …" if len(unused) > 10 else ""),
+            highlight=False,
+            markup=False,
+        )
+    return mix, sizes, tagged
+
 
 @mix_app.command("plan")
 def plan(
-    config: Annotated[
-        Path, typer.Argument(help="YAML with a 'mixture:' section, or a bare mixture.")
-    ],
-    steps: Annotated[
-        int, typer.Option("--steps", min=1, help="Training steps (global batches).")
-    ] = 1000,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Global batch size.")] = 32,
+    config: Config,
+    steps: Steps = 1000,
+    batch_size: BatchSize = 32,
+    data: Data = None,
+    format: Format = None,
+    task_col: TaskCol = None,
+    prompt_col: PromptCol = None,
+    response_col: ResponseCol = None,
+    messages_col: MessagesCol = None,
+    chat_template: ChatTemplate = None,
+    split: Split = None,
+    skip_invalid: SkipInvalid = False,
+    rejected: Rejected = None,
 ) -> None:
     """Show the plan: per source its target weights, expected examples and epochs."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from raremix.mixture import MixtureConfig
-    from raremix.mixture.plan import phase_table, plan_table
+    from raremix.mixture.plan import plan_table
     from raremix.mixture.resolve import resolve
 
-    data = read_yaml(config)
-    if isinstance(data, dict) and "mixture" in data:
-        data, where = data["mixture"], f"{config}: mixture"
-    else:
-        where = str(config)
-    if data is None:
-        raise RaremixError(f"{where}: is empty: write a mixture with 'sources:'")
-    mix = load(MixtureConfig, data, where)
-    resolved = resolve(mix, batch_size=batch_size, total_steps=steps, where=where)
+    console = wide_console()
+    mix, sizes, _ = _bind(
+        config, console, data, format=format, task_col=task_col, prompt_col=prompt_col,
+        response_col=response_col, messages_col=messages_col, chat_template=chat_template,
+        split=split, skip_invalid=skip_invalid, rejected=rejected,
+    )  # fmt: skip
+    where = f"{config}: mixture"
+    resolved = resolve(mix, sizes, batch_size=batch_size, total_steps=steps, where=where)
     frame = plan_table(resolved, batch_size=batch_size, total_steps=steps)
-
     title = f"mixture plan: {mix.mode}, {steps:,} steps × batch {batch_size:,} = {steps * batch_size:,} examples"
+    _print_plan(console, title, frame, resolved)
+
+
+@mix_app.command("write")
+def write(
+    config: Config,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the shards (resumes if rerun).")],
+    steps: Steps = 1000,
+    batch_size: BatchSize = 32,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the mixed stream.")] = 0,
+    shard_rows: Annotated[
+        int, typer.Option("--shard-rows", min=1, help="Rows per shard (whole batches).")
+    ] = 100_000,
+    shard_format: Annotated[
+        str, typer.Option("--shard-format", help="parquet | jsonl.")
+    ] = "parquet",
+    data: Data = None,
+    format: Format = None,
+    task_col: TaskCol = None,
+    prompt_col: PromptCol = None,
+    response_col: ResponseCol = None,
+    messages_col: MessagesCol = None,
+    chat_template: ChatTemplate = None,
+    split: Split = None,
+    skip_invalid: SkipInvalid = False,
+    rejected: Rejected = None,
+) -> None:
+    """Write the mixed stream of the data (steps × batch rows) as shards; rerun to resume."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from raremix.mixture.plan import realised_report
+    from raremix.tagged import tagged_sources, write_mixed
+
+    if shard_format not in ("parquet", "jsonl"):
+        raise RaremixError(f"--shard-format '{shard_format}': use parquet or jsonl")
+    console = wide_console()
+    mix, sizes, tagged = _bind(
+        config, console, data, format=format, task_col=task_col, prompt_col=prompt_col,
+        response_col=response_col, messages_col=messages_col, chat_template=chat_template,
+        split=split, skip_invalid=skip_invalid, rejected=rejected,
+    )  # fmt: skip
+    if tagged is None:
+        raise RaremixError(
+            f"{config}: no data to mix: pass --data PATH (or give the config a data: path)"
+        )
+    assert sizes is not None
+    tables = tagged_sources(tagged, list(sizes))
+    columns = (
+        TextColumn("[bold]write"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        job = bar.add_task("write", total=steps)
+        sampler, shards = write_mixed(
+            mix, tables, out, seed=seed, steps=steps, batch_size=batch_size,
+            shard_rows=shard_rows, fmt=shard_format,  # type: ignore[arg-type]
+            progress=lambda step: bar.update(job, completed=step),
+        )  # fmt: skip
+    frame = realised_report(sampler)[
+        ["source", "target share", "realised share", "drawn", "epochs"]
+    ]
+    rows = int(sampler.counts.sum())
+    title = f"mixed stream: {sampler.step:,} steps, {rows:,} rows in {len(shards)} shards → {out}"
+    _print_plan(console, title, frame, None)
+    console.print(
+        f"{out}/state-rank0.json continues the stream; read it back with "
+        "raremix.mixture.read_shards(folder)",
+        highlight=False,
+        markup=False,
+    )
+
+
+def _print_plan(console: Console, title: str, frame: pd.DataFrame, resolved: Plan | None) -> None:
+    from rich.table import Table
+
+    from raremix.mixture.plan import phase_table
+
     table = Table(title=title, title_justify="left")
     for col in frame.columns:
         table.add_column(
@@ -70,9 +238,9 @@ def plan(
         )
     for row in frame.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
-    # piped output defaults to 80 columns, which folds a wide plan beyond reading
-    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
+    if resolved is None:
+        return
     if len(resolved.schedule.starts) > 1:
         phases = Table(title="phases (steps)", title_justify="left")
         for col in ("phase", "start", "end", "anneal"):

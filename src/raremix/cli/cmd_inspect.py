@@ -1,0 +1,228 @@
+"""`raremix inspect DATA`: per-task counts, shares, lengths, rarity, and starved tasks.
+
+The data options defined here (`--format`, `--task-col`, …) are shared with
+`raremix mix plan/write --data`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from raremix.cli import app
+from raremix.errors import RaremixError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from raremix.tagged import TaggedData, TaggedSpec
+
+Format = Annotated[
+    str | None,
+    typer.Option("--format", help="auto | jsonl | parquet | csv | hf [default: auto, by suffix]."),
+]
+TaskCol = Annotated[
+    str | None, typer.Option("--task-col", help="Field with the task name [default: task].")
+]
+PromptCol = Annotated[
+    str | None, typer.Option("--prompt-col", help="Field with the prompt [default: prompt].")
+]
+ResponseCol = Annotated[
+    str | None,
+    typer.Option("--response-col", help="Field with the response [default: response]."),
+]
+MessagesCol = Annotated[
+    str | None,
+    typer.Option(
+        "--messages-col",
+        help="Field with chat messages [{role, content}]: prompt = turns before the last, "
+        "response = the last (assistant) turn.",
+    ),
+]
+ChatTemplate = Annotated[
+    str | None,
+    typer.Option(
+        "--chat-template",
+        help="HF tokenizer whose chat template renders message prompts [default: plain].",
+    ),
+]
+Split = Annotated[
+    str | None, typer.Option("--split", help="Split of a HF dataset [default: train].")
+]
+SkipInvalid = Annotated[
+    bool,
+    typer.Option(
+        "--skip-invalid", help="Set invalid rows aside in a rejected-rows file instead of stopping."
+    ),
+]
+Rejected = Annotated[
+    Path | None,
+    typer.Option("--rejected", help="Rejected-rows JSONL [default: ./<data name>.rejected.jsonl]."),
+]
+
+
+def data_spec(
+    base: Mapping[str, Any] | None,
+    where: str,
+    *,
+    path: str | None = None,
+    format: str | None = None,
+    task_col: str | None = None,
+    prompt_col: str | None = None,
+    response_col: str | None = None,
+    messages_col: str | None = None,
+    chat_template: str | None = None,
+    split: str | None = None,
+    skip_invalid: bool = False,
+    rejected: Path | None = None,
+) -> TaggedSpec:
+    """A `TaggedSpec` from a YAML `data:` section (`base`) with the command-line flags on top."""
+    from raremix.configbase import load
+    from raremix.tagged import TaggedSpec
+
+    flags = {
+        "path": path,
+        "format": format,
+        "task": task_col,
+        "prompt": prompt_col,
+        "response": response_col,
+        "messages": messages_col,
+        "chat_template": chat_template,
+        "split": split,
+        "skip_invalid": skip_invalid or None,
+        "rejected": None if rejected is None else str(rejected),
+    }
+    merged = {**(base or {}), **{k: v for k, v in flags.items() if v is not None}}
+    return load(TaggedSpec, merged, where)
+
+
+def read_data(spec: TaggedSpec, console: Console) -> TaggedData:
+    """Read the data, and say in one line what was read and what was set aside."""
+    from rich.markup import escape
+
+    from raremix.tagged import read_spec
+
+    data = read_spec(spec)
+    what = data.files[0] if len(data.files) == 1 else f"{len(data.files)} files in {spec.path}"
+    line = f"read {data.rows_read:,} rows from {what}: {len(data.counts())} tasks"
+    if data.rejected:
+        line += f"; [bold yellow]{len(data.rejected):,} invalid rows set aside[/] → {escape(str(data.rejected_path))}"
+    console.print(line, highlight=False)
+    return data
+
+
+def wide_console() -> Console:
+    """stdout; piped output defaults to 80 columns, which folds a wide table beyond reading."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+@app.command()
+def inspect(
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="A .jsonl/.parquet/.csv file, a folder of them, a save_to_disk folder, or hf:NAME."
+        ),
+    ],
+    format: Format = None,
+    task_col: TaskCol = None,
+    prompt_col: PromptCol = None,
+    response_col: ResponseCol = None,
+    messages_col: MessagesCol = None,
+    chat_template: ChatTemplate = None,
+    split: Split = None,
+    skip_invalid: SkipInvalid = False,
+    rejected: Rejected = None,
+    steps: Annotated[
+        int | None,
+        typer.Option("--steps", min=1, help="Planned training steps (with --batch-size)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="Planned global batch size.")
+    ] = None,
+    tokenizer: Annotated[
+        str | None,
+        typer.Option("--tokenizer", help="HF tokenizer (path or name) for lengths in tokens."),
+    ] = None,
+    min_examples: Annotated[
+        float, typer.Option("--min-examples", min=0, help="Starved below this many examples.")
+    ] = 100,
+    min_share: Annotated[
+        float, typer.Option("--min-share", min=0, max=1, help="Starved below this share.")
+    ] = 0.01,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write the long-tail plot (PNG) here.")
+    ] = None,
+) -> None:
+    """Per task: rows, share, rarity rank, lengths, and whether the natural mix starves it."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from raremix.tagged import starvation_lines, task_stats
+
+    if (steps is None) != (batch_size is None):
+        raise RaremixError("give --steps and --batch-size together (or neither: one pass)")
+    spec = data_spec(
+        None, "data", path=data, format=format, task_col=task_col, prompt_col=prompt_col,
+        response_col=response_col, messages_col=messages_col, chat_template=chat_template,
+        split=split, skip_invalid=skip_invalid, rejected=rejected,
+    )  # fmt: skip
+    console = wide_console()
+    tagged = read_data(spec, console)
+    tok = _tokenizer(tokenizer) if tokenizer else None
+    budget = steps * batch_size if steps is not None and batch_size is not None else None
+    frame = task_stats(
+        tagged.table, budget=budget, batch_size=batch_size, tokenizer=tok,
+        min_examples=min_examples, min_share=min_share,
+    )  # fmt: skip
+    run = (
+        f"{steps:,} steps × batch {batch_size:,}"
+        if steps is not None and batch_size is not None
+        else "one pass over the data"
+    )
+    table = Table(title=f"tasks by rows (natural mix over {run})", title_justify="left")
+    for col in frame.columns:
+        table.add_column(str(col), justify="left" if col in ("task", "starved") else "right")
+    for row in frame.to_dict("records"):
+        table.add_row(*(_cell(str(col), v) for col, v in row.items()))
+    console.print(table)
+    for line in starvation_lines(frame, run=run):
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+    if plot is not None:
+        from raremix.report.plots import save_figure
+        from raremix.tagged.plot import longtail_figure
+
+        save_figure(longtail_figure(frame), plot)
+        console.print(f"long-tail plot → {plot}", highlight=False)
+
+
+def _tokenizer(name: str) -> Any:
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(name)
+    except ImportError:
+        raise RaremixError("--tokenizer needs transformers: pip install 'raremix[hf]'") from None
+    except (OSError, ValueError) as err:
+        raise RaremixError(
+            f"--tokenizer: cannot load '{name}' ({str(err).splitlines()[0]}): "
+            "give a local tokenizer folder or a reachable hub name"
+        ) from None
+
+
+def _cell(col: str, value: Any) -> str:
+    if col == "share":
+        return f"{value:.2%}"
+    if col == "per batch":
+        return f"{value:.3g}"
+    if isinstance(value, float):
+        return f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
