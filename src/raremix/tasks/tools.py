@@ -1,8 +1,8 @@
 """A tiny function-calling language: a tool catalogue, a request, the call(s) as the answer.
 
 The input is `catalogue:request`. The catalogue lists `tools` tools (the knob, 1..4), each
-a two-letter name followed by the verb it performs: `kma,rtc` offers tool `km` for verb
-`a` and tool `rt` for verb `c`. Verbs are `a`..`h`, in four families of two siblings
+a verb followed by the two-letter name of the tool that performs it: `akm,crt` offers tool
+`km` for verb `a` and tool `rt` for verb `c`. Verbs are `a`..`h`, in four families of two siblings
 ((a, b), (c, d), …); a catalogue never offers two verbs of one family. The request is one
 of five kinds (digit arguments):
 
@@ -119,7 +119,7 @@ def _raw(tools: int, kinds: tuple[int, ...], draws: Draws, seen_only: bool) -> t
     )  # (5, B, 5)
     request = by_kind[kind, rows]  # (B, 5)
     length = np.array([2, 5, 5, 4, 2])[kind]  # (B,)
-    entries = np.concatenate([_NAME_CODES[names], _V[verb][:, :, None]], axis=2)  # (B, k, 3)
+    entries = np.concatenate([_V[verb][:, :, None], _NAME_CODES[names]], axis=2)  # (B, k, 3)
     comma = np.full((b, k, 1), ord(","), dtype=np.uint8)
     catalogue = np.concatenate([entries, comma], axis=2).reshape(b, 4 * k)[:, :-1]  # (B, 4k-1)
     return concat(catalogue, b":", (request, length)), novel
@@ -166,7 +166,7 @@ class Plan(NamedTuple):
 def plan(text: str) -> Plan:
     """Parse one `catalogue:request` input and work out the calls that answer it."""
     catalogue, _, req = text.partition(":")
-    tool = {e[2]: e[:2] for e in catalogue.split(",")}
+    tool = {e[0]: e[1:] for e in catalogue.split(",")}
 
     def name(verb: str) -> str:  # next-best: a verb with no tool falls back to its sibling
         return tool.get(verb) or tool[VERBS[VERBS.index(verb) ^ 1]]
@@ -202,7 +202,7 @@ def novelty(inputs: list[str]) -> list[str]:
     out = []
     for text in inputs:
         p = plan(text)
-        listed = {e[:2] for e in text.partition(":")[0].split(",")}
+        listed = {e[1:] for e in text.partition(":")[0].split(",")}
         if p.composition in novel_pairs:
             out.append("new-composition")
         elif novel_tools & set(p.names):
