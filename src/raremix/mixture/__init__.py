@@ -1,8 +1,9 @@
 """Mixture engine: weights, schedules, and one sampler that is exact, resumable and shardable.
 
-Data flow: `spec` (pydantic configs) → `weights` (strategies) and `schedule` (phases)
-→ `resolve` (a `Plan` with sizes and caps) → `sampler` (batches of source ids and
-example indices) → `adapters` (PyTorch, Hugging Face, shards) and `plan` (tables).
+Data flow: `spec` (pydantic configs) → `weights` (strategies), `schedule` (phases) and
+`curricula` (task orderings that generate phases) → `resolve` (a `Plan` with sizes and
+caps) → `sampler` (batches of source ids and example indices) → `adapters` (PyTorch,
+Hugging Face, shards) and `plan` (tables).
 
     from raremix.mixture import MixtureConfig, build_sampler
     mix = load(MixtureConfig, yaml_dict["mixture"], "config.mixture")
@@ -16,10 +17,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from raremix.configbase import load
+from raremix.mixture.curricula import CURRICULA, TaskFacts, curriculum_schedule
 from raremix.mixture.resolve import Plan, resolve
 from raremix.mixture.sampler import MixtureSampler
 from raremix.mixture.schedule import Schedule
 from raremix.mixture.spec import (
+    CurriculumSpec,
     MaxEpochs,
     MixtureConfig,
     PhaseSpec,
@@ -40,7 +43,9 @@ if TYPE_CHECKING:
     from raremix.mixture.plan import plan_table, realised_report
 
 __all__ = [
+    "CURRICULA",
     "STRATEGIES",
+    "CurriculumSpec",
     "MaxEpochs",
     "MixtureConfig",
     "MixtureDataset",
@@ -53,7 +58,9 @@ __all__ = [
     "SourceSpec",
     "SourceStats",
     "TableSources",
+    "TaskFacts",
     "build_sampler",
+    "curriculum_schedule",
     "plan_table",
     "read_shards",
     "realised_report",

@@ -96,7 +96,16 @@ def resolve(
     except RaremixError as err:
         raise RaremixError(f"{where}: {err}") from None
 
-    schedule = compile_schedule(mix.schedule, base, stats, total_steps, f"{where}.schedule")
+    spec, at = mix.schedule, f"{where}.schedule"
+    if mix.curriculum is not None:
+        from raremix.mixture.curricula import curriculum_schedule, task_facts
+
+        at = f"{where}.curriculum"
+        try:
+            spec = curriculum_schedule(mix.curriculum, task_facts(names, base, mix.curriculum))
+        except RaremixError as err:
+            raise RaremixError(f"{at}: {err}") from None
+    schedule = compile_schedule(spec, base, stats, total_steps, at)
     caps = np.array(
         [
             NO_CAP if (e := s.max_epochs) is None else max(1, math.floor(e * n))

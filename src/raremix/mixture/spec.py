@@ -25,7 +25,14 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from raremix.configbase import Config
 from raremix.errors import did_you_mean, unknown
@@ -178,6 +185,72 @@ class ScheduleSpec(Config):
         return self
 
 
+class CurriculumSpec(Config):
+    """A curriculum: an ordering of the tasks that generates the schedule's phases.
+
+    Training is an optional base phase (`base_fraction` of the steps, on `base_tasks`),
+    then `stages` equal phases; stage k gives `focus` of its examples to its group of
+    tasks (equally) and the rest to the base mix. See `raremix.mixture.curricula`.
+    """
+
+    kind: str
+    """The ordering: rarity-first, easy-to-hard, structured-first, open-first, random, bwt-guided."""
+    by: Literal["frequency", "loss", "complexity"] | None = None
+    """What ranks the tasks: rarity-first frequency (default) | loss; easy-to-hard complexity (default) | loss."""
+    tasks: list[str] | None = None
+    """The tasks the curriculum orders (default: every source); the others keep their base share."""
+    base_fraction: float = Field(0.0, ge=0, lt=1)
+    """Fraction of training before the first stage: the base phase (0: none)."""
+    base_tasks: list[str] | None = None
+    """Tasks of the base phase, in their base-mix proportions (default: every source)."""
+    stages: int | None = Field(None, ge=1)
+    """Number of stages the ordered tasks are split into (default: one per task)."""
+    focus: float = Field(1.0, gt=0, le=1)
+    """Share of each stage given to its tasks; the rest follows the base mix (1: only them)."""
+    anneal: Literal["none", "linear", "cosine"] = "none"
+    """How each stage's weights are reached from the previous phase's (see schedules)."""
+    seed: int | None = None
+    """Seed of the `random` order."""
+    losses: dict[str, float] | None = None
+    """Each task's loss at the base phase end (by: loss); measured by raremix.studies.ordering_run."""
+    difficulty: dict[str, float] | None = None
+    """Each task's difficulty (by: complexity), e.g. its knob's position in its range."""
+    kinds: dict[str, Literal["structured", "open"]] | None = None
+    """Task kinds for structured-first/open-first (default: the registered task of each source's name)."""
+    forgetting: dict[str, dict[str, float]] | None = None
+    """bwt-guided: forgetting[a][b] = rise of b's loss from training on a (measured by ordering_run)."""
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from raremix.mixture.curricula import (
+            CURRICULA,
+        )  # curricula builds ScheduleSpecs: import on use
+
+        if v not in CURRICULA:
+            raise ValueError(str(unknown("curriculum", v, CURRICULA)))
+        return v
+
+    @model_validator(mode="after")
+    def _by_fits_kind(self) -> CurriculumSpec:
+        from raremix.mixture.curricula import BY
+
+        allowed = BY.get(self.kind, ())
+        if self.by is not None and self.by not in allowed:
+            fix = f"use one of: {', '.join(allowed)}" if allowed else "drop by"
+            raise ValueError(f"curriculum '{self.kind}' cannot rank by {self.by}: {fix}")
+        return self
+
+    def names(self) -> dict[str, list[str]]:
+        """Every field that names sources: field → the names it uses."""
+        out = {"tasks": self.tasks or [], "base_tasks": self.base_tasks or []}
+        for key in ("losses", "difficulty", "kinds"):
+            out[key] = list(getattr(self, key) or {})
+        pairs = self.forgetting or {}
+        out["forgetting"] = [*pairs, *(b for row in pairs.values() for b in row)]
+        return out
+
+
 class MixtureConfig(Config):
     """A mixture of sources: what to draw, how much, in what order over training."""
 
@@ -192,6 +265,8 @@ class MixtureConfig(Config):
     by largest remainder, never more than one example from target over any prefix."""
     schedule: ScheduleSpec | None = None
     """Optional phases/anneals/replay; without it the weights are constant."""
+    curriculum: CurriculumSpec | None = None
+    """Optional curriculum that generates the schedule (instead of `schedule`)."""
 
     @field_validator("sources")
     @classmethod
@@ -283,4 +358,30 @@ class MixtureConfig(Config):
         for name in v.replay.tasks if v.replay else []:
             if name not in names:
                 raise ValueError(f"replay.tasks: {unknown('source', name, names)}")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _without_unset_curriculum(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a mixture without a curriculum dumps (and hashes) as it did before curricula existed
+        data: dict[str, Any] = handler(self)
+        if data.get("curriculum", 0) is None:
+            del data["curriculum"]
+        return data
+
+    @field_validator("curriculum")
+    @classmethod
+    def _curriculum_names(
+        cls, v: CurriculumSpec | None, info: ValidationInfo
+    ) -> CurriculumSpec | None:
+        if v is None or "sources" not in info.data:
+            return v
+        if info.data.get("schedule") is not None:
+            raise ValueError(
+                "both schedule and curriculum are given (a curriculum generates the schedule): keep one"
+            )
+        names = [s.name for s in info.data["sources"]]
+        for key, used in v.names().items():
+            for name in used:
+                if name not in names:
+                    raise ValueError(f"curriculum.{key}: {unknown('source', name, names)}")
         return v
