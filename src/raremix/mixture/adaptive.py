@@ -169,7 +169,7 @@ class Protect(Rule):
     needs: ClassVar[frozenset[str]] = frozenset({"acc", "interference"})
     tasks: list[str] | None = None
     """Tasks to protect; null: the run's `rare` tasks."""
-    target: float = Field(0.9, gt=0, le=1)
+    target: float = Field(0.8, gt=0, le=1)
     """Accuracy at which a task counts as learned."""
     drop: float = Field(0.1, gt=0, le=1)
     """Forgetting: accuracy this far below its peak (after reaching target)."""

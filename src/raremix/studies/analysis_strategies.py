@@ -1,0 +1,339 @@
+"""The strategies verdict (issue #6): simple mixes vs adaptive rules at the same token budget.
+
+Each strategy (an `arm` of the study) is ranked on rare-task accuracy, common-task
+accuracy and compute (training FLOPs, plus a DoReMi reference run's and the adaptive
+signal passes'), each as mean ± sd over seeds. "Clearly better" means the seed spreads
+(mean ± sd) do not overlap; an adaptive strategy *beats the simple ones* only if it is
+clearly better than every simple strategy on rare or common accuracy and clearly worse
+than none on the other. Everything comes from the study's own runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from raremix.results.store import ResultStore
+from raremix.studies.analysis import Verdict
+from raremix.studies.analysis_final import LAST_EVALS
+from raremix.studies.analysis_scale import per_run, pm
+
+FIGURE = "figures/strategies.png"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One strategy's runs, summarised over seeds."""
+
+    name: str
+    kind: str
+    """simple | adaptive | bigger model."""
+    size: str
+    rare: float
+    rare_sd: float
+    common: float
+    common_sd: float
+    compute: float
+    """Mean FLOPs per run: training + reference run + adaptive signal passes."""
+    compute_sd: float
+    wall: float
+    rare_share: float
+    """Mean share of the rare task(s) over training (time-averaged weights for adaptive arms)."""
+    seeds: int
+
+
+def clearly_above(a_mean: float, a_sd: float, b_mean: float, b_sd: float) -> bool:
+    """Whether a's seed spread lies wholly above b's (mean − sd > mean + sd). An unknown
+    spread (one seed: sd NaN) is never clearly anything."""
+    if not (np.isfinite(a_sd) and np.isfinite(b_sd)):
+        return False
+    return a_mean - a_sd > b_mean + b_sd
+
+
+def beats(a: Arm, b: Arm) -> bool:
+    """a is clearly better than b on rare or common accuracy, and clearly worse on neither."""
+    better = clearly_above(a.rare, a.rare_sd, b.rare, b.rare_sd) or clearly_above(
+        a.common, a.common_sd, b.common, b.common_sd
+    )
+    worse = clearly_above(b.rare, b.rare_sd, a.rare, a.rare_sd) or clearly_above(
+        b.common, b.common_sd, a.common, a.common_sd
+    )
+    return better and not worse
+
+
+def strategies_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    """Rank the study's arms; headline: does any adaptive strategy beat the simple ones?"""
+    study_dir = Path(out).parent
+    store = ResultStore.open(study_dir)
+    runs = store.runs()
+    runs = runs[runs.run_id.isin(set(final.run_id))].reset_index(drop=True)
+    weights = _weight_rows(store, runs)
+    arms = summarise(final, runs, weights)
+    name = str(ctx.get("name", "strategies"))
+    simple = [a for a in arms if a.kind == "simple"]
+    adaptive = [a for a in arms if a.kind == "adaptive"]
+    lines = [_ranking_line(arms, "rare", "rare-task accuracy"),
+             _ranking_line(arms, "common", "common-task accuracy")]  # fmt: skip
+    lines += [_adaptive_line(a, simple) for a in adaptive]
+    if big := [a for a in arms if a.kind == "bigger model"]:
+        lines.append(_bigger_line(big[0], [a for a in arms if a.kind != "bigger model"]))
+    base = next((a for a in arms if a.name == "natural"), None)
+    lines.append(
+        "Compute = training FLOPs (6N + attention per token) plus, for DoReMi, its reference "
+        "run and, for adaptive rules, the signal passes (estimated); "
+        + (f"relative to natural ({base.compute:.2e} FLOPs). " if base else "")
+        + "Wall times are inflated by other jobs on a shared machine."
+    )
+    seeds = max((a.seeds for a in arms), default=0)
+    lines.append(
+        f"Accuracy is held-out exact match, each run summarised by the mean of its last "
+        f"{LAST_EVALS} evaluations; ± is the sd over {seeds} seed{'s' if seeds != 1 else ''}"
+        f"{' (one seed: no spread measured, so no winner can be called)' if seeds < 2 else ''}; "
+        "'clearly better' means the mean ± sd ranges do not overlap."
+    )
+    save_strategies_figure(arms, weights, runs, out / FIGURE, name)
+    return Verdict(
+        study=name,
+        title=f"{name}: simple and adaptive mixing strategies at the same token budget",
+        headline=_headline(simple, adaptive),
+        lines=lines,
+        table=_table(arms, base),
+        figures=[{"file": FIGURE, "caption": (
+            "Left: rare vs common accuracy per strategy (mean ± sd over seeds). Middle: the rare "
+            "task's weight over training for the adaptive rules (mean over seeds, band min–max; "
+            "dotted: the static mixes' shares). Right: every task's weight under each adaptive rule "
+            "(mean over seeds).")}],
+    )  # fmt: skip
+
+
+def summarise(final: pd.DataFrame, runs: pd.DataFrame, weights: pd.DataFrame) -> list[Arm]:
+    """One `Arm` per strategy, in order of rare-task accuracy (best first)."""
+    per = per_run(final)
+    info = runs.set_index("run_id")
+    configs = {r: json.loads(c) for r, c in zip(runs.run_id, runs.config, strict=True)}
+    per["arm"] = [
+        str(info.at[r, "arm"]) if "arm" in info else final.group.iloc[0] for r in per.run_id
+    ]
+    per["adaptive"] = [bool(configs[r].get("adaptive")) for r in per.run_id]
+    extra = pd.Series(0.0, index=info.index)
+    for col in ("reference_flops", "adaptive_flops"):  # facts only some runs have
+        if col in info:
+            extra += pd.to_numeric(info[col], errors="coerce").fillna(0.0)
+    per["compute"] = per.flops.to_numpy() + per.run_id.map(extra).fillna(0.0).to_numpy()
+    per["wall"] = per.run_id.map(pd.to_numeric(info.wall_s, errors="coerce"))
+    shares = _rare_shares(per, weights, configs)
+    per["rare_share"] = per.run_id.map(shares).fillna(per.rare_share)
+    sizes = per.groupby("size").run_id.count()
+    main_size = str(sizes.idxmax()) if len(sizes) else ""
+    arms = []
+    for arm, g in per.groupby("arm", sort=False):
+        size = str(g["size"].iloc[0])
+        kind = (
+            "adaptive" if g.adaptive.any() else ("simple" if size == main_size else "bigger model")
+        )
+        arms.append(Arm(
+            name=str(arm), kind=kind, size=size,
+            rare=float(g.rare_acc.mean()), rare_sd=float(g.rare_acc.std()),
+            common=float(g.common_acc.mean()), common_sd=float(g.common_acc.std()),
+            compute=float(g.compute.mean()), compute_sd=float(g.compute.std()),
+            wall=float(g.wall.mean()), rare_share=float(g.rare_share.mean()), seeds=int(g.seed.nunique()),
+        ))  # fmt: skip
+    return sorted(arms, key=lambda a: -a.rare)
+
+
+def _weight_rows(store: ResultStore, runs: pd.DataFrame) -> pd.DataFrame:
+    """The `weight` rows of the runs (step, task, value) with each run's arm, seed and steps."""
+    if runs.empty:
+        return pd.DataFrame(columns=["run", "step", "task", "value", "arm", "steps"])
+    ids = ", ".join(f"'{r}'" for r in runs.run_id)
+    rows = store.sql(
+        f"select run, step, task, value from metrics where metric = 'weight' and run in ({ids})"
+    )
+    labels = runs["arm"] if "arm" in runs.columns else pd.Series("", index=runs.index)
+    arm = dict(zip(runs.run_id, labels, strict=True))
+    steps = {
+        r: int(json.loads(c).get("steps", 0)) for r, c in zip(runs.run_id, runs.config, strict=True)
+    }
+    return rows.assign(arm=rows.run.map(arm), steps=rows.run.map(steps)).sort_values(
+        ["run", "task", "step"]
+    )
+
+
+def _rare_shares(
+    per: pd.DataFrame, weights: pd.DataFrame, configs: dict[str, dict[str, Any]]
+) -> dict[str, float]:
+    """Per adaptive run: the rare tasks' weight averaged over training (weights hold from
+    each update to the next)."""
+    out: dict[str, float] = {}
+    for run, w in weights.groupby("run"):
+        rare = configs[str(run)].get("rare", [])
+        total = 0.0
+        for _, t in w[w.task.isin(rare)].groupby("task"):
+            steps = np.append(t.step.to_numpy(), t.steps.iloc[0])
+            total += float(np.sum(t.value.to_numpy() * np.diff(steps)) / max(1, steps[-1]))
+        out[str(run)] = total
+    return out
+
+
+def _headline(simple: list[Arm], adaptive: list[Arm]) -> str:
+    if not simple or not adaptive:
+        return "Nothing to compare: the study needs simple and adaptive strategies at one size."
+    best_s = max(simple, key=lambda a: a.rare)
+    best_a = max(adaptive, key=lambda a: a.rare)
+    pair = (
+        f"best simple {best_s.name} rare {pm(best_s.rare, best_s.rare_sd)} / common "
+        f"{pm(best_s.common, best_s.common_sd)}; best adaptive {best_a.name} rare "
+        f"{pm(best_a.rare, best_a.rare_sd)} / common {pm(best_a.common, best_a.common_sd)}"
+    )
+    if min(a.seeds for a in simple + adaptive) < 2:
+        return f"No winner can be called from one seed: {pair}."
+    winners = [a for a in adaptive if all(beats(a, s) for s in simple)]
+    if winners:
+        names = ", ".join(a.name for a in winners)
+        return f"{names} beats every simple strategy (no overlap of seed spreads where it is better): {pair}."
+    if any(beats(s, best_a) for s in simple):
+        return f"No adaptive strategy beats the simple ones — a simple mix is clearly better than the best adaptive one: {pair}."
+    return f"No adaptive strategy beats the simple ones (overlapping seed spreads: no clear winner): {pair}."
+
+
+def _ranking_line(arms: list[Arm], key: str, what: str) -> str:
+    order = sorted(arms, key=lambda a: -getattr(a, key))
+    ranked = ", ".join(f"{a.name} {pm(getattr(a, key), getattr(a, key + '_sd'))}" for a in order)
+    return f"Ranking on {what}: {ranked}."
+
+
+def _adaptive_line(a: Arm, simple: list[Arm]) -> str:
+    if a.seeds < 2:
+        return (
+            f"{a.name} ({a.kind}): rare {pm(a.rare, a.rare_sd)}, common {pm(a.common, a.common_sd)}, "
+            f"rare share {a.rare_share:.1%} over training; one seed: not compared."
+        )
+    won = [s.name for s in simple if beats(a, s)]
+    lost = [s.name for s in simple if beats(s, a)]
+    tie = [s.name for s in simple if s.name not in won + lost]
+    parts = []
+    if won:
+        parts.append(f"beats {', '.join(won)}")
+    if lost:
+        parts.append(f"is beaten by {', '.join(lost)}")
+    if tie:
+        parts.append(f"no clear difference from {', '.join(tie)}")
+    return (
+        f"{a.name} ({a.kind}): rare {pm(a.rare, a.rare_sd)}, common {pm(a.common, a.common_sd)}, "
+        f"rare share {a.rare_share:.1%} over training; " + "; ".join(parts) + "."
+    )
+
+
+def _bigger_line(big: Arm, small: list[Arm]) -> str:
+    matched = [a.name for a in small if a.rare + _sd(a.rare_sd) >= big.rare - _sd(big.rare_sd)]
+    return (
+        f"Bigger model: {big.name} ({big.size}) reaches rare {pm(big.rare, big.rare_sd)}, common "
+        f"{pm(big.common, big.common_sd)} at {big.compute:.2e} FLOPs; small-model strategies within "
+        f"its spread or above on the rare task: {', '.join(matched) if matched else 'none'}."
+    )
+
+
+def _table(arms: list[Arm], base: Arm | None) -> dict[str, list[Any]]:
+    cols = ["rank", "strategy", "kind", "rare acc", "common acc", "rare share", "FLOPs",
+            "vs natural", "wall s", "seeds"]  # fmt: skip
+    rows = [
+        [
+            i + 1,
+            a.name,
+            a.kind,
+            pm(a.rare, a.rare_sd),
+            pm(a.common, a.common_sd),
+            f"{a.rare_share:.1%}" if math.isfinite(a.rare_share) else "",
+            f"{a.compute:.2e}",
+            f"{a.compute / base.compute:.2f}×" if base and base.compute else "",
+            f"{a.wall:.0f}" if math.isfinite(a.wall) else "",
+            a.seeds,
+        ]
+        for i, a in enumerate(arms)
+    ]
+    return {"columns": cols, "rows": rows}
+
+
+def save_strategies_figure(
+    arms: list[Arm], weights: pd.DataFrame, runs: pd.DataFrame, path: Path, title: str
+) -> Path:
+    """Rare vs common accuracy per strategy, and the adaptive rules' weight trajectories."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from raremix.report.plots import mix_colors, save_figure
+
+    colors = mix_colors([a.name for a in arms])
+    adaptive = [a for a in arms if a.kind == "adaptive"]
+    fig = plt.figure(figsize=(15, 4.6), layout="constrained")
+    grid = fig.add_gridspec(
+        1, 2 + max(1, len(adaptive)), width_ratios=[1.3, 1.2] + [1] * max(1, len(adaptive))
+    )
+    ax = fig.add_subplot(grid[0, 0])
+    marker = {"simple": "o", "adaptive": "D", "bigger model": "s"}
+    for a in arms:
+        ax.errorbar(a.common, a.rare, xerr=_sd(a.common_sd), yerr=_sd(a.rare_sd), fmt=marker[a.kind],
+                    color=colors[a.name], capsize=3, label=f"{a.name} ({a.kind})")  # fmt: skip
+    ax.set_xlabel("common-task accuracy")
+    ax.set_ylabel("rare-task accuracy")
+    ax.set_title("accuracy per strategy (mean ± sd)")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+
+    ax = fig.add_subplot(grid[0, 1])
+    rare = set(json.loads(runs.config.iloc[0]).get("rare", [])) if len(runs) else set()
+    for a in adaptive:
+        w = weights[(weights.arm == a.name) & weights.task.isin(rare)]
+        if w.empty:
+            continue
+        by_step = _to_end(w.groupby(["run", "step"]).value.sum().unstack(0), w)  # (steps, runs)
+        ax.step(
+            by_step.index, by_step.mean(axis=1), where="post", color=colors[a.name], label=a.name
+        )
+        ax.fill_between(by_step.index, by_step.min(axis=1), by_step.max(axis=1), step="post",
+                        color=colors[a.name], alpha=0.15)  # fmt: skip
+    for a in arms:
+        if a.kind != "adaptive" and math.isfinite(a.rare_share):
+            ax.axhline(a.rare_share, color=colors[a.name], ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("rare-task weight")
+    ax.set_title("rare-task weight (dotted: static mixes)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+    for i, a in enumerate(adaptive):
+        ax = fig.add_subplot(grid[0, 2 + i])
+        w = weights[weights.arm == a.name]
+        mean = _to_end(w.groupby(["task", "step"]).value.mean().unstack(0), w)  # (steps, tasks)
+        for task in mean.columns:
+            ax.step(
+                mean.index, mean[task], where="post", lw=2.2 if task in rare else 1.1, label=task
+            )
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("step")
+        ax.set_title(f"{a.name}: weight per task")
+        ax.legend(fontsize=6, ncol=2)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def _to_end(frame: pd.DataFrame, w: pd.DataFrame) -> pd.DataFrame:
+    """The last weights held to the end of training (updates stop before the last step)."""
+    end = int(w.steps.max()) if len(w) else 0
+    if len(frame) and end > frame.index.max():
+        frame.loc[end] = frame.iloc[-1]
+    return frame
+
+
+def _sd(value: float) -> float:
+    return float(value) if np.isfinite(value) else 0.0
