@@ -10,7 +10,7 @@ PYTHON ?= python3
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[hf,ray,dev]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[hf,ray,loggers,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

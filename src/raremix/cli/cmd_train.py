@@ -33,8 +33,13 @@ def train(
             help="Continue from the run directory's checkpoint if there is one.",
         ),
     ] = True,
+    logger: Annotated[
+        list[str] | None,
+        typer.Option("--logger", help="Also log to tensorboard, mlflow or wandb (repeatable)."),
+    ] = None,
 ) -> None:
     """Train a GPT on a task mixture; evaluate every task on held-out data as it trains."""
+    from raremix.callbacks.loggers import make_loggers
     from raremix.callbacks.progress import ProgressBar
     from raremix.config import load_config
     from raremix.trainer import train as run_training
@@ -44,7 +49,8 @@ def train(
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
     console = Console(quiet=not main)
     console.print(f"run dir [bold]{run_dir}[/]  (config hash {cfg.hash()})")
-    state = run_training(cfg, run_dir, callbacks=[ProgressBar()], resume=resume)
+    callbacks = [ProgressBar(), *make_loggers(logger or [])]
+    state = run_training(cfg, run_dir, callbacks=callbacks, resume=resume)
     console.print(final_table(state.last_eval, cfg.rare, state.facts))
 
 
