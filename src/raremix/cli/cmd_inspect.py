@@ -108,10 +108,11 @@ def read_data(spec: TaggedSpec, console: Console) -> TaggedData:
 
     data = read_spec(spec)
     what = data.files[0] if len(data.files) == 1 else f"{len(data.files)} files in {spec.path}"
-    line = f"read {data.rows_read:,} rows from {what}: {len(data.counts())} tasks"
+    k = len(data.counts())
+    line = f"read {data.rows_read:,} rows from {what}: {k} task{'s' if k != 1 else ''}"
     if data.rejected:
         line += f"; [bold yellow]{len(data.rejected):,} invalid rows set aside[/] → {escape(str(data.rejected_path))}"
-    console.print(line, highlight=False)
+    console.print(line, highlight=False, soft_wrap=True)
     return data
 
 
@@ -193,13 +194,13 @@ def inspect(
         table.add_row(*(_cell(str(col), v) for col, v in row.items()))
     console.print(table)
     for line in starvation_lines(frame, run=run):
-        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if plot is not None:
         from raremix.report.plots import save_figure
         from raremix.tagged.plot import longtail_figure
 
         save_figure(longtail_figure(frame), plot)
-        console.print(f"long-tail plot → {plot}", highlight=False)
+        console.print(f"long-tail plot → {plot}", highlight=False, soft_wrap=True)
 
 
 def _tokenizer(name: str) -> Any:

@@ -87,15 +87,15 @@ def _sections(config: Path) -> tuple[Any, str, dict[str, Any] | None]:
 
 def _bind(
     config: Path, console: Console, data: str | None, **flags: Any
-) -> tuple[MixtureConfig, dict[str, int] | None, Any]:
-    """The mixture, the source sizes from the data (None: no data), and the data."""
+) -> tuple[MixtureConfig, dict[str, int] | None, Any, str]:
+    """The mixture, source sizes from the data (None: no data), the data, and where it was."""
     from raremix.mixture import MixtureConfig
 
     section, where, data_section = _sections(config)
     if data is None and not (data_section and data_section.get("path")):
         if section is None:
             raise RaremixError(f"{where}: is empty: write a mixture with 'sources:'")
-        return load(MixtureConfig, section, where), None, None
+        return load(MixtureConfig, section, where), None, None, where
     from raremix.tagged import bind_mixture
 
     spec = data_spec(data_section, f"{config}: data", path=data, **flags)
@@ -108,8 +108,9 @@ def _bind(
             + (", …" if len(unused) > 10 else ""),
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
-    return mix, sizes, tagged
+    return mix, sizes, tagged, where
 
 
 @mix_app.command("plan")
@@ -133,12 +134,11 @@ def plan(
     from raremix.mixture.resolve import resolve
 
     console = wide_console()
-    mix, sizes, _ = _bind(
+    mix, sizes, _, where = _bind(
         config, console, data, format=format, task_col=task_col, prompt_col=prompt_col,
         response_col=response_col, messages_col=messages_col, chat_template=chat_template,
         split=split, skip_invalid=skip_invalid, rejected=rejected,
     )  # fmt: skip
-    where = f"{config}: mixture"
     resolved = resolve(mix, sizes, batch_size=batch_size, total_steps=steps, where=where)
     frame = plan_table(resolved, batch_size=batch_size, total_steps=steps)
     title = f"mixture plan: {mix.mode}, {steps:,} steps × batch {batch_size:,} = {steps * batch_size:,} examples"
@@ -185,7 +185,7 @@ def write(
     if shard_format not in ("parquet", "jsonl"):
         raise RaremixError(f"--shard-format '{shard_format}': use parquet or jsonl")
     console = wide_console()
-    mix, sizes, tagged = _bind(
+    mix, sizes, tagged, _ = _bind(
         config, console, data, format=format, task_col=task_col, prompt_col=prompt_col,
         response_col=response_col, messages_col=messages_col, chat_template=chat_template,
         split=split, skip_invalid=skip_invalid, rejected=rejected,
@@ -214,13 +214,14 @@ def write(
         ["source", "target share", "realised share", "drawn", "epochs"]
     ]
     rows = int(sampler.counts.sum())
-    title = f"mixed stream: {sampler.step:,} steps, {rows:,} rows in {len(shards)} shards → {out}"
+    title = f"mixed stream: {sampler.step:,} steps, {rows:,} rows in {len(shards)} shards"
     _print_plan(console, title, frame, None)
     console.print(
-        f"{out}/state-rank0.json continues the stream; read it back with "
-        "raremix.mixture.read_shards(folder)",
+        f"shards in {out} (read them with raremix.mixture.read_shards); "
+        "state-rank0.json there continues the stream",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
 
 

@@ -235,8 +235,12 @@ def _where(rejected: Mapping[str, Any]) -> str:
 def _rejected_path(spec: TaggedSpec) -> Path:
     if spec.rejected:
         return Path(spec.rejected)
-    name = str(spec.path).removeprefix(HUB_PREFIX).rstrip("/").replace("/", "_")
-    return Path(Path(name).name + REJECTED_SUFFIX)
+    path = str(spec.path)
+    if path.startswith(HUB_PREFIX):
+        name = path.removeprefix(HUB_PREFIX).replace("/", "_")
+    else:
+        name = Path(path).name
+    return Path(name + REJECTED_SUFFIX)
 
 
 def _is_saved_dataset(folder: Path) -> bool:
