@@ -1,0 +1,225 @@
+"""The depth-width verdict: at equal parameters, does deeper-and-thinner beat wider-and-shallower?
+
+Runs are labelled by the study's `shape` axis, "<budget> · L<depth>". For each budget,
+accuracy (each run: the mean over tasks of its final held-out accuracy; then mean ± sd
+over seeds) is compared across depths, on all tasks and on the compositional ones.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from raremix.errors import RaremixError
+from raremix.studies.analysis import Verdict
+from raremix.studies.analysis_final import LAST_EVALS
+from raremix.studies.analysis_scale import pm
+
+COMPOSITIONAL = ("chain", "state", "add")
+"""Tasks that compose steps: chain = reverse then inc, state = step repeated, add (carries)."""
+SHAPE_AXIS = "shape"
+
+
+def shapes(final: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """`final` with budget and depth per run, from the shape label '<budget> · L<depth>'."""
+    out = final.copy()
+    label = out.run_id.map(labels)
+    if label.isna().any():
+        raise RaremixError(
+            "depth-width runs need a 'shape' axis labelled '<budget> · L<depth>': see "
+            "configs/studies/depth-width.yaml"
+        )
+    parts = label.str.split("·", n=1, expand=True)
+    out["budget"] = parts[0].str.strip()
+    out["depth"] = parts[1].str.strip().str.lstrip("L").astype(int)
+    return out
+
+
+def depth_summary(final: pd.DataFrame, tasks: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Per budget × depth: acc mean ± sd over seeds of each run's mean over `tasks` (all if None).
+
+    Columns: budget, depth, params, size, mean, sd, seeds; sorted by budget, then depth.
+    """
+    rows = final if tasks is None else final[final.task.isin(tasks)]
+    per_run = rows.groupby(["budget", "depth", "run_id", "seed"], as_index=False).agg(
+        acc=("acc", "mean"), params=("params", "first"), size=("size", "first")
+    )
+    g = per_run.groupby(["budget", "depth"], as_index=False).agg(
+        params=("params", "median"), size=("size", "first"), mean=("acc", "mean"),
+        sd=("acc", "std"), seeds=("seed", "nunique"),
+    )  # fmt: skip
+    order = [budget_value(b, p) for b, p in zip(g.budget, g.params, strict=True)]
+    return g.assign(_o=order).sort_values(["_o", "depth"]).drop(columns="_o").reset_index(drop=True)
+
+
+def budget_value(label: str, fallback: float) -> float:
+    """'25k' → 25000, '1m' → 1e6; a label that is no number gives `fallback`."""
+    scale = {"k": 1e3, "m": 1e6}.get(label[-1:].lower(), 1.0)
+    try:
+        return float(label[:-1] if scale != 1.0 else label) * scale
+    except ValueError:
+        return fallback
+
+
+def compare_depths(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per budget: the deepest vs the shallowest shape, and the best depth.
+
+    Columns: budget, shallow, deep (depths), delta (deep − shallow mean acc), sd (the
+    larger of the two sds), best (the depth of highest mean), outcome: 'deeper' when
+    delta > sd, 'wider' when delta < −sd, else 'tie'.
+    """
+    rows = []
+    for budget, g in summary.groupby("budget", sort=False):
+        g = g.sort_values("depth")
+        lo, hi = g.iloc[0], g.iloc[-1]
+        sd = max(_finite(lo["sd"]), _finite(hi["sd"]))
+        delta = float(hi["mean"] - lo["mean"])
+        outcome = "deeper" if delta > sd else "wider" if delta < -sd else "tie"
+        best = int(g.depth.to_numpy()[np.argmax(g["mean"].to_numpy())])
+        rows.append({"budget": budget, "shallow": int(lo.depth), "deep": int(hi.depth),
+                     "delta": delta, "sd": sd, "best": best, "outcome": outcome})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _finite(v: float) -> float:
+    return float(v) if np.isfinite(v) else 0.0
+
+
+def depth_width_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    """Accuracy vs depth per budget (all tasks, compositional tasks); figures in `out/figures`."""
+    from raremix.results.store import ResultStore
+
+    runs = ResultStore.open(out.parent).runs()
+    if SHAPE_AXIS not in runs:
+        raise RaremixError(
+            f"{out.parent}: no '{SHAPE_AXIS}' axis in the runs: the depth-width verdict needs it"
+        )
+    final = shapes(final, dict(zip(runs.run_id, runs[SHAPE_AXIS], strict=True)))
+    comp = tuple(t for t in COMPOSITIONAL if t in set(final.task))
+    views = {"all tasks": depth_summary(final)}
+    if comp:
+        views["compositional"] = depth_summary(final, comp)
+    verdicts = {name: compare_depths(s) for name, s in views.items()}
+
+    lines, heads = [], []
+    for name, cmp in verdicts.items():
+        for r in cmp.to_dict("records"):
+            s = views[name]
+            at = s[s.budget == r["budget"]].set_index("depth")
+            shown = ", ".join(f"L{d} {pm(at.loc[d, 'mean'], at.loc[d, 'sd'])}" for d in at.index)
+            word = {"deeper": "deeper wins", "wider": "wider wins", "tie": "no clear winner"}
+            lines.append(
+                f"{r['budget']}, {name}: {shown}; L{r['deep']} − L{r['shallow']} = "
+                f"{r['delta']:+.2f} (larger sd {r['sd']:.2f}): {word[r['outcome']]}; best depth L{r['best']}."
+            )
+            heads.append(f"{r['budget']} {name} L{r['deep']}−L{r['shallow']} {r['delta']:+.2f}")
+    outcomes = [o for cmp in verdicts.values() for o in cmp.outcome]
+    if outcomes and all(o == "deeper" for o in outcomes):
+        answer = "reproduced"
+    elif "deeper" not in outcomes:
+        answer = "not reproduced"
+    else:
+        answer = "mixed"
+    seeds = int(views["all tasks"].seeds.min())
+    lines.append(
+        f"Each run's accuracy is the mean over tasks of its held-out exact match (mean of the last "
+        f"{LAST_EVALS} evaluations); shapes compare by mean ± sd over {seeds} seeds. A depth "
+        f"'wins' when deepest − shallowest exceeds the larger sd. Compositional: {', '.join(comp) or 'none'}."
+    )
+    lines.append(_per_task_line(final))
+
+    from raremix.report.plots import save_figure
+
+    save_figure(_depth_figure(views), out / "figures" / "depth_width.png")
+    save_figure(_task_figure(final), out / "figures" / "depth_width_tasks.png")
+    how = (
+        "Each point is one shape (depth L, width = the widest within the budget): the mean "
+        "over seeds of its held-out accuracy, error bars one sd over seeds; one line per "
+        "budget. Lines rising to the right: deeper-and-thinner wins at equal size."
+    )
+    return Verdict(
+        study=str(ctx.get("name", "depth-width")),
+        title="depth-width: deeper-and-thinner vs wider-and-shallower at equal parameters",
+        headline=f"{answer}: " + "; ".join(heads),
+        lines=lines,
+        table=_table(final, views),
+        figures=[
+            {"file": "figures/depth_width.png", "how": how,
+             "caption": "Mean held-out accuracy vs depth at equal parameters: all tasks and the compositional ones."},
+            {"file": "figures/depth_width_tasks.png", "how": how,
+             "caption": "Per-task held-out accuracy vs depth, one line per budget."},
+        ],
+    )  # fmt: skip
+
+
+def _per_task_line(final: pd.DataFrame) -> str:
+    """Which depth is best per task, per budget (means over seeds)."""
+    acc = final.groupby(["budget", "task", "depth"], as_index=False, sort=False)["acc"].mean()
+    parts = []
+    for (budget, task), g in acc.groupby(["budget", "task"], sort=False):
+        i = int(np.argmax(g.acc.to_numpy()))
+        parts.append(f"{task}@{budget} L{int(g.depth.to_numpy()[i])} ({g.acc.to_numpy()[i]:.2f})")
+    return "Best depth per task (mean acc): " + ", ".join(parts) + "."
+
+
+def _table(final: pd.DataFrame, views: dict[str, pd.DataFrame]) -> dict[str, list[Any]]:
+    """One row per shape: params, mean ± sd on all / compositional tasks, and each
+    compositional task's mean."""
+    comp = [t for t in COMPOSITIONAL if t in set(final.task)]
+    per_task = final.groupby(["budget", "depth", "task"])["acc"].mean().to_dict()
+    cols = ["shape", "params", *views, *comp, "seeds"]
+    rows = []
+    for r in views["all tasks"].to_dict("records"):
+        key = (r["budget"], r["depth"])
+        cells = []
+        for s in views.values():
+            hit = s[(s.budget == key[0]) & (s.depth == key[1])].iloc[0]
+            cells.append(pm(hit["mean"], hit["sd"]))
+        d_model = str(r["size"]).split("·")[0]
+        rows.append([f"{r['budget']} · L{r['depth']} · {d_model}", f"{r['params']:,.0f}", *cells,
+                     *(f"{per_task.get((*key, t), math.nan):.2f}" for t in comp), int(r["seeds"])])  # fmt: skip
+    return {"columns": cols, "rows": rows}
+
+
+def _depth_figure(views: dict[str, pd.DataFrame]) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(views), figsize=(4.2 * len(views), 3.4), layout="constrained")
+    for ax, (name, s) in zip(np.atleast_1d(axes), views.items(), strict=True):
+        for budget, g in s.groupby("budget", sort=False):
+            ax.errorbar(g.depth, g["mean"], yerr=g["sd"].fillna(0), marker="o", capsize=3,
+                        label=f"{budget} ({g.params.median():,.0f} params)")  # fmt: skip
+        ax.set_xticks(sorted(s.depth.unique()))
+        ax.set_xlabel("layers (width shrinks to keep the budget)")
+        ax.set_ylabel("held-out accuracy")
+        ax.set_title(name)
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def _task_figure(final: pd.DataFrame) -> Any:
+    import matplotlib.pyplot as plt
+
+    tasks = sorted(set(final.task), key=lambda t: (t not in COMPOSITIONAL, t))
+    cols = min(4, len(tasks))
+    nrows = math.ceil(len(tasks) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3 * cols, 2.5 * nrows), layout="constrained",
+                             sharey=True, squeeze=False)  # fmt: skip
+    acc = final.groupby(["task", "budget", "depth"])["acc"].agg(["mean", "std"]).reset_index()
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        for budget, g in acc[acc.task == task].groupby("budget", sort=False):
+            ax.errorbar(g.depth, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=2,
+                        label=budget)  # fmt: skip
+        ax.set_title(task + (" (compositional)" if task in COMPOSITIONAL else ""), fontsize=9)
+        ax.set_xticks(sorted(acc.depth.unique()))
+        ax.set_ylim(-0.02, 1.02)
+    for ax in axes.flat[len(tasks) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.supxlabel("layers", fontsize=9)
+    return fig

@@ -1,0 +1,239 @@
+"""The distillation verdict: does a student trained on teacher-labelled data pass its teacher?
+
+Runs come from `distill_run.run_distill`; their facts say what each is (`role` teacher or
+student, `pool` teacher-labelled inputs per task, `distill_loss`). A student passes the
+teacher at pool size N when its held-out accuracy (mean ± sd over seeds) exceeds the
+teacher's by more than the larger sd.
+
+Each run is scored by its *last* evaluation, not the study-wide mean of the last few:
+the teacher that labelled the pool is its final checkpoint, and a run still improving
+would be marked down by its earlier evaluations.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from raremix.errors import RaremixError
+from raremix.studies.analysis import Verdict
+from raremix.studies.analysis_scale import pm
+
+MEAN = "mean"
+"""The pseudo-task averaging a run's accuracy over its tasks."""
+
+
+def last_eval(curves: pd.DataFrame) -> pd.DataFrame:
+    """Each run × task's last evaluation: run_id, seed, task, step, acc."""
+    ordered = curves.sort_values(["run_id", "task", "step"])
+    last = ordered.groupby(["run_id", "task"], sort=False).tail(1)
+    return last[["run_id", "seed", "task", "step", "acc"]].reset_index(drop=True)
+
+
+def with_roles(final: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """`final` (run_id, seed, task, acc) with role, pool and loss per run (from the run
+    facts), plus a `mean` task averaging each run's tasks."""
+    need = {"role", "pool"}
+    if not need <= set(runs.columns):
+        raise RaremixError(
+            "distillation runs need the facts 'role' and 'pool': run the study with "
+            "run_fn raremix.studies.distill_run:run_distill"
+        )
+    facts = runs.set_index("run_id")
+    out = final.copy()
+    out["role"] = out.run_id.map(facts["role"])
+    out["pool"] = out.run_id.map(facts["pool"]).fillna(0).astype(int)
+    loss = facts["distill_loss"] if "distill_loss" in facts else pd.Series(dtype=object)
+    out["loss"] = out.run_id.map(loss).where(out.role == "student", "")
+    out.loc[(out.role == "student") & (out.pool == 0), "loss"] = "labelled only"
+    mean = out.groupby(["run_id", "seed", "role", "pool", "loss"], as_index=False)["acc"].mean()
+    return pd.concat([out, mean.assign(task=MEAN)], ignore_index=True)
+
+
+def arm_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per task × arm (role, loss, pool): acc mean, sd and seeds."""
+    return table.groupby(["task", "role", "loss", "pool"], as_index=False).agg(
+        mean=("acc", "mean"), sd=("acc", "std"), seeds=("seed", "nunique")
+    )
+
+
+def crossings(summary: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Per task × student loss: where the student passes the teacher.
+
+    Columns: task, loss, teacher (mean), teacher_sd, best_pool, best (mean), best_sd,
+    passes_at (smallest pool whose mean − teacher > the larger sd; NaN if none),
+    ties_at (smallest pool within that margin; NaN if none), wins (seeds where the
+    best pool's student beats its own seed's teacher), seeds.
+    """
+    rows = []
+    for task, s in summary.groupby("task", sort=False):
+        teach = s[s.role == "teacher"]
+        if teach.empty:
+            continue
+        t_mean, t_sd = float(teach["mean"].iloc[0]), _finite(teach["sd"].iloc[0])
+        t_by_seed = table[(table.task == task) & (table.role == "teacher")].set_index("seed")["acc"]
+        for loss, g in s[(s.role == "student") & (s.pool > 0)].groupby("loss", sort=True):
+            g = g.sort_values("pool")
+            margin = np.maximum(t_sd, g["sd"].fillna(0).to_numpy())
+            diff = g["mean"].to_numpy() - t_mean
+            passes = g.pool.to_numpy()[diff > margin]
+            ties = g.pool.to_numpy()[np.abs(diff) <= margin]
+            best = g.iloc[int(np.argmax(g["mean"].to_numpy()))]
+            st = table[(table.task == task) & (table.role == "student") & (table.loss == loss)
+                       & (table.pool == best.pool)].set_index("seed")["acc"]  # fmt: skip
+            paired = st.index.intersection(t_by_seed.index)
+            rows.append({
+                "task": task, "loss": loss, "teacher": t_mean, "teacher_sd": t_sd,
+                "best_pool": int(best.pool), "best": float(best["mean"]), "best_sd": _finite(best.sd),
+                "passes_at": float(passes.min()) if len(passes) else math.nan,
+                "ties_at": float(ties.min()) if len(ties) else math.nan,
+                "wins": int((st[paired] > t_by_seed[paired]).sum()), "seeds": len(paired),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _finite(v: Any) -> float:
+    return float(v) if v is not None and np.isfinite(v) else 0.0
+
+
+def _k(n: float) -> str:
+    return f"{n / 1000:g}k" if n >= 1000 else f"{n:g}"
+
+
+def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    """Student vs teacher accuracy over pool size and loss; figure in `out/figures`."""
+    from raremix.results.store import ResultStore
+
+    runs = ResultStore.open(out.parent).runs()
+    curves = ctx.get("curves")
+    scores = last_eval(curves) if curves is not None else final
+    table = with_roles(scores, runs)
+    summary = arm_summary(table)
+    cross = crossings(summary, table)
+    if cross.empty:
+        raise RaremixError(
+            f"{out.parent}: the distillation verdict needs a teacher run and students with pool > 0"
+        )
+    tasks = list(dict.fromkeys(final.task))
+    shown = [MEAN, *tasks] if len(tasks) > 1 else tasks
+    params = runs.set_index("run_id")["params"] if "params" in runs else pd.Series(dtype=float)
+    role_params = table.assign(params=table.run_id.map(params)).groupby("role")["params"].median()
+
+    lines = []
+    for task in shown:
+        c = cross[cross.task == task]
+        if c.empty:
+            continue
+        base = summary[(summary.task == task) & (summary.loss == "labelled only")]
+        alone = (
+            f"; the student on the labelled set alone {pm(base['mean'].iloc[0], base['sd'].iloc[0])}"
+            if len(base)
+            else ""
+        )
+        parts = []
+        for r in c.to_dict("records"):
+            where = (
+                f"passes it from {_k(r['passes_at'])} inputs"
+                if np.isfinite(r["passes_at"])
+                else f"ties it from {_k(r['ties_at'])}"
+                if np.isfinite(r["ties_at"])
+                else "stays below it"
+            )
+            parts.append(
+                f"{r['loss']} {where} (best {pm(r['best'], r['best_sd'])} at {_k(r['best_pool'])}; "
+                f"beats its own teacher in {r['wins']}/{r['seeds']} seeds)"
+            )
+        r0 = c.iloc[0]
+        lines.append(
+            f"{task}: teacher {pm(r0.teacher, r0.teacher_sd)}{alone}; student " + "; ".join(parts) + "."
+        )  # fmt: skip
+    key = cross[cross.task == shown[0]]
+    if key.passes_at.notna().any():
+        answer = "reproduced"
+    elif key.ties_at.notna().any() or cross.passes_at.notna().any():
+        answer = "mixed"
+    else:
+        answer = "not reproduced"
+    best = key.iloc[int(np.argmax(key.best.to_numpy()))]
+    head_where = (
+        f"passes from {_k(key.passes_at.min())} teacher-labelled inputs"
+        if key.passes_at.notna().any()
+        else "does not pass it"
+    )
+    headline = (
+        f"{answer}: on {shown[0]} accuracy the student "
+        f"({role_params.get('student', math.nan):,.0f} params) {head_where}: best "
+        f"{pm(best.best, best.best_sd)} ({best.loss}, {_k(best.best_pool)}) vs teacher "
+        f"({role_params.get('teacher', math.nan):,.0f} params) {pm(best.teacher, best.teacher_sd)}"
+    )
+    lines.append(
+        f"A student passes when its mean held-out accuracy exceeds the teacher's by more than the "
+        f"larger sd over seeds, ties within it. Each run is scored by its last evaluation on the "
+        f"true held-out set (the teacher: the checkpoint that labelled the pool); "
+        f"{int(summary.seeds.min())}+ seeds per arm."
+    )
+    from raremix.report.plots import save_figure
+
+    save_figure(_figure(summary, shown), out / "figures" / "distillation.png")
+    return Verdict(
+        study=str(ctx.get("name", "distillation")),
+        title="distillation: does a smaller student trained on teacher-labelled data pass its teacher?",
+        headline=headline,
+        lines=lines,
+        table=_table(summary, shown),
+        figures=[{
+            "file": "figures/distillation.png",
+            "caption": "Student held-out accuracy vs teacher-labelled inputs per task, per loss; "
+            "the grey band is the teacher (mean ± sd), the dotted line the student on the labelled set alone.",
+            "how": "Lines are means over seeds with one-sd error bars. Where a line climbs out of "
+            "the grey band the student has passed its teacher.",
+        }],
+    )  # fmt: skip
+
+
+def _table(summary: pd.DataFrame, tasks: list[str]) -> dict[str, list[Any]]:
+    arms = summary[summary.task == tasks[0]].sort_values(
+        ["role", "loss", "pool"], ascending=[False, True, True]
+    )
+    cols = ["arm", "pool", *tasks, "seeds"]
+    cell = summary.set_index(["task", "role", "loss", "pool"])
+    rows = []
+    for a in arms.to_dict("records"):
+        name = "teacher" if a["role"] == "teacher" else f"student · {a['loss']}"
+        key = (a["role"], a["loss"], a["pool"])
+        vals = [pm(cell.loc[(t, *key), "mean"], cell.loc[(t, *key), "sd"]) for t in tasks]
+        rows.append([name, _k(a["pool"]) if a["role"] == "student" else "", *vals, int(a["seeds"])])
+    return {"columns": cols, "rows": rows}
+
+
+def _figure(summary: pd.DataFrame, tasks: list[str]) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), layout="constrained",
+                             squeeze=False)  # fmt: skip
+    for ax, task in zip(axes.flat, tasks, strict=True):
+        s = summary[summary.task == task]
+        teach = s[s.role == "teacher"]
+        stud = s[(s.role == "student") & (s.pool > 0)]
+        if len(teach):
+            m, sd = float(teach["mean"].iloc[0]), _finite(teach["sd"].iloc[0])
+            ax.axhspan(m - sd, m + sd, color="0.85", label="teacher ± sd")
+            ax.axhline(m, color="0.4", lw=1)
+        base = s[s.loss == "labelled only"]
+        if len(base):
+            ax.axhline(float(base["mean"].iloc[0]), color="k", ls=":", lw=1, label="labelled only")
+        for loss, g in stud.groupby("loss"):
+            g = g.sort_values("pool")
+            ax.errorbar(
+                g.pool, g["mean"], yerr=g["sd"].fillna(0), marker="o", capsize=3, label=loss
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("teacher-labelled inputs per task")
+        ax.set_ylabel("held-out accuracy")
+        ax.set_title(task)
+        ax.legend(fontsize=7)
+    return fig
