@@ -1,0 +1,120 @@
+"""`HFTrainConfig`: the YAML that `raremix hf-train` reads.
+
+Which Hugging Face causal LM and tokenizer, which data (task-tagged rows, or raremix's
+own synthetic tasks), how they are mixed, and how the run trains, evaluates and logs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from raremix.config import OptimConfig, TaskSpec, apply_overrides, config_hash
+from raremix.configbase import Config, load, read_yaml
+from raremix.errors import RaremixError, did_you_mean
+from raremix.mixture import MixtureConfig
+from raremix.probes.config import ProbeConfig
+
+LOGGER_NAMES = ("tensorboard", "mlflow", "wandb")
+
+
+class HFDataSpec(Config):
+    """Task-tagged rows: one task name, one prompt and one response per row."""
+
+    path: str
+    """A .jsonl/.json, .parquet or .csv file of rows."""
+    task: str = "task"
+    """Column holding each row's task name."""
+    prompt: str = "prompt"
+    """Column holding the prompt (the model's input)."""
+    response: str = "response"
+    """Column holding the response (the training target, scored by exact match)."""
+    heldout: float = Field(0.1, ge=0, lt=1)
+    """Fraction of each task's rows held out for evaluation, chosen by a hash of the prompt."""
+
+
+class HFTrainConfig(Config):
+    """Train or fine-tune a Hugging Face causal LM on a raremix mixture."""
+
+    model: str
+    """Model to load with AutoModelForCausalLM.from_pretrained: a local folder (or a hub name where the network allows)."""
+    tokenizer: str | None = None
+    """Tokenizer to load with AutoTokenizer.from_pretrained (default: the model's)."""
+    data: HFDataSpec | None = None
+    """Task-tagged rows to train on; leave out to train on `tasks` (raremix's synthetic tasks)."""
+    tasks: dict[str, TaskSpec] = Field(default_factory=dict)
+    """Synthetic tasks (name → knobs), used when `data` is not given; mixture sources give their sizes."""
+    framing: Literal["token", "instruction", "empty", "output_space"] = "instruction"
+    """How a synthetic task's prompt announces it: '<name> ', its instruction, nothing, or its output format."""
+    mixture: MixtureConfig
+    """How the tasks are mixed; sources are task names (tagged data: sizes come from the row counts)."""
+    seed: int = 0
+    """Seeds the data order and anything random in training."""
+    steps: int = Field(1000, ge=1)
+    """Optimiser steps."""
+    batch_size: int = Field(32, ge=1)
+    """Examples per step (global, across ranks)."""
+    max_length: int = Field(256, ge=4)
+    """Longest training sequence in tokens (longer ones are cut on the right)."""
+    optim: OptimConfig = OptimConfig(lr=5e-4, warmup_steps=20)
+    """Optimiser (AdamW) and learning-rate schedule; `optim.lr` is the peak learning rate."""
+    eval_every: int = Field(100, ge=1)
+    """Evaluate every this many steps (and at the start and the end)."""
+    eval_examples: int = Field(64, ge=1)
+    """Held-out examples per task at each evaluation."""
+    max_new_tokens: int = Field(64, ge=1)
+    """Most tokens generated per answer (fewer when every reference answer is shorter)."""
+    checkpoint_every: int = Field(250, ge=1)
+    """Save a resumable checkpoint every this many steps (and at the end)."""
+    threads: int | None = Field(None, ge=1)
+    """CPU threads for this run (default: PyTorch's choice)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train; auto picks CUDA when present (with bf16 autocast)."""
+    rare: list[str] = Field(default_factory=list)
+    """Tasks to report as rare targets (interference probes, progress)."""
+    probes: ProbeConfig | None = None
+    """Probes run with each evaluation or every `probes.every` steps; null: none."""
+    loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=list)
+    """Trackers to log to (all local: TensorBoard event files, an MLflow file store, W&B offline)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HFTrainConfig:
+        if self.data is None and not self.tasks:
+            raise ValueError("give `data` (task-tagged rows) or `tasks` (synthetic tasks)")
+        if self.data is not None and self.tasks:
+            raise ValueError("give `data` or `tasks`, not both")
+        if self.tasks:
+            from raremix.tasks import TASKS
+
+            for name, spec in self.tasks.items():
+                if (spec.task or name) not in TASKS:
+                    raise ValueError(
+                        f"unknown task '{spec.task or name}': {did_you_mean(spec.task or name, TASKS)}"
+                    )
+            for s in self.mixture.sources:
+                if s.name not in self.tasks:
+                    raise ValueError(
+                        f"mixture source '{s.name}' is not in tasks: add it under tasks"
+                    )
+        return self
+
+    def hash(self) -> str:
+        """Short content hash of the config (run ids, checkpoint checks)."""
+        return config_hash(self.model_dump(mode="json"))
+
+
+def load_hf_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    data: dict[str, Any] | None = None,
+) -> HFTrainConfig:
+    """Read a YAML (or take a dict), apply `key=value` overrides, validate."""
+    raw = read_yaml(path) if path is not None else data
+    where = str(path) if path is not None else "config"
+    if not isinstance(raw, dict):
+        raise RaremixError(
+            f"{where}: expected a mapping of keys to values: write it as 'key: value' lines"
+        )
+    return load(HFTrainConfig, apply_overrides(raw, overrides or []), where)

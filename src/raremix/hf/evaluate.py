@@ -1,0 +1,64 @@
+"""Per-task evaluation of a Hugging Face causal LM: greedy generation judged by the task's
+verifier (synthetic tasks) or exact match (tagged data), and the teacher-forced loss on
+the reference responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from raremix.evaluate import answer_loss
+from raremix.hf.data import EvalItems, encode, pad_id
+from raremix.probes import shift_labels
+
+
+@torch.no_grad()
+def generate(
+    model: torch.nn.Module, tok: Any, prompts: list[str], max_new: int, device: torch.device
+) -> list[str]:
+    """Greedy continuations of `prompts` up to eos (left-padded batch, one `generate` call)."""
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    ids = [bos + p for p in tok(prompts, add_special_tokens=False)["input_ids"]]
+    width, pad = max(len(i) for i in ids), pad_id(tok)
+    batch = torch.tensor([[pad] * (width - len(i)) + i for i in ids], device=device)  # (B, T)
+    mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids], device=device)
+    out = model.generate(  # type: ignore[operator]
+        input_ids=batch,
+        attention_mask=mask,
+        max_new_tokens=max_new,
+        do_sample=False,
+        pad_token_id=pad,
+        eos_token_id=tok.eos_token_id,
+    )
+    texts = []
+    for row in out[:, width:].tolist():  # (B, new)
+        if tok.eos_token_id in row:
+            row = row[: row.index(tok.eos_token_id)]
+        texts.append(tok.decode(row, skip_special_tokens=True))
+    return texts
+
+
+@torch.no_grad()
+def evaluate_hf(
+    model: torch.nn.Module,
+    tok: Any,
+    items: Mapping[str, EvalItems],
+    device: torch.device,
+    max_new_tokens: int,
+    max_length: int,
+) -> dict[str, dict[str, float]]:
+    """{task: {"acc": …, "loss": …}} on each task's held-out items."""
+    was_training = model.training
+    model.eval()
+    results: dict[str, dict[str, float]] = {}
+    for name, it in items.items():
+        ids, mask, labels = encode(tok, it.prompts, it.responses, max_length)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits  # (B, T, V)
+        loss = answer_loss(logits, shift_labels(labels).to(device)).item()
+        longest = max(len(r) for r in tok(it.responses, add_special_tokens=False)["input_ids"])
+        outs = generate(model, tok, it.prompts, min(max_new_tokens, longest + 2), device)
+        results[name] = {"acc": float(it.judge(outs).mean()), "loss": loss}
+    model.train(was_training)
+    return results
