@@ -42,8 +42,9 @@ def test_quick_study_through_the_cli(tmp_path: Path) -> None:
     assert set(rows) == ARMS
     kinds = {name: row["kind"] for name, row in rows.items()}
     assert kinds["doremi"] == kinds["exp3"] == kinds["protect"] == "adaptive"
-    assert kinds["natural-100k"] == "bigger model" and kinds["upweight"] == "simple"
-    assert sorted(r["rank"] for r in rows.values()) == list(range(1, 9))
+    assert kinds["natural-100k"] == "bigger model"
+    assert kinds["upweight"] == kinds["rarity-first"] == "simple"
+    assert sorted(r["rank"] for r in rows.values()) == list(range(1, 10))
     for row in rows.values():  # one seed: plain numbers, no spread
         assert 0 <= float(row["rare acc"]) <= 1 and 0 <= float(row["common acc"]) <= 1
     assert rows["natural"]["vs natural"] == "1.00×"
