@@ -1,0 +1,365 @@
+"""Verdicts of the ordering studies: rarity-first (CTFT) and structured-first (Omni-Thinker).
+
+Both read, besides the final table, the run table (each run's `arm` label and the order
+its curriculum took, recorded by `ordering_run.run_ordering`) and, for structured-first,
+the output-entropy probe rows. BWT is computed per run over the curriculum's stages:
+the mean over the tasks of every stage but the last of (final accuracy − accuracy at the
+end of the task's own stage), from the evaluation at or before each step.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from raremix.studies.analysis import Verdict
+from raremix.studies.analysis_final import LAST_EVALS
+
+ENTROPY = "probe/entropy"
+
+
+# --- shared --------------------------------------------------------------------------
+
+
+def run_table(study_dir: Path) -> pd.DataFrame:
+    """run_id, arm, seed, order, stage_ends (list), groups (list of task lists), config."""
+    import json
+
+    from raremix.results.store import ResultStore
+
+    runs = ResultStore.open(study_dir).runs()
+    runs = runs[runs["status"] == "done"].copy()
+    configs = [json.loads(c) for c in runs["config"]]
+    runs["config"] = configs
+    if "order" not in runs:
+        runs["order"] = None
+    runs["groups"] = [_groups(o, c) for o, c in zip(runs["order"], configs, strict=True)]
+    runs["stage_ends"] = [
+        _stage_ends(c, len(g)) for c, g in zip(configs, runs["groups"], strict=True)
+    ]
+    return runs[["run_id", "arm", "order", "groups", "stage_ends", "config"]]
+
+
+def kinds_of(config: dict[str, Any]) -> dict[str, str]:
+    """Each task's kind (structured | open) from the run config's task inventory."""
+    from raremix.tasks import make_task
+
+    return {
+        n: make_task(s.get("task") or n, s.get("complexity")).kind
+        for n, s in config["tasks"].items()
+    }
+
+
+def _groups(order: Any, config: dict[str, Any]) -> list[list[str]]:
+    """The run's stages as task groups; without a curriculum: structured, then open."""
+    if isinstance(order, str) and order:
+        return [g.split() for g in order.split(" | ")]
+    kinds = kinds_of(config)
+    return [[t for t in kinds if kinds[t] == k] for k in ("structured", "open")]
+
+
+def _stage_ends(config: dict[str, Any], stages: int) -> list[int]:
+    """Last step of each stage (runs without a curriculum: equal stages from step 0)."""
+    cur = (config.get("mixture") or {}).get("curriculum") or {}
+    bf, steps = float(cur.get("base_fraction", 0.0)), int(config["steps"])
+    return [round((bf + (1 - bf) * (k + 1) / stages) * steps) for k in range(stages)]
+
+
+def acc_at(curves: pd.DataFrame, run: str, task: str, step: int, value: str = "acc") -> float:
+    """The run's `value` for `task` at the last evaluation at or before `step`."""
+    c = curves[(curves.run_id == run) & (curves.task == task) & (curves.step <= step)]
+    return float(c.sort_values("step")[value].iloc[-1]) if len(c) else math.nan
+
+
+def run_bwt(curves: pd.DataFrame, run: str, groups: list[list[str]], ends: list[int]) -> float:
+    """Mean over tasks of stages before the last of (final acc − acc at their stage's end)."""
+    final = max(ends)
+    diffs = [
+        acc_at(curves, run, t, final) - acc_at(curves, run, t, end)
+        for group, end in zip(groups[:-1], ends[:-1], strict=True)
+        for t in group
+    ]
+    return float(np.mean(diffs)) if diffs else math.nan
+
+
+def pm(values: pd.Series | list[float], digits: int = 2) -> str:
+    """'mean ± sd' over seeds."""
+    v = np.asarray(values, dtype=float)
+    sd = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
+
+
+def beats(a: pd.Series, b: pd.Series) -> int:
+    """+1 if mean(a) exceeds mean(b) by more than the larger sd, −1 if the reverse, else 0."""
+    sd = max(
+        float(a.std(ddof=1)) if len(a) > 1 else 0.0, float(b.std(ddof=1)) if len(b) > 1 else 0.0
+    )
+    d = float(a.mean() - b.mean())
+    return 1 if d > sd else -1 if -d > sd else 0
+
+
+def verdict_word(scores: list[int]) -> str:
+    """reproduced (every comparison won), not reproduced (none won), mixed otherwise."""
+    if scores and all(s == 1 for s in scores):
+        return "reproduced"
+    return "not reproduced" if all(s <= 0 for s in scores) else "mixed"
+
+
+def _curve_panel(ax: Any, curves: pd.DataFrame, arms: list[str], colors: dict[str, Any],
+                 value: str, title: str, ends: list[int]) -> None:  # fmt: skip
+    for arm in arms:
+        g = curves[curves.arm == arm].groupby(["run_id", "step"])[value].mean().reset_index()
+        s = g.groupby("step")[value].agg(["mean", "min", "max"])
+        ax.plot(s.index, s["mean"], color=colors[arm], label=arm)
+        ax.fill_between(s.index, s["min"], s["max"], color=colors[arm], alpha=0.15, lw=0)
+    for end in ends[:-1]:  # stage ends, and the base phase's end when there is one
+        ax.axvline(end, color="0.6", lw=0.8, ls=":")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("step")
+
+
+# --- rarity-first ----------------------------------------------------------------------
+
+
+def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    """CTFT: does ordering the fine-tune rarest-first beat easy-to-hard and random orders?"""
+    runs = run_table(out.parent)
+    f = final.merge(runs[["run_id", "arm"]], on="run_id")
+    per_run = (
+        f.groupby(["run_id", "arm", "seed"]).apply(_rf_run, include_groups=False).reset_index()
+    )
+    bwt = {
+        r.run_id: run_bwt(ctx["curves"], r.run_id, r.groups, r.stage_ends)
+        for r in runs.itertuples()
+    }
+    per_run["bwt"] = per_run.run_id.map(bwt)
+    arms = [a for a in _arm_order(runs, out.parent) if a in set(per_run.arm)]
+    rf = [a for a in arms if a.startswith("rarity-first")]
+    rest = [a for a in arms if not a.startswith("rarity-first")]
+    by_arm = {a: per_run[per_run.arm == a] for a in arms}
+    scores, lines = [], []
+    for a in rf:
+        for b in rest:
+            s = beats(by_arm[a].rare, by_arm[b].rare)
+            scores.append(s)
+            word = {1: "beats", -1: "loses to", 0: "ties with"}[s]
+            lines.append(
+                f"{a} {word} {b} on the rare tasks: {pm(by_arm[a].rare)} vs {pm(by_arm[b].rare)} "
+                f"({by_arm[a].rare.mean() - by_arm[b].rare.mean():+.2f})."
+            )
+    word = verdict_word(scores)
+    best = max(arms, key=lambda a: by_arm[a].rare.mean())
+    headline = (
+        f"{word}: rare-task accuracy after the fine-tune — "
+        + ", ".join(f"{a} {pm(by_arm[a].rare)}" for a in arms)
+        + f"; best order: {best} (CTFT: rarest first is best)."
+    )
+    orders = runs.set_index("run_id")["order"].to_dict()
+    seeds0 = per_run.sort_values("seed").groupby("arm").run_id.first().to_dict()
+    lines += [
+        "Each arm orders the same 8 tasks into 4 stages of 2 after a base phase on the 4 common "
+        "tasks; every order gives each task the same share of the run, so only the order differs.",
+        "Orders (first seed): " + "; ".join(f"{a}: {orders.get(seeds0[a])}" for a in arms) + ".",
+        "Common tasks (trained in the base phase): "
+        + ", ".join(f"{a} {pm(by_arm[a].common)}" for a in arms)
+        + "; BWT over the stages (negative = forgetting): "
+        + ", ".join(f"{a} {pm(by_arm[a].bwt, 3)}" for a in arms)
+        + ".",
+        f"A comparison counts as won when the means differ by more than the larger sd over seeds; "
+        f"each run's accuracy is the mean of its last {LAST_EVALS} evaluations. Verdict: "
+        "reproduced if every rarity-first arm beats every other order, not reproduced if none does.",
+    ]
+    table = {
+        "columns": ["arm", "rare acc", "common acc", "all acc", "BWT", "seeds"],
+        "rows": [
+            [a, pm(g.rare), pm(g.common), pm(g["all"]), pm(g.bwt, 3), len(g)]
+            for a, g in by_arm.items()
+        ],
+    }
+    _rf_figure(ctx["curves"], runs, f, arms, out / "figures" / "rarity_first.png")
+    return Verdict(
+        study=str(ctx.get("name", "rarity-first")),
+        title="rarity-first: does fine-tuning rarest-first (CTFT) beat easy-to-hard and random orders?",
+        headline=headline,
+        lines=lines,
+        table=table,
+        figures=[
+            {
+                "file": "figures/rarity_first.png",
+                "caption": "Left: mean rare-task accuracy over training per order (mean over seeds, band "
+                "min–max; dotted: stage ends). Right: final accuracy per task and order (mean over seeds).",
+            }
+        ],
+    )
+
+
+def _rf_run(g: pd.DataFrame) -> pd.Series:
+    rare, common = g[g.role == "rare"].acc, g[g.role == "common"].acc
+    return pd.Series({"rare": rare.mean(), "common": common.mean(), "all": g.acc.mean()})
+
+
+def _arm_order(runs: pd.DataFrame, study_dir: Path) -> list[str]:
+    """Arms in the order the study's `arm` axis lists them."""
+    import yaml
+
+    spec = yaml.safe_load((study_dir / "study.yaml").read_text()) or {}
+    listed = list((spec.get("axes") or {}).get("arm") or {})
+    return [a for a in listed if a in set(runs["arm"])] or list(dict.fromkeys(runs["arm"]))
+
+
+def _rf_figure(curves: pd.DataFrame, runs: pd.DataFrame, final: pd.DataFrame, arms: list[str],
+               path: Path) -> None:  # fmt: skip
+    import matplotlib.pyplot as plt
+
+    from raremix.report.plots import mix_colors, save_figure
+
+    colors = mix_colors(arms)
+    c = curves.merge(runs[["run_id", "arm"]], on="run_id")
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    cfg = runs.config.iloc[0]
+    base = round(float(cfg["mixture"]["curriculum"].get("base_fraction", 0)) * int(cfg["steps"]))
+    ends = sorted({base, *runs.stage_ends.iloc[0]} - {0})
+    _curve_panel(ax, c[c.role == "rare"], arms, colors, "acc", "rare tasks: mean accuracy", ends)
+    ax.set_ylabel("held-out accuracy")
+    ax.legend(fontsize=8)
+    tasks = list(dict.fromkeys(final.sort_values("role", ascending=False).task))
+    m = final.groupby(["arm", "task"]).acc.mean()
+    width = 0.8 / len(arms)
+    for i, arm in enumerate(arms):
+        xs = np.arange(len(tasks)) + (i - (len(arms) - 1) / 2) * width
+        bx.bar(xs, [m.get((arm, t), np.nan) for t in tasks], width, color=colors[arm], label=arm)
+    bx.set_xticks(np.arange(len(tasks)), tasks, rotation=30, fontsize=8)
+    rare = set(final[final.role == "rare"].task)
+    for tick in bx.get_xticklabels():
+        tick.set_fontweight("bold" if tick.get_text() in rare else "normal")
+    bx.set_title("final accuracy per task (rare tasks in bold)", fontsize=10)
+    save_figure(fig, path)
+
+
+# --- structured-first ----------------------------------------------------------------
+
+
+def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    """Omni-Thinker: structured-first vs joint vs open-first; entropy on open tasks; BWT."""
+    from raremix.results.store import ResultStore
+
+    runs = run_table(out.parent)
+    kinds = kinds_of(runs.config.iloc[0])
+    curves = ctx["curves"].merge(runs[["run_id", "arm"]], on="run_id")
+    curves["kind"] = curves.task.map(kinds)
+    ent = ResultStore.open(out.parent).metrics()
+    ent = ent[(ent.metric == ENTROPY) & ent.run.isin(runs.run_id)]
+    ent = ent.rename(columns={"run": "run_id", "value": "entropy"}).merge(
+        runs[["run_id", "arm"]], on="run_id"
+    )
+    ent["kind"] = ent.task.map(kinds)
+    mid = {r.run_id: r.stage_ends[0] for r in runs.itertuples()}
+    f = final.merge(runs[["run_id", "arm"]], on="run_id")
+    f["kind"] = f.task.map(kinds)
+    rows = []
+    for r in runs.itertuples():
+        g = f[f.run_id == r.run_id]
+        if g.empty:
+            continue
+        e = ent[ent.run_id == r.run_id]
+        rows.append({
+            "run_id": r.run_id, "arm": r.arm, "seed": int(g.seed.iloc[0]),
+            "all": g.acc.mean(), "structured": g[g.kind == "structured"].acc.mean(),
+            "open": g[g.kind == "open"].acc.mean(),
+            "open_ent_mid": _entropy_at(e, "open", mid[r.run_id]),
+            "struct_ent_mid": _entropy_at(e, "structured", mid[r.run_id]),
+            "open_ent_final": _entropy_at(e, "open", max(r.stage_ends)),
+            "bwt": run_bwt(ctx["curves"], r.run_id, r.groups, r.stage_ends),
+        })  # fmt: skip
+    per_run = pd.DataFrame(rows)
+    arms = [a for a in _arm_order(runs, out.parent) if a in set(per_run.arm)]
+    by = {a: per_run[per_run.arm == a] for a in arms}
+    have = {"joint", "structured-first", "open-first"} <= set(arms)
+    if have:
+        sj = beats(by["structured-first"]["all"], by["joint"]["all"])
+        so = beats(by["structured-first"]["all"], by["open-first"]["all"])
+        word = verdict_word([sj, so])
+        gain = by["structured-first"]["all"].mean() - by["joint"]["all"].mean()
+        headline = (
+            f"{word}: mean accuracy over all tasks — structured-first {pm(by['structured-first']['all'])}, "
+            f"joint {pm(by['joint']['all'])}, open-first {pm(by['open-first']['all'])} "
+            f"(structured-first − joint: {100 * gain:+.1f} points; Omni-Thinker: +6.2%)."
+        )
+        collapse = beats(by["joint"].open_ent_mid, by["structured-first"].open_ent_mid)
+        protect = beats(by["structured-first"].open, by["open-first"].open)
+        lines = [
+            "Entropy collapse on open tasks after the structured stage (step "
+            f"{mid[by['structured-first'].run_id.iloc[0]]}): open-task answer entropy structured-first "
+            f"{pm(by['structured-first'].open_ent_mid)} vs joint {pm(by['joint'].open_ent_mid)} nats at the "
+            f"same step — {'lower: structured training collapses it' if collapse == 1 else 'not lower by more than the seed spread' if collapse == 0 else 'higher: no collapse'}.",
+            "Does ordering protect the open tasks? final open-task accuracy: "
+            + ", ".join(f"{a} {pm(by[a].open)}" for a in arms)
+            + f" (structured-first vs open-first: {'better' if protect == 1 else 'worse' if protect == -1 else 'within the seed spread'}).",
+            "Structured-task accuracy: "
+            + ", ".join(f"{a} {pm(by[a].structured)}" for a in arms)
+            + ".",
+            "BWT over the two stages (first stage's tasks: final − end of stage 1; for joint the "
+            "structured tasks at the same step): "
+            + ", ".join(f"{a} {pm(by[a].bwt, 3)}" for a in arms)
+            + ".",
+            "A comparison counts as won when the means differ by more than the larger sd over seeds; "
+            f"each run's accuracy is the mean of its last {LAST_EVALS} evaluations. Verdict: reproduced "
+            "if structured-first beats both joint and open-first, not reproduced if it beats neither.",
+        ]
+    else:
+        headline = (
+            "mixed: the study needs the joint, structured-first and open-first arms to compare"
+        )
+        lines = []
+    table = {
+        "columns": ["arm", "all acc", "structured acc", "open acc", "open entropy @ stage 1 end",
+                    "structured entropy @ stage 1 end", "open entropy final", "BWT", "seeds"],
+        "rows": [
+            [a, pm(g["all"]), pm(g.structured), pm(g.open), pm(g.open_ent_mid), pm(g.struct_ent_mid),
+             pm(g.open_ent_final), pm(g.bwt, 3), len(g)]
+            for a, g in by.items()
+        ],
+    }  # fmt: skip
+    _sf_figure(curves, ent, arms, runs.stage_ends.iloc[0], out / "figures" / "structured_first.png")
+    return Verdict(
+        study=str(ctx.get("name", "structured-first")),
+        title="structured-first: does training structured tasks first (Omni-Thinker) beat joint training?",
+        headline=headline,
+        lines=lines,
+        table=table,
+        figures=[
+            {
+                "file": "figures/structured_first.png",
+                "caption": "Output entropy at answer tokens on open and structured tasks, and mean accuracy, "
+                "over training per arm (mean over seeds, band min–max; dotted: the stage boundary).",
+            }
+        ],
+    )
+
+
+def _entropy_at(e: pd.DataFrame, kind: str, step: int) -> float:
+    g = e[(e.kind == kind) & (e.step <= step)]
+    if g.empty:
+        return math.nan
+    return float(g[g.step == g.step.max()].entropy.mean())
+
+
+def _sf_figure(curves: pd.DataFrame, ent: pd.DataFrame, arms: list[str], ends: list[int],
+               path: Path) -> None:  # fmt: skip
+    import matplotlib.pyplot as plt
+
+    from raremix.report.plots import mix_colors, save_figure
+
+    colors = mix_colors(arms)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+    _curve_panel(axes[0], ent[ent.kind == "open"], arms, colors, "entropy",
+                 "open tasks: answer entropy (nats)", ends)  # fmt: skip
+    _curve_panel(axes[1], ent[ent.kind == "structured"], arms, colors, "entropy",
+                 "structured tasks: answer entropy (nats)", ends)  # fmt: skip
+    _curve_panel(axes[2], curves, arms, colors, "acc", "all tasks: mean accuracy", ends)
+    axes[2].legend(fontsize=8)
+    save_figure(fig, path)
