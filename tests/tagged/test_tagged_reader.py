@@ -242,3 +242,10 @@ def test_path_and_format_errors(tmp_path: Path) -> None:
     assert read_tagged(write(tmp_path / "d.log", ROWS, "jsonl"), format="jsonl").table.num_rows == 4
     with pytest.raises(RaremixError, match="'format'"):
         read_tagged(tmp_path / "d.log", format="xml")
+
+
+def test_a_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(GOOD.encode() + b"\n" + '{"task": "café"}'.encode("latin-1") + b"\n")
+    with pytest.raises(RaremixError, match=f"^{path}:2: is not UTF-8 .*re-encode the file"):
+        read_tagged(path)

@@ -106,7 +106,8 @@ def read_data(spec: TaggedSpec, console: Console) -> TaggedData:
 
     from raremix.tagged import read_spec
 
-    data = read_spec(spec)
+    with console.status(f"reading {escape(str(spec.path))} …"):
+        data = read_spec(spec)
     what = data.files[0] if len(data.files) == 1 else f"{len(data.files)} files in {spec.path}"
     k = len(data.counts())
     line = f"read {data.rows_read:,} rows from {what}: {k} task{'s' if k != 1 else ''}"

@@ -214,7 +214,8 @@ def write(
         ["source", "target share", "realised share", "drawn", "epochs"]
     ]
     rows = int(sampler.counts.sum())
-    title = f"mixed stream: {sampler.step:,} steps, {rows:,} rows in {len(shards)} shards"
+    n = len(shards)
+    title = f"mixed stream: {sampler.step:,} steps, {rows:,} rows in {n} shard{'s' if n != 1 else ''}"
     _print_plan(console, title, frame, None)
     console.print(
         f"shards in {out} (read them with raremix.mixture.read_shards); "

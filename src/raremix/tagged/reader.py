@@ -294,12 +294,18 @@ def _read_jsonl(path: Path, rows: _Rows) -> None:
         for n, raw in enumerate(f, 1):
             if not raw.strip():
                 continue  # a blank line holds no row
-            text = raw.decode("utf-8", errors="replace").rstrip("\n")
             try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                reason = getattr(err, "msg", str(err))
-                rows.reject(str(path), n, "line", f"not valid JSON ({reason}): fix the line", text)
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                shown = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                rows.reject(
+                    str(path), n, "line", f"is not UTF-8 ({err.reason}): re-encode the file", shown
+                )
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as err:
+                rows.reject(str(path), n, "line", f"not valid JSON ({err.msg}): fix the line", text)
                 continue
             if not isinstance(obj, dict):
                 rows.reject(
