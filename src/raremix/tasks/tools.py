@@ -175,7 +175,7 @@ def plan(text: str) -> Plan:
         return _MAPS[verb if verb in tool else VERBS[VERBS.index(verb) ^ 1]][x]
 
     if "+" in req:
-        (va, xa), (vb, xb) = req[:2], req[3:5]
+        va, xa, vb, xb = req[0], req[1], req[3], req[4]
         a, c = f"{name(va)}({xa})", f"{name(vb)}({xb})"
         res = [str(run(va, int(xa))), str(run(vb, int(xb)))]
         return Plan("parallel", f"{a},{c}", f"{c},{a}", [name(va), name(vb)], [xa, xb], res, None)

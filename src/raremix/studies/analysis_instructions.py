@@ -1,0 +1,208 @@
+"""The instructions verdict (Kung & Peng 2023): on tasks held out of training, do correct
+instructions beat empty ones, wrong ones and a bare output-space description, and does
+the trained model beat answering with a random element of the right output space?"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from raremix.errors import RaremixError
+from raremix.studies.analysis import Verdict
+from raremix.studies.analysis_final import LAST_EVALS
+
+CORRECT = "instruction"
+FRAMING_ORDER = ("instruction", "empty", "wrong", "output_space", "token")
+MIN_DIFF = 0.03
+"""Two accuracies 'match' when they differ by at most this or the larger sd over seeds."""
+LEARNED_MIN = 0.5
+"""Trained-task accuracy under correct instructions below which the comparison says nothing."""
+CLAIM = (
+    "Kung & Peng (2023): empty or wrong instructions, or only the output space, match correct "
+    "instructions on held-out tasks, and answering with a random element of the right output "
+    "space scores about as well (42.6% vs 43% exact match)"
+)
+
+
+def run_table(final: pd.DataFrame, extra: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run × task: framing, held_out (bool), acc, format (mean of the last
+    `LAST_EVALS` evaluations) and random_acc (the output-space baseline)."""
+    last = extra[extra.metric == "format"].sort_values("step")
+    last = last.groupby(["run", "task"]).tail(LAST_EVALS)
+    fmt = last.groupby(["run", "task"])["value"].mean().rename("format")
+    base = extra[extra.metric == "random_acc"].groupby("task")["value"].mean()
+    t = final[["run_id", "seed", "task", "acc"]].merge(
+        fmt.reset_index().rename(columns={"run": "run_id"}), on=["run_id", "task"], how="left"
+    )
+    info = runs.set_index("run_id")
+    t["framing"] = t.run_id.map(info["framing"]).astype(str)
+    held = {r: set(str(h).split(",")) for r, h in info["heldout_tasks"].items()}
+    t["held_out"] = [task in held[r] for r, task in zip(t.run_id, t.task, strict=True)]
+    t["random_acc"] = t.task.map(base)
+    return t
+
+
+def _stat(v: pd.Series) -> tuple[float, float]:
+    v = v.dropna()
+    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else math.nan)
+
+
+def _fmt(m: float, sd: float) -> str:
+    return f"{m:.2f} ± {sd:.2f}" if np.isfinite(sd) else f"{m:.2f}"
+
+
+def matches(a: pd.Series, b: pd.Series) -> tuple[bool, float]:
+    """(|mean b − mean a| within max(`MIN_DIFF`, larger sd), mean b − mean a)."""
+    (ma, sa), (mb, sb) = _stat(a), _stat(b)
+    return abs(mb - ma) <= max(MIN_DIFF, np.nanmax([sa, sb, 0.0])), mb - ma
+
+
+def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+    """Held-out-task accuracy and format per framing vs the random baseline; a figure."""
+    from raremix.studies.analysis_final import load_study
+
+    study = load_study(out.parent)
+    if "framing" not in study.runs or "heldout_tasks" not in study.runs:
+        raise RaremixError(
+            "instructions analysis needs a 'framing' axis and runs of "
+            "raremix.studies.instructions:run_instructions: check the study YAML"
+        )
+    t = run_table(final, study.metrics, study.runs)
+    per_run = (
+        t.groupby(["run_id", "framing", "held_out"])
+        .agg(acc=("acc", "mean"), format=("format", "mean"), random_acc=("random_acc", "mean"))
+        .reset_index()
+    )
+    held = per_run[per_run.held_out]
+    if held.empty:
+        raise RaremixError(
+            "instructions analysis: no held-out task (a task under 'tasks' but not in the "
+            "mixture): add one"
+        )
+    framings = [f for f in FRAMING_ORDER if f in set(per_run.framing)]
+    framings += sorted(set(per_run.framing) - set(framings))
+    baseline = float(held.random_acc.mean())
+    held_tasks = sorted(set(t[t.held_out].task))
+    lines = [f"Claim tested: {CLAIM}."]
+    same = {}
+    if CORRECT in framings:
+        ref = held[held.framing == CORRECT].acc
+        for f in framings:
+            if f != CORRECT:
+                same[f] = matches(ref, held[held.framing == f].acc)
+        ok_b, gap = matches(pd.Series([baseline]), ref)
+        claim_a = all(v[0] for v in same.values())
+        verdict_word = (
+            "reproduced"
+            if claim_a and ok_b
+            else "not reproduced"
+            if not (claim_a or ok_b)
+            else "mixed"
+        )
+        trained = _stat(per_run[(per_run.framing == CORRECT) & ~per_run.held_out].acc)[0]
+        if trained < LEARNED_MIN:
+            verdict_word = (
+                f"mixed (inconclusive: trained-task accuracy {trained:.2f} < {LEARNED_MIN})"
+            )
+        lines.append(
+            "Held-out tasks, other framings vs correct instructions: "
+            + "; ".join(
+                f"{f} {d:+.2f} ({'matches' if m else 'differs'})" for f, (m, d) in same.items()
+            )
+            + f" (match: within {MIN_DIFF} or the larger sd)."
+        )
+        lines.append(
+            f"Correct instructions {_fmt(*_stat(ref))} vs a random element of the output space "
+            f"{baseline:.3f}: {gap:+.2f} ({'about as good' if ok_b else 'the model is better' if gap > 0 else 'the baseline is better'})."
+        )
+    else:
+        verdict_word = "mixed"
+        lines.append(
+            "No run with correct instructions: the comparison needs the 'instruction' framing."
+        )
+    fmt_parts = [f"{f} {_fmt(*_stat(held[held.framing == f].format))}" for f in framings]
+    lines.append(
+        "Held-out-task format correctness (answers in the task's output space): "
+        + ", ".join(fmt_parts)
+        + "."
+    )
+    per_task = t[t.held_out].groupby(["task", "framing"])["acc"].mean().unstack()
+    for task in held_tasks:
+        row = per_task.loc[task]
+        lines.append(
+            f"{task}: "
+            + ", ".join(f"{f} {row[f]:.2f}" for f in framings if f in row)
+            + f"; random {float(t[t.task == task].random_acc.iloc[0]):.3f}."
+        )
+    lines.append(
+        f"Held-out tasks ({', '.join(held_tasks)}) are never trained on; each run's accuracy and "
+        f"format are the means of its last {LAST_EVALS} evaluations; mean ± sd over seeds."
+    )
+    headline = (
+        f"{verdict_word}: held-out-task accuracy "
+        + ", ".join(f"{f} {_fmt(*_stat(held[held.framing == f].acc))}" for f in framings)
+        + f"; random output-space answer {baseline:.3f}"
+    )
+    from raremix.report.plots import save_figure
+
+    save_figure(
+        _figure(per_run, framings, baseline, study.name), out / "figures" / "instructions.png"
+    )
+    return Verdict(
+        study=str(ctx.get("name", "instructions")),
+        title="instructions: what transfers to held-out tasks, the instruction or the output space?",
+        headline=headline,
+        lines=lines,
+        table=_table(per_run, framings, baseline),
+        figures=[
+            {
+                "file": "figures/instructions.png",
+                "caption": "Exact match (left) and format correctness (right) per framing, on "
+                "held-out and trained tasks; dashed: random element of the output space.",
+            }
+        ],
+    )
+
+
+def _table(per_run: pd.DataFrame, framings: list[str], baseline: float) -> dict[str, list[Any]]:
+    rows: list[list[Any]] = []
+    for f in framings:
+        h, s = (
+            per_run[(per_run.framing == f) & per_run.held_out],
+            per_run[(per_run.framing == f) & ~per_run.held_out],
+        )
+        rows.append([f, _fmt(*_stat(h.acc)), _fmt(*_stat(h.format)), _fmt(*_stat(s.acc)),
+                     _fmt(*_stat(s.format)), h.run_id.nunique()])  # fmt: skip
+    rows.append(["random output-space answer", f"{baseline:.3f}", "1.00", "", "", ""])
+    cols = ["group", "held-out acc", "held-out format", "trained acc", "trained format", "seeds"]
+    return {"columns": cols, "rows": rows}
+
+
+def _figure(per_run: pd.DataFrame, framings: list[str], baseline: float, study: str) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from raremix.studies.plot_bars import seed_bars
+
+    d = per_run.assign(tasks=np.where(per_run.held_out, "held-out tasks", "trained tasks"))
+    hues = ["held-out tasks", "trained tasks"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for ax, value, label in (
+        (axes[0], "acc", "exact match"),
+        (axes[1], "format", "answers in the output space"),
+    ):
+        seed_bars(ax, d, "framing", "tasks", value, framings, hues)
+        ax.set_ylabel(label)
+        ax.set_xlabel("framing (training and test)")
+    axes[0].axhline(baseline, ls="--", color="black", lw=1, label="random output-space answer")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"{study}: held-out tasks vs framing (bars: mean, error: sd, dots: seeds)", fontsize=10
+    )
+    return fig

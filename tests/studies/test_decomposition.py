@@ -1,0 +1,91 @@
+"""The decomposition study: held-out categories, the verdict's logic, and the quick study
+end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_runner import cli
+
+from raremix.studies.analysis_decomposition import decomposition_verdict
+from raremix.studies.decomposition import CATEGORIES, category_sets
+from raremix.tasks import make_task
+from raremix.tasks.tools import novelty
+
+
+def test_category_sets_hold_what_their_names_say() -> None:
+    sets = category_sets(make_task("fcall"), 40)
+    assert list(sets) == list(CATEGORIES)
+    for cat, (inputs, answers) in sets.items():
+        assert 0 < len(inputs) <= 40 and len(set(inputs)) == len(inputs)
+        assert set(novelty(inputs)) == {cat}
+        assert make_task("fcall").verify(inputs, answers).all()
+        assert make_task("fcall").in_heldout(inputs).all()
+
+
+def fake_final(gains: dict[str, float], seeds: int = 3) -> pd.DataFrame:
+    """A final table: the umbrella arm at 0.5 on every category, the other at 0.5 + gain."""
+    rows = []
+    for arm, share in (("umbrella", 1.0), ("umbrella+subtasks", 0.3)):
+        for seed in range(seeds):
+            run = f"{arm}-{seed}"
+            noise = 0.01 * (seed - 1)
+            for cat in (*CATEGORIES, ""):
+                acc = 0.5 + noise + (gains.get(cat, 0.0) if arm != "umbrella" else 0.0)
+                task = "fcall" + (f":{cat}" if cat else "")
+                rows.append({"run_id": run, "seed": seed, "group": f"100k · explicit · {arm}",
+                             "task": task, "acc": acc, "share": share if not cat else float("nan")})  # fmt: skip
+            if arm != "umbrella":
+                rows.append({"run_id": run, "seed": seed, "group": f"100k · explicit · {arm}",
+                             "task": "fname", "acc": 0.9, "share": 0.1})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("gains", "word"),
+    [
+        ({"new-tool": 0.2, "new-composition": 0.1}, "reproduced"),
+        ({"new-tool": 0.2, "new-composition": 0.0}, "mixed"),
+        ({"new-tool": -0.2, "new-composition": 0.01}, "not reproduced"),
+    ],
+)
+def test_verdict_follows_the_novel_categories(
+    gains: dict[str, float], word: str, tmp_path: Path
+) -> None:
+    v = decomposition_verdict(fake_final(gains), {"name": "decomposition"}, tmp_path)
+    assert v.headline.split(":")[0] == word
+    assert [r[0] for r in v.table["rows"]] == ["umbrella", "umbrella+subtasks"]
+    assert v.table["rows"][0][1] == "100%" and v.table["rows"][1][1] == "30%"
+    assert v.table["rows"][1][-1] == 3 and "± 0.01" in v.table["rows"][0][2]
+    assert (tmp_path / "figures" / "decomposition.png").stat().st_size > 5000
+
+
+def test_verdict_says_when_nothing_was_learned(tmp_path: Path) -> None:
+    final = fake_final({})
+    final["acc"] = 0.0
+    v = decomposition_verdict(final, {"name": "decomposition"}, tmp_path)
+    assert v.headline.startswith("not reproduced (neither arm learned fcall")
+
+
+@pytest.mark.slow
+def test_quick_study_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "dec"
+    res = cli(capsys, monkeypatch, "study", "run", "decomposition", "--quick", "--out", str(out))
+    assert res.code == 0 and "2 done, 0 skipped, 0 failed" in res.out, res.out + res.err
+    verdict = json.loads((out / "analysis" / "verdict.json").read_text())
+    assert verdict["headline"].split(":")[0].split(" (")[0] in (
+        "reproduced",
+        "not reproduced",
+        "mixed",
+    )
+    assert [r[0] for r in verdict["table"]["rows"]] == ["umbrella", "umbrella+subtasks"]
+    assert "new-composition" in verdict["table"]["columns"]
+    final = pd.read_parquet(out / "analysis" / "final.parquet")
+    assert {f"fcall:{c}" for c in CATEGORIES} <= set(final.task)
+    assert {"fnest", "fresp"} <= set(final.task)  # the sub-tasks are trained and scored
+    assert (out / "analysis" / "figures" / "decomposition.png").exists()
