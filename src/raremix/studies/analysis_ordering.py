@@ -10,6 +10,7 @@ end of the task's own stage), from the evaluation at or before each step.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +26,48 @@ ENTROPY = "probe/entropy"
 # --- shared --------------------------------------------------------------------------
 
 
-def run_table(study_dir: Path) -> pd.DataFrame:
-    """run_id, arm, seed, order, stage_ends (list), groups (list of task lists), config."""
+@dataclass(frozen=True)
+class OrderedRun:
+    """One finished run of an ordering study: its arm, curriculum order and stages."""
+
+    run_id: str
+    arm: str
+    order: str | None
+    """The order its curriculum took ('a b | c d'); None without a curriculum."""
+    groups: list[list[str]]
+    """Its stages as task groups (without a curriculum: structured, then open)."""
+    stage_ends: list[int]
+    """Last step of each stage."""
+    base_end: int
+    """Last step of the base phase (0: none)."""
+    config: dict[str, Any]
+
+
+def ordered_runs(study_dir: Path) -> list[OrderedRun]:
+    """The study's finished runs with their arm, order and stage layout."""
     import json
 
     from raremix.results.store import ResultStore
 
     runs = ResultStore.open(study_dir).runs()
-    runs = runs[runs["status"] == "done"].copy()
-    configs = [json.loads(c) for c in runs["config"]]
-    runs["config"] = configs
-    if "order" not in runs:
-        runs["order"] = None
-    runs["groups"] = [_groups(o, c) for o, c in zip(runs["order"], configs, strict=True)]
-    runs["stage_ends"] = [
-        _stage_ends(c, len(g)) for c, g in zip(configs, runs["groups"], strict=True)
-    ]
-    return runs[["run_id", "arm", "order", "groups", "stage_ends", "config"]]
+    out = []
+    for r in runs[runs["status"] == "done"].to_dict("records"):
+        config = json.loads(str(r["config"]))
+        order = r.get("order")
+        order = order if isinstance(order, str) and order else None
+        groups = _groups(order, config)
+        cur = (config.get("mixture") or {}).get("curriculum") or {}
+        base_end = round(float(cur.get("base_fraction", 0.0)) * int(config["steps"]))
+        ends = _stage_ends(config, len(groups))
+        out.append(
+            OrderedRun(str(r["run_id"]), str(r["arm"]), order, groups, ends, base_end, config)
+        )
+    return out
+
+
+def arm_frame(runs: list[OrderedRun]) -> pd.DataFrame:
+    """run_id → arm, for merging into the final table and the curves."""
+    return pd.DataFrame({"run_id": [r.run_id for r in runs], "arm": [r.arm for r in runs]})
 
 
 def kinds_of(config: dict[str, Any]) -> dict[str, str]:
@@ -54,9 +80,9 @@ def kinds_of(config: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _groups(order: Any, config: dict[str, Any]) -> list[list[str]]:
+def _groups(order: str | None, config: dict[str, Any]) -> list[list[str]]:
     """The run's stages as task groups; without a curriculum: structured, then open."""
-    if isinstance(order, str) and order:
+    if order:
         return [g.split() for g in order.split(" | ")]
     kinds = kinds_of(config)
     return [[t for t in kinds if kinds[t] == k] for k in ("structured", "open")]
@@ -127,16 +153,18 @@ def _curve_panel(ax: Any, curves: pd.DataFrame, arms: list[str], colors: dict[st
 
 def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
     """CTFT: does ordering the fine-tune rarest-first beat easy-to-hard and random orders?"""
-    runs = run_table(out.parent)
-    f = final.merge(runs[["run_id", "arm"]], on="run_id")
-    per_run = (
-        f.groupby(["run_id", "arm", "seed"]).apply(_rf_run, include_groups=False).reset_index()
-    )
-    bwt = {
-        r.run_id: run_bwt(ctx["curves"], r.run_id, r.groups, r.stage_ends)
-        for r in runs.itertuples()
-    }
-    per_run["bwt"] = per_run.run_id.map(bwt)
+    runs = ordered_runs(out.parent)
+    f = final.merge(arm_frame(runs), on="run_id")
+    rows = []
+    for r in runs:
+        g = f[f.run_id == r.run_id]
+        if len(g):
+            rows.append({
+                "run_id": r.run_id, "arm": r.arm, "seed": int(g.seed.iloc[0]),
+                "rare": g[g.role == "rare"].acc.mean(), "common": g[g.role == "common"].acc.mean(),
+                "all": g.acc.mean(), "bwt": run_bwt(ctx["curves"], r.run_id, r.groups, r.stage_ends),
+            })  # fmt: skip
+    per_run = pd.DataFrame(rows)
     arms = [a for a in _arm_order(runs, out.parent) if a in set(per_run.arm)]
     rf = [a for a in arms if a.startswith("rarity-first")]
     rest = [a for a in arms if not a.startswith("rarity-first")]
@@ -158,7 +186,7 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         + ", ".join(f"{a} {pm(by_arm[a].rare)}" for a in arms)
         + f"; best order: {best} (CTFT: rarest first is best)."
     )
-    orders = runs.set_index("run_id")["order"].to_dict()
+    orders = {r.run_id: r.order for r in runs}
     seeds0 = per_run.sort_values("seed").groupby("arm").run_id.first().to_dict()
     lines += [
         "Each arm orders the same 8 tasks into 4 stages of 2 after a base phase on the 4 common "
@@ -173,7 +201,7 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         f"each run's accuracy is the mean of its last {LAST_EVALS} evaluations. Verdict: "
         "reproduced if every rarity-first arm beats every other order, not reproduced if none does.",
     ]
-    table = {
+    table: dict[str, list[Any]] = {
         "columns": ["arm", "rare acc", "common acc", "all acc", "BWT", "seeds"],
         "rows": [
             [a, pm(g.rare), pm(g.common), pm(g["all"]), pm(g.bwt, 3), len(g)]
@@ -197,32 +225,26 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     )
 
 
-def _rf_run(g: pd.DataFrame) -> pd.Series:
-    rare, common = g[g.role == "rare"].acc, g[g.role == "common"].acc
-    return pd.Series({"rare": rare.mean(), "common": common.mean(), "all": g.acc.mean()})
-
-
-def _arm_order(runs: pd.DataFrame, study_dir: Path) -> list[str]:
+def _arm_order(runs: list[OrderedRun], study_dir: Path) -> list[str]:
     """Arms in the order the study's `arm` axis lists them."""
     import yaml
 
     spec = yaml.safe_load((study_dir / "study.yaml").read_text()) or {}
     listed = list((spec.get("axes") or {}).get("arm") or {})
-    return [a for a in listed if a in set(runs["arm"])] or list(dict.fromkeys(runs["arm"]))
+    arms = list(dict.fromkeys(r.arm for r in runs))
+    return [a for a in listed if a in arms] or arms
 
 
-def _rf_figure(curves: pd.DataFrame, runs: pd.DataFrame, final: pd.DataFrame, arms: list[str],
+def _rf_figure(curves: pd.DataFrame, runs: list[OrderedRun], final: pd.DataFrame, arms: list[str],
                path: Path) -> None:  # fmt: skip
     import matplotlib.pyplot as plt
 
     from raremix.report.plots import mix_colors, save_figure
 
     colors = mix_colors(arms)
-    c = curves.merge(runs[["run_id", "arm"]], on="run_id")
+    c = curves.merge(arm_frame(runs), on="run_id")
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    cfg = runs.config.iloc[0]
-    base = round(float(cfg["mixture"]["curriculum"].get("base_fraction", 0)) * int(cfg["steps"]))
-    ends = sorted({base, *runs.stage_ends.iloc[0]} - {0})
+    ends = sorted({runs[0].base_end, *runs[0].stage_ends} - {0})
     _curve_panel(ax, c[c.role == "rare"], arms, colors, "acc", "rare tasks: mean accuracy", ends)
     ax.set_ylabel("held-out accuracy")
     ax.legend(fontsize=8)
@@ -247,21 +269,21 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
     """Omni-Thinker: structured-first vs joint vs open-first; entropy on open tasks; BWT."""
     from raremix.results.store import ResultStore
 
-    runs = run_table(out.parent)
-    kinds = kinds_of(runs.config.iloc[0])
-    curves = ctx["curves"].merge(runs[["run_id", "arm"]], on="run_id")
+    runs = ordered_runs(out.parent)
+    kinds = kinds_of(runs[0].config)
+    curves = ctx["curves"].merge(arm_frame(runs), on="run_id")
     curves["kind"] = curves.task.map(kinds)
     ent = ResultStore.open(out.parent).metrics()
-    ent = ent[(ent.metric == ENTROPY) & ent.run.isin(runs.run_id)]
+    ent = ent[(ent.metric == ENTROPY) & ent.run.isin([r.run_id for r in runs])]
     ent = ent.rename(columns={"run": "run_id", "value": "entropy"}).merge(
-        runs[["run_id", "arm"]], on="run_id"
+        arm_frame(runs), on="run_id"
     )
     ent["kind"] = ent.task.map(kinds)
-    mid = {r.run_id: r.stage_ends[0] for r in runs.itertuples()}
-    f = final.merge(runs[["run_id", "arm"]], on="run_id")
+    mid = {r.run_id: r.stage_ends[0] for r in runs}
+    f = final.merge(arm_frame(runs), on="run_id")
     f["kind"] = f.task.map(kinds)
     rows = []
-    for r in runs.itertuples():
+    for r in runs:
         g = f[f.run_id == r.run_id]
         if g.empty:
             continue
@@ -315,7 +337,7 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
             "mixed: the study needs the joint, structured-first and open-first arms to compare"
         )
         lines = []
-    table = {
+    table: dict[str, list[Any]] = {
         "columns": ["arm", "all acc", "structured acc", "open acc", "open entropy @ stage 1 end",
                     "structured entropy @ stage 1 end", "open entropy final", "BWT", "seeds"],
         "rows": [
@@ -324,7 +346,7 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
             for a, g in by.items()
         ],
     }  # fmt: skip
-    _sf_figure(curves, ent, arms, runs.stage_ends.iloc[0], out / "figures" / "structured_first.png")
+    _sf_figure(curves, ent, arms, runs[0].stage_ends, out / "figures" / "structured_first.png")
     return Verdict(
         study=str(ctx.get("name", "structured-first")),
         title="structured-first: does training structured tasks first (Omni-Thinker) beat joint training?",
