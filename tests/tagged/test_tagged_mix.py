@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -148,10 +149,12 @@ def test_mix_plan_and_write_with_data_end_to_end(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    cfg = tmp_path / "mix.yaml"
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    shutil.copy(fcall, tmp_path / "fcall.jsonl")
+    cfg = tmp_path / "mix.yaml"  # data.path is relative to the YAML, not to the working directory
     cfg.write_text(
-        yaml.safe_dump({"mixture": MIX, "data": {"path": str(fcall), "skip_invalid": True}})
+        yaml.safe_dump({"mixture": MIX, "data": {"path": "fcall.jsonl", "skip_invalid": True}})
     )
     steps, batch = 50, 32
     code, out_text, err = cli(

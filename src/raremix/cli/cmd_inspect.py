@@ -23,17 +23,17 @@ if TYPE_CHECKING:
 
 Format = Annotated[
     str | None,
-    typer.Option("--format", help="auto | jsonl | parquet | csv | hf [default: auto, by suffix]."),
+    typer.Option("--format", help="auto | jsonl | parquet | csv | hf (default: auto, by suffix)."),
 ]
 TaskCol = Annotated[
-    str | None, typer.Option("--task-col", help="Field with the task name [default: task].")
+    str | None, typer.Option("--task-col", help="Field with the task name (default: task).")
 ]
 PromptCol = Annotated[
-    str | None, typer.Option("--prompt-col", help="Field with the prompt [default: prompt].")
+    str | None, typer.Option("--prompt-col", help="Field with the prompt (default: prompt).")
 ]
 ResponseCol = Annotated[
     str | None,
-    typer.Option("--response-col", help="Field with the response [default: response]."),
+    typer.Option("--response-col", help="Field with the response (default: response)."),
 ]
 MessagesCol = Annotated[
     str | None,
@@ -47,11 +47,11 @@ ChatTemplate = Annotated[
     str | None,
     typer.Option(
         "--chat-template",
-        help="HF tokenizer whose chat template renders message prompts [default: plain].",
+        help="HF tokenizer whose chat template renders message prompts (default: plain).",
     ),
 ]
 Split = Annotated[
-    str | None, typer.Option("--split", help="Split of a HF dataset [default: train].")
+    str | None, typer.Option("--split", help="Split of a HF dataset (default: train).")
 ]
 SkipInvalid = Annotated[
     bool,
@@ -61,7 +61,7 @@ SkipInvalid = Annotated[
 ]
 Rejected = Annotated[
     Path | None,
-    typer.Option("--rejected", help="Rejected-rows JSONL [default: ./<data name>.rejected.jsonl]."),
+    typer.Option("--rejected", help="Rejected-rows JSONL (default: ./<data name>.rejected.jsonl)."),
 ]
 
 
