@@ -215,7 +215,9 @@ def write(
     ]
     rows = int(sampler.counts.sum())
     n = len(shards)
-    title = f"mixed stream: {sampler.step:,} steps, {rows:,} rows in {n} shard{'s' if n != 1 else ''}"
+    title = (
+        f"mixed stream: {sampler.step:,} steps, {rows:,} rows in {n} shard{'s' if n != 1 else ''}"
+    )
     _print_plan(console, title, frame, None)
     console.print(
         f"shards in {out} (read them with raremix.mixture.read_shards); "
