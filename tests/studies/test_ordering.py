@@ -39,14 +39,16 @@ def test_rarity_first_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     verdict, runs = quick_study("rarity-first", tmp_path, monkeypatch)
     arms = ["rarity-first (frequency)", "rarity-first (loss)", "easy-to-hard (loss)", "random"]
     assert [row[0] for row in verdict["table"]["rows"]] == arms
-    orders = runs.set_index("arm")["order"]
+    orders = runs.set_index("curriculum")["order"]
     # frequency order: the corpus's rarest tasks first; easy-to-hard is rarity-by-loss reversed
     assert orders["rarity-first (frequency)"].split(" | ")[0] == "kvrecall sort"
     by_loss = orders["rarity-first (loss)"].replace(" | ", " ").split()
     assert orders["easy-to-hard (loss)"].replace(" | ", " ").split() == by_loss[::-1]
     # the table's rare accuracy is the runs' own: mean over the rare tasks of the final table
     final = pd.read_parquet(tmp_path / "rarity-first" / "analysis" / "final.parquet")
-    rare = final[final.role == "rare"].merge(runs[["run_id", "arm"]], on="run_id")
+    rare = final[final.role == "rare"].merge(
+        runs[["run_id", "curriculum"]].rename(columns={"curriculum": "arm"}), on="run_id"
+    )
     for row in verdict["table"]["rows"]:
         assert row[1].startswith(f"{rare[rare.arm == row[0]].acc.mean():.2f} ± ")
 
@@ -59,7 +61,7 @@ def test_structured_first_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         "structured-first",
         "open-first",
     ]
-    orders = runs.set_index("arm")["order"]
+    orders = runs.set_index("curriculum")["order"]
     assert (
         orders["structured-first"] == "majority reverse successor compare | bigger between permute"
     )

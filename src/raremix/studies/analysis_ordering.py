@@ -60,7 +60,15 @@ def ordered_runs(study_dir: Path) -> list[OrderedRun]:
         base_end = round(float(cur.get("base_fraction", 0.0)) * int(config["steps"]))
         ends = _stage_ends(config, len(groups))
         out.append(
-            OrderedRun(str(r["run_id"]), str(r["arm"]), order, groups, ends, base_end, config)
+            OrderedRun(
+                str(r["run_id"]),
+                str(r.get("curriculum", "")),
+                order,
+                groups,
+                ends,
+                base_end,
+                config,
+            )
         )
     return out
 
@@ -226,11 +234,11 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
 
 
 def _arm_order(runs: list[OrderedRun], study_dir: Path) -> list[str]:
-    """Arms in the order the study's `arm` axis lists them."""
+    """Arms in the order the study's `curriculum` axis lists them."""
     import yaml
 
     spec = yaml.safe_load((study_dir / "study.yaml").read_text()) or {}
-    listed = list((spec.get("axes") or {}).get("arm") or {})
+    listed = list((spec.get("axes") or {}).get("curriculum") or {})
     arms = list(dict.fromkeys(r.arm for r in runs))
     return [a for a in listed if a in arms] or arms
 
