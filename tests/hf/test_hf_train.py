@@ -130,7 +130,7 @@ def test_llama_on_synthetic_tasks_through_the_cli_with_probes(
         "eval_examples": 8, "threads": 1, "framing": "token", "rare": ["successor"],
         "tasks": {"copy": {"complexity": 3}, "successor": {"complexity": 2}},
         "mixture": {"sources": [{"name": "copy", "size": 900}, {"name": "successor", "size": 100}]},
-        "probes": {"batch": 8, "probes": ["interference", "entropy"]},
+        "probes": {"batch": 8},  # all of them: neuron hooks find Llama's MLPs too
     }  # fmt: skip
     path = tmp_path / "hf.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -143,7 +143,8 @@ def test_llama_on_synthetic_tasks_through_the_cli_with_probes(
     assert {(r["step"], r["task"]) for r in rows if r["metric"] == "acc"} == {
         (s, t) for s in (0, 6) for t in ("copy", "successor")
     }
-    assert {"probe/interference", "probe/entropy"} <= {r["metric"] for r in rows}
+    assert {"probe/interference", "probe/first_order", "probe/neuron_share", "probe/entropy",
+            "probe/probe_task_acc"} <= {r["metric"] for r in rows}  # fmt: skip
     doc = read_lmeval(out)
     assert doc["configs"]["copy"]["metadata"]["scored_by"] == "verifier"
     assert doc["config"]["model_args"] == f"pretrained={models['llama']}"
