@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -122,8 +123,11 @@ def test_write_mixed_resumes_after_an_interruption_to_the_same_shards(
     _, resumed = write_mixed(mix, tables, tmp_path / "b", **kwargs)  # type: ignore[arg-type]
     assert [p.name for p in resumed] == [p.name for p in whole]
     assert read_shards(tmp_path / "b").equals(read_shards(tmp_path / "a"))
-    with pytest.raises(RaremixError, match="different seed: write to a new --out folder"):
+    with pytest.raises(RaremixError, match=r"different 'seed' .*write to a new --out folder"):
         write_mixed(mix, tables, tmp_path / "b", **(kwargs | {"seed": 4}))  # type: ignore[arg-type]
+    edited = data.table.set_column(2, "response", pa.array(["x"] * data.table.num_rows))
+    with pytest.raises(RaremixError, match="different 'data'"):  # same sizes, other rows
+        write_mixed(mix, tagged_sources(edited), tmp_path / "b", **kwargs)  # type: ignore[arg-type]
 
 
 def cli(

@@ -105,6 +105,7 @@ def write_mixed(
     manifest = {
         "mixture": mix.model_dump(mode="json"),
         "sizes": dict(tables.sizes),
+        "data": _digest(tables.table),
         "seed": seed,
         "steps": steps,
         "batch_size": batch_size,
@@ -136,6 +137,19 @@ def write_mixed(
     return sampler, _shards(folder, fmt)
 
 
+def _digest(table: pa.Table) -> str:
+    """A fingerprint of the rows, so that a resume never mixes two versions of the data."""
+    import hashlib
+
+    h = hashlib.sha256(str(table.schema).encode())
+    for column in table.itercolumns():
+        for chunk in column.chunks:
+            for buf in chunk.buffers():
+                if buf is not None:
+                    h.update(buf)
+    return h.hexdigest()[:16]
+
+
 def _shards(folder: Path, fmt: str) -> list[Path]:
     return sorted(folder.glob(f"part-r000-*.{fmt}"))
 
@@ -153,7 +167,8 @@ def _claim(folder: Path, manifest: dict[str, Any]) -> None:
         changed = [k for k in manifest if old.get(k) != manifest[k]]
         if changed:
             raise RaremixError(
-                f"{folder}: holds a stream written with a different {changed[0]}: "
+                f"{folder}: holds a stream written with a different '{changed[0]}' (see its "
+                f"{MANIFEST}): "
                 "write to a new --out folder, or delete this one"
             )
         return
