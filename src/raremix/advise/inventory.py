@@ -55,6 +55,8 @@ class QuickPlan(Config):
     """The quick pilot's sizes, factors and seeds."""
     validate_seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
     """Seeds of the quick `--validate` runs."""
+    target_acc: float | None = Field(None, gt=0, le=1)
+    """The quick run's target (its short runs learn little); default: the inventory's."""
 
 
 class Inventory(Config):
@@ -102,6 +104,12 @@ class Inventory(Config):
         if len(set(self.targets)) < len(self.targets):
             raise ValueError("targets lists a task twice: list each once")
         return self
+
+    def for_quick(self) -> Inventory:
+        """The inventory with its quick variant's target, for `--quick`."""
+        if self.quick is None or self.quick.target_acc is None:
+            return self
+        return self.model_copy(update={"target_acc": self.quick.target_acc})
 
     def counts(self) -> dict[str, int]:
         """Task → example count."""

@@ -74,6 +74,13 @@ def advice_figure(
     axes[1].set(
         xscale="log", xlabel="targets' share of the mix", ylabel="mean common-task accuracy"
     )
+    from matplotlib.ticker import NullFormatter, PercentFormatter
+
+    ticks = sorted({round(float(v), 3) for v in table.share[:, t_idx].sum(axis=1)})
+    for ax in axes:
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     axes[0].legend(fontsize=8)
     fig.suptitle(
         f"raremix advise: the fitted law ({goal.band:.0%} bootstrap band) and the pilot runs",

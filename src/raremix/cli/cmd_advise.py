@@ -67,6 +67,7 @@ def advise(
 
     console = Console()
     inv, base = load_inventory(resolve_inventory(inventory))
+    inv = inv.for_quick() if quick else inv
     if from_study is not None:
         study_dir = from_study
         console.print(f"fitting on the runs of [bold]{study_dir}[/] (no training)")
@@ -113,7 +114,7 @@ def advice_table(advice: Advice, target: float, coverage: float) -> Table:
         title=f"raremix advise: target rare acc ≥ {target:g} (band low), {coverage:.0%} band",
         title_justify="left",
     )
-    for col in ("", "size", "mix", "rare share", "rare acc [band]", "common acc [band]", "drop", "FLOPs", "goal"):  # fmt: skip
+    for col in ("", "size", "mix", "rare share", "rare acc [band]", "common acc [band]", "Δ common", "FLOPs", "goal"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("", "size", "mix", "goal") else "right")
     rows: list[Candidate] = list(advice.alternatives)
     if advice.chosen is not None and advice.chosen not in rows:
