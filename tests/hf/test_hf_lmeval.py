@@ -30,6 +30,7 @@ def test_layout_and_stderr() -> None:
         lmeval_results({"a": {"acc": 1.0}}, {}, model="hf")
 
 
+@pytest.mark.slow
 def test_export_a_raremix_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from raremix.cli import main
 

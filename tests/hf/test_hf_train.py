@@ -49,7 +49,7 @@ def tagged_config(model: Path, **over: Any) -> dict[str, Any]:
         "model": str(model), "steps": 40, "batch_size": 16, "eval_every": 20,
         "checkpoint_every": 20, "eval_examples": 16, "threads": 1, "rare": ["rev"],
         "optim": {"lr": 1e-2, "warmup_steps": 5},
-        "data": {"path": "unused.jsonl", "heldout": 0.2},
+        "data": {"path": "unused.jsonl"}, "heldout": 0.2,
         "mixture": {"sources": [{"name": "const"}, {"name": "rev"}]},
     }  # fmt: skip
     cfg.update(over)
@@ -106,15 +106,21 @@ class Interrupt(Callback):
 
 
 @pytest.mark.slow
-def test_resume_after_a_checkpoint_gives_the_same_metrics(
+def test_resume_from_a_file_after_a_checkpoint_gives_the_same_metrics(
     models: dict[str, Path], gpt2_run: Path, tmp_path: Path
 ) -> None:
-    cfg = load_hf_config(data=tagged_config(models["gpt2"]))
+    # the same rows, this time read from a JSONL file with other column names (raremix.tagged)
+    rows = tagged_rows().rename_columns(["kind", "q", "a"]).to_pylist()
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = {"path": str(tmp_path / "rows.jsonl"), "task": "kind", "prompt": "q", "response": "a"}
+    cfg = load_hf_config(data=tagged_config(models["gpt2"], data=data))
+    run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):  # killed at step 30; the checkpoint is at 20
-        train_hf(cfg, tmp_path, table=tagged_rows(), callbacks=[Interrupt()])
-    assert json.loads((tmp_path / "checkpoint" / "meta.json").read_text())["step"] == 20
-    train_hf(cfg, tmp_path, table=tagged_rows())
-    assert (tmp_path / "metrics.jsonl").read_text() == (gpt2_run / "metrics.jsonl").read_text()
+        train_hf(cfg, run_dir, callbacks=[Interrupt()])
+    assert json.loads((run_dir / "checkpoint" / "meta.json").read_text())["step"] == 20
+    train_hf(cfg, run_dir)
+    resumed, whole = load_rows(run_dir / "metrics.jsonl"), load_rows(gpt2_run / "metrics.jsonl")
+    assert [{**r, "run": ""} for r in resumed] == [{**r, "run": ""} for r in whole]
 
 
 @pytest.mark.slow

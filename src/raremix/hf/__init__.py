@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from raremix.hf.config import HFDataSpec, HFTrainConfig, load_hf_config
+from raremix.hf.config import HFTrainConfig, load_hf_config
 
 if TYPE_CHECKING:
     from raremix.hf.train import HFState, train_hf
 
-__all__ = ["HFDataSpec", "HFState", "HFTrainConfig", "load_hf_config", "train_hf"]
+__all__ = ["HFState", "HFTrainConfig", "load_hf_config", "train_hf"]
 
 
 def __getattr__(name: str) -> Any:

@@ -16,34 +16,23 @@ from raremix.configbase import Config, load, read_yaml
 from raremix.errors import RaremixError, did_you_mean
 from raremix.mixture import MixtureConfig
 from raremix.probes.config import ProbeConfig
+from raremix.tagged.spec import TaggedSpec
 
 LOGGER_NAMES = ("tensorboard", "mlflow", "wandb")
-
-
-class HFDataSpec(Config):
-    """Task-tagged rows: one task name, one prompt and one response per row."""
-
-    path: str
-    """A .jsonl/.json, .parquet or .csv file of rows."""
-    task: str = "task"
-    """Column holding each row's task name."""
-    prompt: str = "prompt"
-    """Column holding the prompt (the model's input)."""
-    response: str = "response"
-    """Column holding the response (the training target, scored by exact match)."""
-    heldout: float = Field(0.1, ge=0, lt=1)
-    """Fraction of each task's rows held out for evaluation, chosen by a hash of the prompt."""
 
 
 class HFTrainConfig(Config):
     """Train or fine-tune a Hugging Face causal LM on a raremix mixture."""
 
     model: str
-    """Model to load with AutoModelForCausalLM.from_pretrained: a local folder (or a hub name where the network allows)."""
+    """Model to load with AutoModelForCausalLM.from_pretrained: a local folder (next to the YAML, or from the working directory) or a hub name where the network allows."""
     tokenizer: str | None = None
     """Tokenizer to load with AutoTokenizer.from_pretrained (default: the model's)."""
-    data: HFDataSpec | None = None
-    """Task-tagged rows to train on; leave out to train on `tasks` (raremix's synthetic tasks)."""
+    data: TaggedSpec | None = None
+    """Task-tagged rows to train on (`raremix.tagged`: path, task/prompt/response columns or
+    chat messages, format); leave out to train on `tasks`. A relative path is read from the YAML's folder."""
+    heldout: float = Field(0.1, ge=0, lt=1)
+    """Fraction of each task's tagged rows held out for evaluation, chosen by a hash of the prompt."""
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     """Synthetic tasks (name → knobs), used when `data` is not given; mixture sources give their sizes."""
     framing: Literal["token", "instruction", "empty", "output_space"] = "instruction"
@@ -113,8 +102,24 @@ def load_hf_config(
     """Read a YAML (or take a dict), apply `key=value` overrides, validate."""
     raw = read_yaml(path) if path is not None else data
     where = str(path) if path is not None else "config"
+    if path is not None and isinstance(raw, dict):
+        raw = _beside(raw, Path(path).parent)
     if not isinstance(raw, dict):
         raise RaremixError(
             f"{where}: expected a mapping of keys to values: write it as 'key: value' lines"
         )
     return load(HFTrainConfig, apply_overrides(raw, overrides or []), where)
+
+
+def _beside(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Relative paths in a YAML point next to it: the data path (as in `raremix mix`), and
+    the model and tokenizer when such a folder exists there (else: cwd, then the hub)."""
+    out = dict(raw)
+    section = out.get("data")
+    path = section.get("path") if isinstance(section, dict) else None
+    if isinstance(section, dict) and isinstance(path, str) and not path.startswith("hf:"):
+        out["data"] = {**section, "path": str(folder / path)}
+    for key in ("model", "tokenizer"):
+        if isinstance(out.get(key), str) and (folder / out[key]).is_dir():
+            out[key] = str(folder / out[key])
+    return out

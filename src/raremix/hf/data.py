@@ -12,7 +12,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -182,35 +181,6 @@ class SynthExamples:
 
 def _verifier(task: Task, inputs: list[str]) -> Judge:
     return lambda outs: np.asarray(task.verify(inputs, [o.strip() for o in outs]), dtype=bool)
-
-
-def read_rows(spec: Any) -> pa.Table:
-    """Rows of a .jsonl/.json, .parquet or .csv file, renamed to task, prompt, response."""
-    path = Path(spec.path)
-    if not path.is_file():
-        raise RaremixError(f"{path}: no such file: check data.path")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        import pyarrow.json as pj
-
-        table = pj.read_json(path)
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-    elif suffix == ".csv":
-        import pyarrow.csv as pc
-
-        table = pc.read_csv(path)
-    else:
-        raise RaremixError(f"{path}: unknown data format '{suffix}': use .jsonl, .parquet or .csv")
-    names = {"task": spec.task, "prompt": spec.prompt, "response": spec.response}
-    for role, column in names.items():
-        if column not in table.column_names:
-            raise RaremixError(
-                f"{path}: no column '{column}' for the {role}: set data.{role} to one of {', '.join(table.column_names)}"
-            )
-    return pa.table({role: table.column(col).cast(pa.string()) for role, col in names.items()})
 
 
 def encode(

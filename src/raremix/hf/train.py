@@ -33,7 +33,7 @@ from raremix.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from raremix.distributed import Dist
 from raremix.errors import RaremixError
 from raremix.hf.config import HFTrainConfig
-from raremix.hf.data import EvalItems, Examples, SynthExamples, TaggedExamples, encode, read_rows
+from raremix.hf.data import EvalItems, Examples, SynthExamples, TaggedExamples, encode
 from raremix.hf.evaluate import evaluate_hf
 from raremix.hf.lmeval import lmeval_results, write_lmeval
 from raremix.mixture import build_sampler
@@ -92,9 +92,12 @@ def load_model(path: str, tokenizer: str | None) -> tuple[torch.nn.Module, Any]:
 
 def make_examples(cfg: HFTrainConfig, table: pa.Table | None = None) -> Examples:
     """The run's examples: `table` or `cfg.data` (tagged rows), else `cfg.tasks` (synthetic)."""
-    if table is not None or cfg.data is not None:
-        rows = table if table is not None else read_rows(cfg.data)
-        return TaggedExamples(rows, cfg.data.heldout if cfg.data is not None else 0.1)
+    if table is None and cfg.data is not None:
+        from raremix.tagged import read_spec
+
+        table = read_spec(cfg.data).table
+    if table is not None:
+        return TaggedExamples(table, cfg.heldout)
     return SynthExamples(cfg.tasks, cfg.framing, cfg.seed)
 
 
