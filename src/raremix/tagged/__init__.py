@@ -1,7 +1,8 @@
 """Bring your own data: task-tagged rows from JSONL, Parquet, CSV or Hugging Face datasets.
 
-Data flow: `spec` (the column mapping) → `reader` (validated rows: task, prompt,
-response, file, line) → `stats` + `plot` (per-task counts, shares, lengths, rarity,
+Data flow: `spec` (the column mapping) → `reader` (files and datasets; `rows` checks
+each row, `chat` turns messages into prompt and response: task, prompt, response,
+file, line) → `stats` + `plot` (per-task counts, shares, lengths, rarity,
 starvation; the long-tail plot) and `mix` (one mixture source per task: plans,
 training-loop adapters, shards).
 
