@@ -196,9 +196,10 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
 
 
 def _table(summary: pd.DataFrame, tasks: list[str]) -> dict[str, list[Any]]:
-    arms = summary[summary.task == tasks[0]].sort_values(
-        ["role", "loss", "pool"], ascending=[False, True, True]
-    )
+    arms = summary[summary.task == tasks[0]].copy()
+    arms["_o"] = [(r != "teacher", lo != "labelled only", lo, p) for r, lo, p
+                  in zip(arms.role, arms.loss, arms.pool, strict=True)]  # fmt: skip
+    arms = arms.sort_values("_o")
     cols = ["arm", "pool", *tasks, "seeds"]
     cell = summary.set_index(["task", "role", "loss", "pool"])
     rows = []

@@ -183,7 +183,7 @@ def train_student(
     """Train the student on `student_data`, evaluating on the teacher's held-out sets; rows
     go to `run_dir/metrics.jsonl` as the trainer writes them. Returns (model, facts)."""
     from raremix.evaluate import evaluate
-    from raremix.model import GPT, count_params
+    from raremix.model import GPT, count_params, flops_per_token
     from raremix.results.rows import MetricWriter
     from raremix.trainer import lr_at, make_optimizer
 
@@ -235,6 +235,7 @@ def train_student(
     writer.close()
     facts = {
         "params": count_params(model_cfg), "d_model": model_cfg.d_model,
+        "flops": flops_per_token(model_cfg, data.block_size) * s.batch_size * data.block_size * s.steps,
         "n_layer": model_cfg.n_layer, "steps": s.steps, "train_examples": n,
         "train_seconds": time.perf_counter() - t0,
     }  # fmt: skip
@@ -259,7 +260,7 @@ def run_distill(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         with MetricWriter(Path(run_dir) / "metrics.jsonl") as writer:
             writer.truncate_after(-1)
             writer.write([{**r, "run": writer.run} for r in load_rows(cache.dir / "metrics.jsonl")])
-        keep = ("params", "d_model", "n_layer", "steps", "train_seconds")
+        keep = ("params", "flops", "d_model", "n_layer", "steps", "train_seconds")
         return {**common, **{k: teacher[k] for k in keep if k in teacher}}
     _, facts = train_student(cfg, cache, Path(run_dir))
     return {**common, **facts, "distill_loss": cfg.student.loss}
