@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from raremix.errors import RaremixError, did_you_mean
 from raremix.tagged.chat import render_plain, template_renderer
-from raremix.tagged.rows import COLUMNS, Rows
+from raremix.tagged.rows import COLUMNS, Rows, all_valid
 from raremix.tagged.spec import TaggedSpec
 
 SUFFIXES = {
@@ -239,7 +239,7 @@ def _read_arrow(table: pa.Table, source: str, rows: Rows) -> None:
                 f"{source}: no column '{name}' for the {role} "
                 f"({did_you_mean(name, table.column_names)}): map it with --{role}-col"
             )
-    if spec.messages is None and _all_valid(table, *names):
+    if spec.messages is None and all_valid(table, *names):
         n = table.num_rows
         columns = [table.column(c).cast(pa.string()) for c in names]
         columns += [pa.array([source] * n, pa.string()), pa.array(range(1, n + 1), pa.int64())]
@@ -249,21 +249,6 @@ def _read_arrow(table: pa.Table, source: str, rows: Rows) -> None:
     for i, values in enumerate(zip(*columns, strict=True), 1):
         obj = dict(zip(names, values, strict=True))
         rows.add(obj, source, i, "row", obj)
-
-
-def _all_valid(table: pa.Table, task: str, prompt: str, response: str) -> bool:
-    """Whether every row passes `Rows._check`, decided on whole columns (the fast path)."""
-    import pyarrow.compute as pc
-
-    cols = [table.column(c) for c in (task, prompt, response)]
-    if not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in cols):
-        return False
-    if any(c.null_count for c in cols):
-        return False
-    for c in (cols[0], cols[2]):  # task and response must not be blank
-        if pc.any(pc.equal(pc.utf8_trim_whitespace(c), "")).as_py():
-            return False
-    return True
 
 
 def _arrow(source: str, fmt: str, spec: TaggedSpec) -> pa.Table:

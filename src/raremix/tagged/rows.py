@@ -132,3 +132,18 @@ class Rows:
         if not self.chunks:
             return pa.table({c: pa.array([], t) for c, t in COLUMNS.items()})
         return pa.concat_tables(self.chunks).combine_chunks()
+
+
+def all_valid(table: pa.Table, task: str, prompt: str, response: str) -> bool:
+    """Whether every row passes `Rows._check`, decided on whole columns (the fast path)."""
+    import pyarrow.compute as pc
+
+    cols = [table.column(c) for c in (task, prompt, response)]
+    if not all(pa.types.is_string(c.type) or pa.types.is_large_string(c.type) for c in cols):
+        return False
+    if any(c.null_count for c in cols):
+        return False
+    for c in (cols[0], cols[2]):  # task and response must not be blank
+        if pc.any(pc.equal(pc.utf8_trim_whitespace(c), "")).as_py():
+            return False
+    return True
