@@ -47,6 +47,7 @@ def inventory(tmp_path: Path, **over: object) -> Path:
         "target_acc": 0.05,
         "common_tolerance": 1.0,
         "pilot": {"sizes": ["12k"], "factors": [1, 10], "seeds": [0]},
+        "validate_seeds": [1],
     }
     path = tmp_path / "inventory.yaml"
     path.write_text(yaml.safe_dump(data | over))
@@ -91,9 +92,13 @@ def test_a_tiny_pilot_recommends_and_from_study_reproduces_it(
     runs = sorted(p.name for p in (pilot / "runs").iterdir())
     assert len(runs) == 2
 
-    code, out, err = raremix("advise", str(inv), "--from-study", str(pilot))
+    code, out, err = raremix("advise", str(inv), "--from-study", str(pilot), "--validate")
     assert code == 0, err
-    assert "no training" in out
-    assert sorted(p.name for p in (pilot / "runs").iterdir()) == runs  # nothing trained
+    assert "no training" in out and "predicted" in out and "measured" in out
+    assert sorted(p.name for p in (pilot / "runs").iterdir()) == runs  # no pilot retrained
     redo = json.loads((pilot / "advise" / "recommendation.json").read_text())
     assert redo["chosen"] == chosen
+    check = json.loads((pilot / "advise" / "validation.json").read_text())
+    assert (check["size"], check["factor"], check["seeds"]) == ("12k", chosen["factor"], [1])
+    assert check["rare_predicted"] == chosen["rare"]
+    assert all(0 <= v <= 1 for v in check["rare_measured"] + check["common_measured"])
