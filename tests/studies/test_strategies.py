@@ -18,6 +18,7 @@ ARMS = {
     "stratified",
     "temperature",
     "upweight",
+    "rarity-first",
     "doremi",
     "exp3",
     "protect",
