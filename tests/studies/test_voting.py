@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from raremix.cli import main
+from raremix.results.store import ResultStore
 from raremix.studies.voting import (
     FLAGGED,
     expected_samples,
@@ -128,3 +134,34 @@ def test_programs_use_only_training_steps() -> None:
         assert ok[reg, ops[:, t] * 10 + xs[:, t]].all()
         reg = register_step(reg, ops[:, t], xs[:, t])
     assert lengths_upto(1000)[-3:] == [200, 500, 1000] and 9 in lengths_upto(1000)
+
+
+# --- the quick study through the CLI ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_quick_voting_study_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "voting"
+    monkeypatch.setattr(
+        sys, "argv", ["raremix", "study", "run", "voting", "--quick", "--out", str(out)]
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code in (0, None), capsys.readouterr()
+    rows = ResultStore.open(out).metrics()
+    arms = ["single", "k1", "k2", "k3", "k5", "k8"]
+    success = rows[rows.metric == "success"].pivot_table(
+        index="step", columns="task", values="value"
+    )
+    assert set(arms) <= set(success.columns) and success.index.max() == 1000
+    assert (success[arms].diff().dropna() <= 0).all().all()  # no chain recovers from an error
+    assert set(rows.loc[rows.task == "whole", "step"]) == {2, 3, 5, 9}
+    speed = rows[(rows.task == "") & (rows.metric == "calls_per_s")]["value"]
+    assert len(speed) == 1 and speed.iloc[0] > 0
+    verdict = json.loads((out / "analysis" / "verdict.json").read_text())
+    assert verdict["headline"].split(":")[0] in ("reproduced", "not reproduced", "mixed")
+    assert [r[0] for r in verdict["table"]["rows"]] == [*arms, "whole (greedy)"]
+    assert (out / "analysis" / verdict["figures"][0]["file"]).stat().st_size > 10_000
+    assert "voting" in capsys.readouterr().out

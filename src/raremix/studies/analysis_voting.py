@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from raremix.errors import RaremixError
 from raremix.studies.analysis import Verdict
 from raremix.studies.voting import wilson
 
@@ -48,12 +49,9 @@ def success_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def arm_stats(rows: pd.DataFrame) -> pd.DataFrame:
     """Per arm: the step-0 rows (k, p, per-step errors, samples) as mean and per-seed lists."""
-    m = rows[(rows.step == 0) & (rows.task != "") & (rows.task != "whole")]
+    arms = set(rows.loc[rows.metric == "k", "task"])
+    m = rows[(rows.step == 0) & rows.task.isin(arms)]
     wide = m.pivot_table(index=["task", "run"], columns="metric", values="value").reset_index()
-    need = {"k", "steps_executed", "errors"}
-    wide = wide[wide.columns.intersection(list(wide.columns))]
-    if not need <= set(wide.columns):
-        return pd.DataFrame()
     pooled = wide.groupby("task").agg(
         k=("k", "first"), red_flags=("red_flags", "first"), p=("p_calibration", "mean"),
         p_sample=("p_sample", "mean"), flag_rate=("flag_rate", "mean"),
@@ -64,6 +62,24 @@ def arm_stats(rows: pd.DataFrame) -> pd.DataFrame:
     pooled["step_error"] = pooled["errors"] / pooled["steps"].clip(lower=1)
     pooled["seed_errors"] = wide.groupby("task")["step_error"].apply(list)
     return pooled.loc[arm_order(list(pooled.index))]
+
+
+def records(df: pd.DataFrame, index: str | None = None) -> list[dict[str, Any]]:
+    """The rows of `df` as dicts (the index as column `index` when given)."""
+    frame = df.reset_index(names=index) if index else df
+    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+def _fit(stats: pd.DataFrame, form: str) -> dict[str, str]:
+    """Per arm: is the predicted per-step error `form` inside the measured interval, or is
+    the prediction too optimistic (below it) or too pessimistic (above it)?"""
+    out = {}
+    for s in records(stats, "arm"):
+        pred, lo, hi = float(s[form]), float(s["lo"]), float(s["hi"])
+        out[str(s["arm"])] = (
+            "optimistic" if pred < lo - 1e-15 else "pessimistic" if pred > hi + 1e-15 else "inside"
+        )
+    return out
 
 
 def _fmt(x: float) -> str:
@@ -81,89 +97,104 @@ def voting_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdi
     study = load_study(Path(out).parent)
     rows = study.metrics
     stats, succ = arm_stats(rows), success_table(rows[rows.task != "whole"])
+    if stats.empty:
+        raise RaremixError(f"{study.study_dir}: no voting rows in the store: run the voting study")
+    stats["lo"], stats["hi"] = wilson(stats["errors"].to_numpy(), stats["steps"].to_numpy())
     whole = success_table(rows[rows.task == "whole"]) if (rows.task == "whole").any() else None
     seeds = int(succ["seeds"].max()) if len(succ) else 0
     longest = int(succ["length"].max())
     marks = [n for n in (9, 100, 1_000, 10_000, 100_000) if n <= longest]
     if longest not in marks:
         marks.append(longest)
-    cell = {(r.arm, int(r.length)): r for r in succ.itertuples()}
+    cell = {(str(r["arm"]), int(r["length"])): r for r in records(succ)}
 
     table_rows = []
-    for arm, s in stats.iterrows():
+    for s in records(stats, "arm"):
+        arm = str(s["arm"])
         row = [
-            arm, "yes" if s.red_flags else "no", f"{s.p:.3f}", f"{s.samples:.1f}",
-            f"{_fmt(s.step_error)} ({int(s.errors)}/{int(s.steps):,})",
-            _fmt(s.predicted), _fmt(s.predicted_per_input),
+            arm, "yes" if s["red_flags"] else "no", f"{s['p']:.3f}", f"{s['samples']:.1f}",
+            f"{_fmt(s['step_error'])} [{_fmt(s['lo'])}, {_fmt(s['hi'])}] "
+            f"({int(s['errors'])}/{int(s['steps']):,})",
+            _fmt(s["predicted"]), _fmt(s["predicted_per_input"]),
         ]  # fmt: skip
         for n in marks:
             c = cell.get((arm, n))
             row.append(
                 ""
                 if c is None
-                else f"{c.success:.2f} [{c.lo:.2f}, {c.hi:.2f}] · {_fmt(c.predicted)}"
+                else f"{c['success']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] · {_fmt(c['predicted'])}"
             )
         table_rows.append(row)
     if whole is not None:
-        wc = {int(r.length): r for r in whole.itertuples()}
+        wc = {int(r["length"]): r for r in records(whole)}
         table_rows.append(
             ["whole (greedy)", "no", "", "", "", "", ""]
             + [
-                f"{wc[n].success:.2f} [{wc[n].lo:.2f}, {wc[n].hi:.2f}]" if n in wc else "n/a"
+                f"{wc[n]['success']:.2f} [{wc[n]['lo']:.2f}, {wc[n]['hi']:.2f}]"
+                if n in wc
+                else "n/a"
                 for n in marks
             ]
         )
-    columns = ["arm", "red flags", "p", "samples/step", "step error (errors/steps)",
+    columns = ["arm", "red flags", "p", "samples/step", "step error [95% CI] (errors/steps)",
                "closed form", "per input"] + [f"success @{n:,}: measured [95% CI] · closed form" for n in marks]  # fmt: skip
 
-    # agreement of the closed form with the measurement, on the voting arms
-    voting = succ[succ.arm != "single"]
-    inside = (voting.predicted >= voting.lo - 1e-12) & (voting.predicted <= voting.hi + 1e-12)
-    share = float(inside.mean()) if len(voting) else math.nan
-    above = int((voting.predicted > voting.hi + 1e-12).sum())
-    below = int((voting.predicted < voting.lo - 1e-12).sum())
+    # the closed form vs the measured per-step error (errors / steps executed, Wilson 95%)
+    fits = {form: _fit(stats, form) for form in ("predicted", "predicted_per_input")}
+    voting = [a for a in stats.index if a != "single"]
+    verdicts = fits["predicted"]
+    ok = [a for a in voting if verdicts[a] == "inside"]
+    matches = len(voting) > 0 and len(ok) / len(voting) >= AGREE
     at_end = succ[succ.length == longest].set_index("arm")
     best = at_end.drop(index="single", errors="ignore")["success"]
     best_arm = str(best.idxmax()) if len(best) else ""
+    best_val = float(best.max()) if len(best) else math.nan
     single_100 = cell.get(("single", 100))
-    single_fail = single_100 is not None and single_100.success < FEASIBLE
-    feasible = len(best) > 0 and float(best.max()) >= FEASIBLE
-    matches = share >= AGREE
-    if feasible and single_fail and matches:
-        word = "reproduced"
-    elif not feasible and not matches:
-        word = "not reproduced"
-    else:
-        word = "mixed"
-    headline = (
-        f"{word}: at {longest:,} steps the best voting arm ({best_arm}) succeeds "
-        f"{float(best.max()) if len(best) else math.nan:.2f} of chains"
-        + (
-            f" while single calls manage {single_100.success:.2f} already at 100 steps"
-            if single_100 is not None
-            else ""
-        )
-        + f"; the closed form lies in the 95% interval in {share:.0%} of voting cells ({seeds} seeds)"
+    single_fail = single_100 is not None and single_100["success"] < FEASIBLE
+    feasible = best_val >= FEASIBLE
+    word = (
+        "reproduced" if feasible and single_fail and matches
+        else "not reproduced" if not feasible and not matches
+        else "mixed"
+    )  # fmt: skip
+    off = [f"{a} too {verdicts[a]}" for a in voting if verdicts[a] != "inside"]
+    single_txt = (
+        f"single calls {single_100['success']:.2f} at 100 steps" if single_100 is not None else ""
     )
+    whole_txt = ""
+    if whole is not None and len(whole):
+        w = records(whole.sort_values("length"))[-1]
+        whole_txt = f", the whole-answer model {w['success']:.2f} at {int(w['length'])}"
+    headline = (
+        f"{word}: voting ({best_arm}) finishes {best_val:.2f} of chains error-free over {longest:,} steps "
+        f"({single_txt}{whole_txt}); the closed form's per-step error is within the measured 95% "
+        f"interval for {len(ok)} of {len(voting)} voting arms"
+        + (f" ({', '.join(off)})" if off else "")
+        + f"; {seeds} seeds"
+    )
+    per_input_ok = sum(fits["predicted_per_input"][a] == "inside" for a in voting)
     lines = [
         "Each chain executes a register program (one update mod 10 per step, every step an input the "
         "step model was trained on) one model call per step; a chain stops at its first wrong step, so "
         "'success at n' = no wrong step in the first n. Measured success is pooled over seeds with a "
         "Wilson 95% interval; 'closed form' is 1/(1+((1-p)/p)^k)^n with p = P(right | well-formed reply) "
         "computed exactly from each seed's model on independent calibration steps (averaged over seeds).",
-        f"Closed form vs measurement on voting arms: {int(inside.sum())} of {len(voting)} cells inside "
-        f"the interval, {above} where it is too optimistic, {below} too pessimistic. 'Per input' averages "
-        "the closed form over calibration inputs (p varies by input): the per-step error is dominated by "
-        "the inputs where the model is least sure.",
+        f"Per-step error, closed form vs measured: {', '.join(f'{a} {verdicts[a]}' for a in stats.index)}. "
+        f"'Per input' (the closed form averaged over calibration inputs, since p differs by input; it "
+        f"lumps all wrong digits into one, an upper bound on the error) is within the interval for "
+        f"{per_input_ok} of {len(voting)} voting arms: "
+        + ", ".join(f"{a} {fits['predicted_per_input'][a]}" for a in voting)
+        + ".",
     ]
-    for arm, s in stats.iterrows():
-        errs = ", ".join(_fmt(e) for e in s.seed_errors)
+    for s in records(stats, "arm"):
+        errs = ", ".join(_fmt(e) for e in s["seed_errors"])
         lines.append(
-            f"{arm}: per-sample p {s.p:.3f}, {s.samples:.1f} samples and {s.flag_rate:.1%} red-flagged "
-            f"per step; per-step error {_fmt(s.step_error)} pooled (per seed: {errs}); closed form {_fmt(s.predicted)}."
+            f"{s['arm']}: per-sample p {s['p']:.3f}, {s['samples']:.1f} samples and "
+            f"{s['flag_rate']:.1%} red-flagged per step; per-step error {_fmt(s['step_error'])} "
+            f"pooled (per seed: {errs}); closed form {_fmt(s['predicted'])}."
         )
     if whole is not None:
-        each = ", ".join(f"{int(r.length)} steps {r.success:.2f}" for r in whole.itertuples())
+        each = ", ".join(f"{int(r['length'])} steps {r['success']:.2f}" for r in records(whole))
         lines.append(
             f"The whole-answer model (same size, trained on 2-9 updates at once, greedy) on programs "
             f"drawn like the chains': {each} (chance 0.10)."
