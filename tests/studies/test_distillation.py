@@ -40,13 +40,18 @@ def test_soft_loss_is_cross_entropy_for_a_one_hot_teacher_and_least_at_the_teach
     ids[..., 0] = targets.clamp(min=0)
     one_hot = torch.full((3, 5, K), -torch.inf)
     one_hot[..., 0] = 0.0
-    soft = soft_target_loss(logits, ids, one_hot, mask, T=1.0)
+    one_hot[~mask] = -torch.inf  # off the answers the teacher has no logits at all
+    soft = soft_target_loss(logits.requires_grad_(), ids, one_hot, mask, T=1.0)
     assert soft.item() == pytest.approx(answer_loss(logits, targets).item(), rel=1e-5)
+    soft.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    assert (logits.grad[~mask] == 0).all()
 
     # a teacher whose top-k holds all its mass: the loss is least at the teacher's own logits
     teacher = torch.randn(3, 5, V, generator=gen)
     teacher[..., K:] = -1e4
     t_logits, t_ids = teacher.topk(K, dim=-1)
+    t_logits[~mask] = -torch.inf
     at_teacher = soft_target_loss(teacher, t_ids, t_logits, mask, T=2.0)
     for scale in (0.5, 2.0):
         assert soft_target_loss(teacher * scale, t_ids, t_logits, mask, T=2.0) > at_teacher
@@ -67,6 +72,11 @@ def test_margin_loss_matches_logit_gaps_and_ignores_masked_positions() -> None:
     assert margin_loss(wrong, t_ids, t_logits, mask).item() == pytest.approx(0.0, abs=1e-10)
     wrong[1, 3] = torch.randn(V, generator=gen)
     assert margin_loss(wrong, t_ids, t_logits, mask).item() > 0.01
+    t_logits[~mask] = -torch.inf  # off the answers the teacher has no logits
+    wrong.requires_grad_()
+    margin_loss(wrong, t_ids, t_logits, mask).backward()
+    assert wrong.grad is not None and torch.isfinite(wrong.grad).all()
+    assert (wrong.grad[~mask] == 0).all() and wrong.grad[1, 3].abs().sum() > 0
     targets = torch.where(mask, t_ids[..., 0], -100)
     mixed = StudentConfig(loss="margin", hard_weight=0.25)
     want = 0.25 * answer_loss(wrong, targets) + 0.75 * margin_loss(wrong, t_ids, t_logits, mask)

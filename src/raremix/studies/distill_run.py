@@ -110,10 +110,12 @@ def soft_target_loss(
     (-inf for an absent token); mask (B, T) the answer positions. Differs from the KL only
     by the teacher's entropy, a constant.
     """
-    p = torch.softmax(t_logits.float() / T, dim=-1)  # (B, T, K)
+    # off the answers every teacher logit is -inf: a softmax there would be NaN
+    t = torch.where(mask[..., None], t_logits.float(), 0.0)  # (B, T, K)
+    p = torch.softmax(t / T, dim=-1)  # (B, T, K)
     logq = torch.log_softmax(logits.float() / T, dim=-1).gather(-1, ids)  # (B, T, K)
-    ce = -(p * logq.masked_fill(p == 0, 0.0)).sum(-1)  # (B, T)
-    return (ce * mask).sum() / mask.sum().clamp(min=1) * T * T
+    ce = -(p * logq).sum(-1)  # (B, T)
+    return torch.where(mask, ce, 0.0).sum() / mask.sum().clamp(min=1) * T * T
 
 
 def margin_loss(
