@@ -21,8 +21,11 @@ from tiny_configs import tiny_config
 STEPS, STOP = 40, 20
 
 
-def config() -> dict[str, Any]:
-    return tiny_config(steps=STEPS, eval_every=10, checkpoint_every=10, batch_size=32)
+def config(**over: Any) -> dict[str, Any]:
+    return tiny_config(steps=STEPS, eval_every=10, checkpoint_every=10, batch_size=32, **over)
+
+
+ADAPTIVE = {"adaptive": {"rule": "exp3", "every": 10, "batch": 16}}
 
 
 class Record(Callback):
@@ -56,7 +59,10 @@ def _worker(rank: int, world: int, port: int, tmp: Path) -> None:
     record = Record()
     train(load_config(data=config()), tmp / "ddp", callbacks=[record])
     train(load_config(data=config()), tmp / "stopped", callbacks=[StopAt()])
-    torch.save({"rows": record.rows, "losses": record.losses}, tmp / f"rank{rank}.pt")
+    adaptive = Record()  # per-task signals are all-reduced: every rank takes the same weights
+    train(load_config(data=config(**ADAPTIVE)), tmp / "adaptive", callbacks=[adaptive])
+    torch.save({"rows": record.rows, "losses": record.losses, "adaptive": adaptive.rows},
+               tmp / f"rank{rank}.pt")  # fmt: skip
     torch.distributed.destroy_process_group()
 
 
@@ -99,3 +105,13 @@ def test_two_gloo_ranks_equal_one_process_and_resume_on_one(tmp_path: Path) -> N
     resumed = values(stopped)
     assert resumed.keys() == one.keys()
     np.testing.assert_allclose([resumed[k] for k in keys], [one[k] for k in keys], atol=2e-3)
+
+    # adaptive mixing under DDP: the weights move, and the ranks still see the one-process stream
+    single_adaptive = Record()
+    train(load_config(data=config(**ADAPTIVE)), tmp_path / "adaptive-one", callbacks=[single_adaptive])  # fmt: skip
+    for step in range(STEPS):
+        assert ranks[0]["adaptive"][step] + ranks[1]["adaptive"][step] == single_adaptive.rows[step]
+    weights, weights_one = values(tmp_path / "adaptive"), values(tmp_path / "adaptive-one")
+    moved = [k for k in weights if k[2] == "weight" and k[0] == 30]
+    assert moved and all(abs(weights[k] - weights_one[k]) < 1e-6 for k in moved)
+    assert weights[(30, "successor", "weight")] != weights[(0, "successor", "weight")]
