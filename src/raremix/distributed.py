@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as tdist
@@ -85,26 +84,6 @@ class Dist:
         tdist.all_reduce(sums)
         count = sums[1].clamp(min=1)
         return total * self.world_size / count, sums[0] / count
-
-    def all_reduce_mean(self, values: torch.Tensor) -> torch.Tensor:
-        """The mean of `values` over ranks (a copy; itself when single-process).
-
-        Adaptive mixing rules that read per-rank training signals reduce them with this,
-        so every rank's sampler takes the same weights.
-        """
-        if not self.enabled:
-            return values.clone()
-        out = values.detach().clone()
-        tdist.all_reduce(out)
-        return out / self.world_size
-
-    def broadcast(self, obj: Any) -> Any:
-        """Rank 0's `obj` on every rank (pickled; for small things such as weights)."""
-        if not self.enabled:
-            return obj
-        box = [obj]
-        tdist.broadcast_object_list(box, src=0)
-        return box[0]
 
     def barrier(self) -> None:
         """Wait until every rank gets here."""

@@ -30,6 +30,7 @@ from raremix.evaluate import evaluate
 from raremix.mixture import build_sampler
 from raremix.model import GPT, count_params, flops_per_token
 from raremix.results.rows import MetricWriter
+from raremix.tokens import TokenBatch
 
 
 @dataclass
@@ -52,7 +53,7 @@ class TrainState:
     facts: dict[str, Any] = field(default_factory=dict)
     stop: bool = False  # a callback may set it to end the run early (after a checkpoint)
     dist: Dist = field(default_factory=Dist)  # rank and world size under torchrun
-    batch: Any = None  # this rank's TokenBatch of the step just taken
+    batch: TokenBatch | None = None  # this rank's batch of the step just taken
 
 
 def lr_at(step: int, total: int, o: OptimConfig) -> float:
