@@ -94,8 +94,10 @@ def test_adaptive_run_moves_weights_and_resumes_bit_exactly(
         KeyboardInterrupt
     ):  # killed after the checkpoint at 20, past an update at 30
         train(load_config(data=cfg), part, callbacks=[StopAt()])
-    train(load_config(data=cfg), part)
+    resumed = train(load_config(data=cfg), part)
     assert (part / "metrics.jsonl").read_text() == (whole / "metrics.jsonl").read_text()
+    for key in ("adaptive_updates", "adaptive_flops", "reference_flops"):  # kept over the resume
+        assert resumed.facts.get(key) == state.facts.get(key)
 
 
 def test_adaptive_config_errors_are_one_line() -> None:

@@ -73,7 +73,9 @@ class AdaptiveCallback(Callback):
             rule_state = self.rule.init(prior, self.names, rare)
             ref = self._reference_losses(state) if "ref_loss" in self.rule.needs else None
             self.ctl = {"format": STATE_FORMAT, "rule": self.cfg.rule, "names": self.names,
-                        "state": rule_state, "ref_loss": ref, "last_step": 0}  # fmt: skip
+                        "state": rule_state, "ref_loss": ref, "last_step": 0,
+                        **{k: state.facts[k] for k in ("reference_flops", "reference_seconds")
+                           if k in state.facts}}  # fmt: skip
             weights = np.asarray(rule_state["weights"])
             if not np.array_equal(weights, prior):  # e.g. exp3 starting uniform
                 self.stream.set_weights(weights)
@@ -100,6 +102,12 @@ class AdaptiveCallback(Callback):
         self.seconds += time.perf_counter() - t0
 
     def on_end(self, state: TrainState) -> None:
+        for key in (
+            "reference_flops",
+            "reference_seconds",
+        ):  # kept in the state: a resume knows them
+            if key in self.ctl:
+                state.facts[key] = self.ctl[key]
         state.facts["adaptive_seconds"] = self.seconds
         state.facts["adaptive_updates"] = int(self.ctl["state"]["updates"])
         state.facts["adaptive_flops"] = self.flops_per_update * self.ctl["state"]["updates"]
