@@ -236,5 +236,6 @@ def _figure(summary: pd.DataFrame, tasks: list[str]) -> Any:
         ax.set_xlabel("teacher-labelled inputs per task")
         ax.set_ylabel("held-out accuracy")
         ax.set_title(task)
-        ax.legend(fontsize=7)
+        ax.set_ylim(-0.02, 1.02)
+    axes.flat[0].legend(fontsize=7, loc="lower right")
     return fig
