@@ -106,6 +106,13 @@ def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
     ]
     if worse:
         lines.append(f"The sub-tasks hurt on: {', '.join(worse)}.")
+    sub = final[~final.task.str.startswith(UMBRELLA)].groupby("task", sort=True)["acc"]
+    if len(sub):
+        lines.append(
+            f"Sub-tasks' own held-out accuracy in '{dec_arm}': "
+            + ", ".join(f"{t} {_fmt(*_stat(a)[:2])}" for t, a in sub)
+            + "."
+        )
     fig = _figure(runs, [c for c in cats], [umb_arm, dec_arm], str(ctx.get("name", "")))
     from raremix.report.plots import save_figure
 
@@ -132,7 +139,8 @@ def _table(runs: pd.DataFrame, cats: list[str], arms: list[str]) -> dict[str, li
         g = runs[runs.arm == arm]
         cells = [_fmt(*_stat(g[c])[:2]) for c in cats]
         rows.append([arm, f"{g.share.mean():.0%}", *cells, len(g)])
-    return {"columns": ["group", "umbrella share", *cats, "seeds"], "rows": rows}
+    shown = [c.replace("all", "all held-out") for c in cats]
+    return {"columns": ["group", "umbrella share", *shown, "seeds"], "rows": rows}
 
 
 def _figure(runs: pd.DataFrame, cats: list[str], arms: list[str], study: str) -> Any:
