@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -113,7 +114,8 @@ def setup(device: torch.device | None = None) -> Dist:
                 "WORLD_SIZE > 1 but MASTER_ADDR/MASTER_PORT are not set: launch with torchrun"
             )
         backend = "nccl" if device is not None and device.type == "cuda" else "gloo"
-        tdist.init_process_group(backend, rank=rank, world_size=world)
+        # the other ranks wait at the next all-reduce while rank 0 evaluates: allow an hour
+        tdist.init_process_group(backend, rank=rank, world_size=world, timeout=timedelta(hours=1))
     return Dist(rank=rank, world_size=world, local_rank=local, owns_group=owns)
 
 
