@@ -139,14 +139,16 @@ def validate(
     if outcome.failed:
         raise RaremixError(f"validation runs failed: {next(iter(outcome.failed.values()))}")
     table = read_runs(out, list(inv.tasks))
+    order = np.argsort(table.seeds, kind="stable")
     t_idx = [table.tasks.index(t) for t in inv.targets]
     c_idx = [i for i in range(len(table.tasks)) if i not in t_idx]
-    common = table.acc[:, c_idx].mean(axis=1) if c_idx else np.ones(len(table.run_ids))
+    acc = table.acc[order]
+    common = acc[:, c_idx].mean(axis=1) if c_idx else np.ones(len(order))
     result = Validation(
         chosen.size,
         chosen.factor,
-        [int(s) for s in table.seeds],
-        [float(v) for v in table.acc[:, t_idx].mean(axis=1)],
+        [int(s) for s in table.seeds[order]],
+        [float(v) for v in acc[:, t_idx].mean(axis=1)],
         [float(v) for v in common],
         chosen.rare,
         chosen.common,

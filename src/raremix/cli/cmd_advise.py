@@ -114,7 +114,7 @@ def advice_table(advice: Advice, target: float, coverage: float) -> Table:
         title=f"raremix advise: target rare acc ≥ {target:g} (band low), {coverage:.0%} band",
         title_justify="left",
     )
-    for col in ("", "size", "mix", "rare share", "rare acc [band]", "common acc [band]", "Δ common", "FLOPs", "goal"):  # fmt: skip
+    for col in ("", "size", "mix", "rare share", "rare acc \\[band]", "common acc \\[band]", "Δ common", "FLOPs", "goal"):  # fmt: skip
         table.add_column(col, justify="left" if col in ("", "size", "mix", "goal") else "right")
     rows: list[Candidate] = list(advice.alternatives)
     if advice.chosen is not None and advice.chosen not in rows:
@@ -123,7 +123,7 @@ def advice_table(advice: Advice, target: float, coverage: float) -> Table:
         star = "★" if c is advice.chosen else ""
         table.add_row(
             star, c.size, c.mix, f"{c.target_share:.1%}", _fmt(c.rare), _fmt(c.common),
-            f"{-c.drop[0]:+.3f}", f"{c.flops:.1e}", _short(c.why), style="bold" if star else None,
+            f"{0.0 - c.drop[0] + 0.0:+.3f}", f"{c.flops:.1e}", _short(c.why), style="bold" if star else None,
         )  # fmt: skip
     return table
 
@@ -144,7 +144,7 @@ def validation_table(v: Validation) -> Table:
     table = Table(
         title=f"--validate: {v.size}, factor {v.factor:g}, seeds {v.seeds}", title_justify="left"
     )
-    for col in ("", "predicted [band]", "measured mean ± sd", "per seed"):
+    for col in ("", "predicted \\[band]", "measured mean ± sd", "per seed"):
         table.add_column(col, justify="left" if not col else "right")
     for name, pred, runs in (
         ("rare acc", v.rare_predicted, v.rare_measured),
