@@ -178,7 +178,7 @@ def recommend(law: LawFit, sizes: list[Size], counts: np.ndarray, goal: Goal) ->
         msg = (
             f"train {best.size} with {best.mix} (the targets {best.target_share:.1%} of the mix): "
             f"rare acc {best.rare[0]:.2f} [{best.rare[1]:.2f}, {best.rare[2]:.2f}], "
-            f"common {best.common[0]:.2f} (−{max(best.drop[0], 0):.3f} vs natural)"
+            f"common {best.common[0]:.2f} (−{max(best.drop[0], 0.0) + 0.0:.3f} vs natural)"
         )
         return Advice(best, msg, cands, alts, lines)
     return Advice(None, _infeasible(cands, goal), cands, alts, lines)
