@@ -130,6 +130,11 @@ def read_runs(study_dir: Path, tasks: list[str]) -> RunTable:
             "pass a study trained on the inventory's tasks (or run the pilot)"
         )
     acc = final.pivot_table(index="run_id", columns="task", values="acc").reindex(columns=tasks)
+    if acc.isna().to_numpy().any():
+        raise RaremixError(
+            f"{study_dir}: some runs lack one of the inventory's tasks: "
+            "pass a study whose every run trains all of them"
+        )
     share = final.pivot_table(index="run_id", columns="task", values="share")
     share = share.reindex(index=acc.index, columns=tasks)
     if share.isna().to_numpy().any():
