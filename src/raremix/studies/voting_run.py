@@ -55,6 +55,8 @@ class VotingConfig(Config):
     """Training config of the whole-answer model on `state` tasks (null: none)."""
     execution: ExecConfig = ExecConfig()
     """Chains, arms and sampling."""
+    rare: list[str] = Field(default_factory=lambda: ["step"])
+    """Tasks the report plots as targets (learning curves): by default the step model's."""
 
 
 def register_step(reg: np.ndarray, op: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -352,11 +354,13 @@ def voting_run(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     if "step" not in step_cfg.tasks:
         raise RaremixError("voting run: step_model.tasks must hold 'step': add `step: {}`")
     trained = train(step_cfg, Path(run_dir) / "step_model")
-    facts: dict[str, Any] = {"params": trained.facts["params"]}
+    # flops: training FLOPs of both models (analysis groups runs by params and flops)
+    facts: dict[str, Any] = {"params": trained.facts["params"], "flops": trained.facts["flops"]}
     facts["step_acc"] = _copy_rows(Path(run_dir) / "step_model", writer, "step_model")["step"]
     if cfg.whole_model is not None:
         whole_cfg = load_config(data={**cfg.whole_model, "seed": cfg.seed})
         whole = train(whole_cfg, Path(run_dir) / "whole_model")
+        facts["flops"] += whole.facts["flops"]
         _copy_rows(Path(run_dir) / "whole_model", writer, "whole_model")
         writer.write(whole_rows(whole, ex.calibration, cfg.seed))
     torch.manual_seed(cfg.seed)
