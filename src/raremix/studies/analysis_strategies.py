@@ -80,6 +80,9 @@ def strategies_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> V
     adaptive = [a for a in arms if a.kind == "adaptive"]
     lines = [_ranking_line(arms, "rare", "rare-task accuracy"),
              _ranking_line(arms, "common", "common-task accuracy")]  # fmt: skip
+    cheap = sorted(arms, key=lambda a: a.compute)
+    lines.append("Ranking on compute (FLOPs per run, least first): "
+                 + ", ".join(f"{a.name} {a.compute:.2e}" for a in cheap) + ".")  # fmt: skip
     lines += [_adaptive_line(a, simple) for a in adaptive]
     if big := [a for a in arms if a.kind == "bigger model"]:
         lines.append(_bigger_line(big[0], [a for a in arms if a.kind != "bigger model"]))
@@ -197,8 +200,18 @@ def _headline(simple: list[Arm], adaptive: list[Arm]) -> str:
     if winners:
         names = ", ".join(a.name for a in winners)
         return f"{names} beats every simple strategy (no overlap of seed spreads where it is better): {pair}."
-    if any(beats(s, best_a) for s in simple):
-        return f"No adaptive strategy beats the simple ones — a simple mix is clearly better than the best adaptive one: {pair}."
+    if winner := next((s for s in simple if beats(s, best_a)), None):
+        edge = best_a.common - winner.common
+        trade = (
+            f"; {best_a.name}'s common-task edge ({edge:+.2f}) is within the seed spread"
+            if edge > 0
+            and not clearly_above(best_a.common, best_a.common_sd, winner.common, winner.common_sd)
+            else ""
+        )
+        return (
+            f"No adaptive strategy beats the simple ones — {winner.name} is clearly better on the "
+            f"rare task than the best adaptive rule and not clearly worse on the common tasks{trade}: {pair}."
+        )
     return f"No adaptive strategy beats the simple ones (overlapping seed spreads: no clear winner): {pair}."
 
 
@@ -285,7 +298,7 @@ def save_strategies_figure(
     ax.set_xlabel("common-task accuracy")
     ax.set_ylabel("rare-task accuracy")
     ax.set_title("accuracy per strategy (mean ± sd)")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
 
     ax = fig.add_subplot(grid[0, 1])
