@@ -190,8 +190,8 @@ def _depth_figure(views: dict[str, pd.DataFrame]) -> Any:
 
     fig, axes = plt.subplots(1, len(views), figsize=(4.2 * len(views), 3.4), layout="constrained")
     for ax, (name, s) in zip(np.atleast_1d(axes), views.items(), strict=True):
-        for budget, g in s.groupby("budget", sort=False):
-            ax.errorbar(g.depth, g["mean"], yerr=g["sd"].fillna(0), marker="o", capsize=3,
+        for i, (budget, g) in enumerate(s.groupby("budget", sort=False)):
+            ax.errorbar(g.depth, g["mean"], yerr=g["sd"].fillna(0), marker="o", capsize=3, color=f"C{i}",
                         label=f"{budget} ({g.params.median():,.0f} params)")  # fmt: skip
         ax.set_xticks(sorted(s.depth.unique()))
         ax.set_xlabel("layers (width shrinks to keep the budget)")
@@ -211,10 +211,13 @@ def _task_figure(final: pd.DataFrame) -> Any:
     fig, axes = plt.subplots(nrows, cols, figsize=(3 * cols, 2.5 * nrows), layout="constrained",
                              sharey=True, squeeze=False)  # fmt: skip
     acc = final.groupby(["task", "budget", "depth"])["acc"].agg(["mean", "std"]).reset_index()
+    params = final.groupby("budget")["params"].median()
+    budgets = sorted(params.index, key=lambda b: budget_value(str(b), float(params[b])))
     for ax, task in zip(axes.flat, tasks, strict=False):
-        for budget, g in acc[acc.task == task].groupby("budget", sort=False):
+        for i, budget in enumerate(budgets):  # the same colour per budget as in _depth_figure
+            g = acc[(acc.task == task) & (acc.budget == budget)]
             ax.errorbar(g.depth, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=2,
-                        label=budget)  # fmt: skip
+                        label=budget, color=f"C{i}")  # fmt: skip
         ax.set_title(task + (" (compositional)" if task in COMPOSITIONAL else ""), fontsize=9)
         ax.set_xticks(sorted(acc.depth.unique()))
         ax.set_ylim(-0.02, 1.02)
