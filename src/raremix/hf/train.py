@@ -76,6 +76,9 @@ def load_model(path: str, tokenizer: str | None) -> tuple[torch.nn.Module, Any]:
         raise RaremixError(
             "raremix hf-train needs transformers: pip install 'raremix[hf]'"
         ) from err
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # raremix's own bars say how the run goes
     try:
         tok = AutoTokenizer.from_pretrained(tokenizer or path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
@@ -159,11 +162,12 @@ def train_hf(
     ckpt = find_checkpoint(run_dir) if resume else None
     if dist.is_main:
         dist.barrier()
-    loss_sum, loss_n = 0.0, 0
+    loss_sum, loss_n, tokens = 0.0, 0, 0  # tokens: trained (non-pad) tokens over all ranks
     if ckpt is not None:
         state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
         sampler.load_state_dict(data_state["sampler"])
         loss_sum, loss_n = data_state["loss_sum"], data_state["loss_n"]
+        tokens = int(data_state.get("tokens", 0))
         writer.truncate_after(state.step)  # rows past the checkpoint will be written again
     else:
         writer.truncate_after(-1)
@@ -193,6 +197,7 @@ def train_hf(
         prompts, responses = examples.rows(sampler.names, sources, indices)
         state.batch = encode(tok, prompts, responses, cfg.max_length)
         ids, mask, labels = (t.to(device) for t in state.batch)
+        tokens += int(state.batch[1].sum()) * dist.world_size  # ranks' slices are alike in size
         with autocast:
             logits = net(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
             loss, shown = dist.loss(logits, shift_labels(labels))
@@ -217,11 +222,17 @@ def train_hf(
                 model,
                 optimizer,
                 state.step,
-                {"sampler": sampler.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n},
+                {
+                    "sampler": sampler.state_dict(),
+                    "loss_sum": loss_sum,
+                    "loss_n": loss_n,
+                    "tokens": tokens,
+                },
                 expect,
             )
         state.stop = state.stop or sampler.ended
     state.facts["train_seconds"] = time.perf_counter() - t0
+    state.facts["flops"] = 6.0 * n_params * tokens  # the usual 6·N per trained token
     for cb in callbacks:
         cb.on_end(seen)
     if dist.is_main:
@@ -341,3 +352,12 @@ def _write_run_record(run_dir: Path, cfg: HFTrainConfig, facts: dict[str, Any]) 
         **facts,
     }
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def run_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Study-runner entry point (`run_fn: raremix.hf.train:run_config`): train an HF config
+    dict in `run_dir` (resuming) and return the run's facts. Relative paths are from the cwd."""
+    from raremix.hf.config import load_hf_config
+
+    state = train_hf(load_hf_config(data=config), run_dir)
+    return {**state.facts, "steps": state.step}

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from raremix.studies.runner import ANALYZERS
+from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -159,6 +159,6 @@ def _theory_analyzer(study_dir: Path) -> None:
     run_theory_study(study_dir)
 
 
-for _name in VERDICTS:
+for _name in [*VERDICTS, DEFAULT_ANALYZER]:
     ANALYZERS[_name] = _analyzer
 ANALYZERS["theory"] = _theory_analyzer  # runs the lab itself: it has no runner runs

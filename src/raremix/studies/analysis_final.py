@@ -108,6 +108,8 @@ def _is_int(value: Any) -> bool:
 
 def _size(config: dict[str, Any], row: dict[Any, Any]) -> str:
     model = config.get("model") or {}
+    if isinstance(model, str):  # a Hugging Face model folder or hub name (raremix hf-train)
+        return model.rstrip("/").rsplit("/", 1)[-1]
     if model.get("size"):
         return str(model["size"])
     d, n = row.get("d_model"), row.get("n_layer")
@@ -173,7 +175,8 @@ def final_table(study: StudyData, curves: pd.DataFrame | None = None) -> pd.Data
     curves = task_curves(study) if curves is None else curves
     last = curves.groupby(["run_id", "task"], sort=False).tail(LAST_EVALS)
     keys = ["run_id", "seed", "size", "params", "flops", "mix", "group", "task", "role"]
-    final = last.groupby(keys, sort=False)[["acc", "loss"]].mean().reset_index()
+    # dropna=False: a run without a FLOP count (e.g. an HF model) still has a row
+    final = last.groupby(keys, sort=False, dropna=False)[["acc", "loss"]].mean().reset_index()
     peak = curves.groupby(["run_id", "task"])["acc"].max().rename("peak_acc")
     final = final.merge(peak.reset_index(), on=["run_id", "task"])
     shares: dict[str, dict[str, float]] = dict(

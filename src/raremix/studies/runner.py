@@ -44,6 +44,8 @@ Job = tuple["str | RunFn", str, int]  # run function, study dir, threads per run
 
 ANALYZERS: dict[str, Callable[[Path], None]] = {}
 """Study name → function called with the study dir after every run of it is done."""
+DEFAULT_ANALYZER = "*"
+"""The `ANALYZERS` key of the analyzer for studies without one of their own."""
 
 
 @dataclass
@@ -203,7 +205,7 @@ def run_study(
 
     `run_fn` ('module:function') overrides the spec's, which defaults to raremix's trainer.
     `workers` overrides the spec's (local backend). After a study with no failed run,
-    the analyzer registered in `ANALYZERS` under the study's name is called (`analyze`).
+    the analyzer registered in `ANALYZERS` under the study's name (or the default one) is called (`analyze`).
     """
     from raremix.results.store import ResultStore, label_column  # the parent writes; workers don't
     from raremix.studies.spec import StudySpec, expand, load_spec, resolve_base, save_spec
@@ -247,8 +249,9 @@ def run_study(
             _run_ray(todo, job, record, bar)
         bar.running("")
     outcome.wall_s = time.perf_counter() - start
-    if analyze and outcome.ok and spec.name in ANALYZERS:
-        ANALYZERS[spec.name](out)
+    analyzer = ANALYZERS.get(spec.name, ANALYZERS.get(DEFAULT_ANALYZER))
+    if analyze and outcome.ok and analyzer is not None:
+        analyzer(out)
         outcome.analyzed = True
     return outcome
 
