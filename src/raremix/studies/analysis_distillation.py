@@ -123,7 +123,8 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     params = runs.set_index("run_id")["params"] if "params" in runs else pd.Series(dtype=float)
     role_params = table.assign(params=table.run_id.map(params)).groupby("role")["params"].median()
 
-    lines = []
+    lines: list[str] = []
+    confounds: list[str] = []
     for task in shown:
         c = cross[cross.task == task]
         if c.empty:
@@ -134,6 +135,7 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
             if len(base)
             else ""
         )
+        b_mean = float(base["mean"].iloc[0]) if len(base) else math.nan
         parts = []
         for r in c.to_dict("records"):
             where = (
@@ -144,13 +146,21 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
                 else "stays below it"
             )
             parts.append(
-                f"{r['loss']} {where} (best {pm(r['best'], r['best_sd'])} at {_k(r['best_pool'])}; "
-                f"beats its own teacher in {r['wins']}/{r['seeds']} seeds)"
+                f"{r['loss']} {where} (best {pm(r['best'], r['best_sd'])} at {_k(r['best_pool'])}"
+                + (f", {r['best'] - b_mean:+.2f} over labelled only" if np.isfinite(b_mean) else "")
+                + f"; beats its own teacher in {r['wins']}/{r['seeds']} seeds)"
             )
         r0 = c.iloc[0]
         lines.append(
             f"{task}: teacher {pm(r0.teacher, r0.teacher_sd)}{alone}; student " + "; ".join(parts) + "."
         )  # fmt: skip
+        if len(base) and b_mean - r0.teacher > max(r0.teacher_sd, _finite(base["sd"].iloc[0])):
+            confounds.append(task)
+    if confounds:
+        lines.append(
+            f"The student on the labelled set alone already passes the teacher on {', '.join(confounds)}: "
+            "there, passing the teacher is not the teacher labels' doing (compare with labelled only)."
+        )
     key = cross[cross.task == shown[0]]
     if key.passes_at.notna().any():
         answer = "reproduced"
