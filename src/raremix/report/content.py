@@ -23,7 +23,7 @@ from raremix.report.plots_curves import (
     rare_curves_figure,
     task_curves_figure,
 )
-from raremix.studies.analysis import ANALYSIS_DIR, FINAL_FILE, Verdict
+from raremix.studies.analysis import ANALYSIS_DIR, FINAL_FILE, VERDICTS, Verdict
 from raremix.studies.analysis_final import LAST_EVALS, load_study, task_curves
 from raremix.studies.analysis_scale import best_designed, group_summary
 
@@ -126,20 +126,31 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
     sections = [_about(study.description, study.spec, study.runs, final)]
 
     main_figs = []
+    scale = verdict.study not in VERDICTS or VERDICTS[verdict.study].endswith(":scale_verdict")
     for f in verdict.figures:
-        how = HOW_HEATMAP if "heatmap" in f["file"] else HOW_FRONTIER
+        # a study's verdict may say how to read its figure; the two generic kinds are known here
+        default = HOW_HEATMAP if "heatmap" in f["file"] else HOW_FRONTIER if scale else ""
+        how = f.get("how", default)
         main_figs.append(Figure(copy_analysis_figure(study_dir, f["file"]), f["caption"], how))
     if main_figs:
-        title = "Injection rate × model size" if verdict.study == "injection" else "Frontier"
+        title = (
+            "Injection rate × model size"
+            if verdict.study == "injection"
+            else "Frontier"
+            if scale
+            else "Results"
+        )
         sections.append(Section(title, figures=main_figs))
 
-    figs = [
-        Figure(
-            _draw(study_dir, "rare_curves.png", rare_curves_figure(curves, mixes)),
-            "Rare-task accuracy over training, per group.",
-            HOW_RARE,
+    figs = []
+    if (curves.role == "rare").any():  # a study may have no rare target (e.g. ordering only)
+        figs.append(
+            Figure(
+                _draw(study_dir, "rare_curves.png", rare_curves_figure(curves, mixes)),
+                "Rare-task accuracy over training, per group.",
+                HOW_RARE,
+            )
         )
-    ]
     pair = _curve_pair(groups)
     if pair:
         fig = task_curves_figure(curves[curves.group.isin(pair)], pair)
@@ -147,7 +158,8 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
             "Per-task accuracy over training of the smallest model: " + " vs ".join(pair) + "."
         )
         figs.append(Figure(_draw(study_dir, "task_curves.png", fig), caption, HOW_TASKS))
-    sections.append(Section("Learning curves", figures=figs))
+    if figs:
+        sections.append(Section("Learning curves", figures=figs))
 
     if probes := has_probes(study.metrics):
         p = probe_table(study.metrics, study.runs)

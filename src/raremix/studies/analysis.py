@@ -46,7 +46,8 @@ class Verdict:
     table: dict[str, list[Any]] = field(default_factory=lambda: {"columns": [], "rows": []})
     """{"columns": [...], "rows": [[...], ...]}: display strings and numbers."""
     figures: list[dict[str, str]] = field(default_factory=list)
-    """[{"file": "figures/x.png", "caption": "..."}], files relative to `analysis/`."""
+    """[{"file": "figures/x.png", "caption": "...", "how": "how to read it (optional)"}], files
+    relative to `analysis/`."""
 
     def save(self, analysis_dir: Path) -> Path:
         """Write `verdict.json` into `analysis_dir`."""
