@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -14,8 +16,9 @@ def tasks() -> None:
     from raremix.tasks import task_table
 
     table = Table(title="raremix tasks (default complexity)", show_lines=False)
-    for col in ("task", "kind", "knob", "sub-tasks"):
-        table.add_column(col, no_wrap=True)
+    for col in ("task", "kind", "knob"):
+        table.add_column(col, no_wrap=True, min_width=len(col))
+    table.add_column("sub-tasks", overflow="fold")
     for col in ("instruction", "sample input", "answer"):
         table.add_column(col, overflow="fold")
     for row in task_table():
@@ -23,4 +26,5 @@ def tasks() -> None:
             row["name"], row["kind"], str(row["complexity"]), ", ".join(row["subtasks"]) or "-",
             row["instruction"], row["input"], row["answer"],
         )  # fmt: skip
-    Console().print(table)
+    # piped output defaults to 80 columns, which cuts task names: print it at full width
+    Console(width=None if sys.stdout.isatty() else 180).print(table)
