@@ -103,7 +103,9 @@ def main() -> None:
         # (a) the study runner: `--workers` single-thread processes, their start-up included
         wall, cpu = time.perf_counter(), _cpu_seconds()
         study = Path(tmp, "study")
-        outcome = run_study(spec, study, run_fn=args.run_fn, workers=args.workers, progress=False)
+        outcome = run_study(
+            spec, study, run_fn=args.run_fn, workers=args.workers, progress=False, analyze=False
+        )
         par_wall, par_cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
         if not outcome.ok:
             sys.exit(f"runner failed: {outcome.failed}")
