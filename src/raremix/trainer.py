@@ -145,7 +145,7 @@ def train(
     else:
         writer.truncate_after(-1)
         if dist.is_main:
-            _write_run_record(run_dir, cfg, facts)
+            write_run_record(run_dir, cfg, facts)
 
     if cfg.probes is not None:
         from raremix.callbacks.probes import ProbeCallback
@@ -242,8 +242,13 @@ def _evaluate(
         cb.on_eval(state, metrics)
 
 
-def _write_run_record(run_dir: Path, cfg: TrainConfig, facts: dict[str, Any]) -> None:
-    """config.yaml and meta.json: what ran, with which versions, under which hash."""
+def write_run_record(
+    run_dir: Path, cfg: Any, facts: dict[str, Any], versions: dict[str, str] | None = None
+) -> None:
+    """config.yaml and meta.json: what ran, with which versions, under which hash.
+
+    `cfg` is any raremix run config (a pydantic model with `seed` and `hash()`);
+    `versions` adds library versions beyond torch, NumPy and Python."""
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
     )
@@ -254,6 +259,7 @@ def _write_run_record(run_dir: Path, cfg: TrainConfig, facts: dict[str, Any]) ->
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
+        **(versions or {}),
         **facts,
     }
     (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))

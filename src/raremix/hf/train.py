@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pyarrow as pa
 import torch
-import yaml
 
 from raremix import distributed
 from raremix.callbacks import Callback
@@ -39,7 +38,7 @@ from raremix.hf.lmeval import lmeval_results, write_lmeval
 from raremix.mixture import build_sampler
 from raremix.probes import probe, shift_labels, to_rows
 from raremix.results.rows import MetricWriter
-from raremix.trainer import lr_at, make_optimizer, resolve_device
+from raremix.trainer import lr_at, make_optimizer, resolve_device, write_run_record
 
 if TYPE_CHECKING:
     from raremix.trainer import TrainState
@@ -172,7 +171,9 @@ def train_hf(
     else:
         writer.truncate_after(-1)
         if dist.is_main:
-            _write_run_record(run_dir, cfg, state.facts)
+            import transformers
+
+            write_run_record(run_dir, cfg, state.facts, {"transformers": transformers.__version__})
 
     items = examples.eval_items(cfg.eval_examples)
     callbacks = [cb for cb in callbacks if dist.is_main or getattr(cb, "all_ranks", False)]
@@ -330,28 +331,6 @@ def _finish(state: HFState, items: dict[str, EvalItems]) -> None:
     state.facts["lm_eval"] = str(write_lmeval(state.run_dir, doc))
     summary = {"step": state.step, "facts": state.facts, "final": state.last_eval}
     (state.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-
-
-def _write_run_record(run_dir: Path, cfg: HFTrainConfig, facts: dict[str, Any]) -> None:
-    import platform
-
-    import transformers
-
-    from raremix import __version__
-
-    (run_dir / "config.yaml").write_text(
-        yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-    )
-    meta = {
-        "config_hash": cfg.hash(),
-        "seed": cfg.seed,
-        "raremix": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        **facts,
-    }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
 def run_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
