@@ -91,6 +91,18 @@ class Dist:
         if self.enabled:
             tdist.barrier()
 
+    def find_checkpoint(self, run_dir: Path) -> Path | None:
+        """`checkpoint.find_checkpoint`, rank 0 first: finding one may repair a crash
+        mid-swap, and the other ranks must then see the repaired folder."""
+        from raremix.checkpoint import find_checkpoint
+
+        if not self.is_main:
+            self.barrier()
+        found = find_checkpoint(run_dir)
+        if self.is_main:
+            self.barrier()
+        return found
+
 
 def setup(device: torch.device | None = None) -> Dist:
     """Join the process group that `torchrun` describes in the environment, if any.

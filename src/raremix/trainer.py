@@ -22,7 +22,7 @@ import yaml
 
 from raremix import __version__, distributed
 from raremix.callbacks import Callback
-from raremix.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from raremix.checkpoint import load_checkpoint, save_checkpoint
 from raremix.config import OptimConfig, TrainConfig
 from raremix.data import BatchStream, TaskData, to_device
 from raremix.distributed import Dist
@@ -83,6 +83,23 @@ def make_optimizer(
     return torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2), fused=fused or None)
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Give every parameter group the learning rate `lr`."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def update(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float
+) -> None:
+    """One optimiser step on `loss`: fresh gradients, clipped to `grad_clip` (0: no clip)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+
+
 def resolve_device(choice: str) -> torch.device:
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
@@ -129,11 +146,7 @@ def train(
                        facts=facts, dist=dist)  # fmt: skip
     expect = {"model": model_cfg.model_dump(), "config_hash": cfg.hash()}
 
-    if not dist.is_main:
-        dist.barrier()  # rank 0 first: finding a checkpoint may repair a crash mid-swap
-    ckpt = find_checkpoint(run_dir) if resume else None
-    if dist.is_main:
-        dist.barrier()
+    ckpt = dist.find_checkpoint(run_dir) if resume else None
     loss_sum, loss_n = 0.0, 0
     if ckpt is not None:
         state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
@@ -169,8 +182,7 @@ def train(
     t0 = time.perf_counter()
     while state.step < cfg.steps and not state.stop:
         state.lr = lr_at(state.step, cfg.steps, cfg.optim)
-        for group in optimizer.param_groups:
-            group["lr"] = state.lr
+        set_lr(optimizer, state.lr)
         batch = stream.next(state.step)
         if batch is None:  # the stream had ended exactly at a chunk boundary
             break
@@ -178,11 +190,7 @@ def train(
         state.batch = batch
         with autocast:
             loss, shown = dist.loss(net(idx), targets)  # one process: answer_loss, as before
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
+        update(model, optimizer, loss, cfg.optim.grad_clip)
         state.step += 1
         state.loss = shown.item()
         loss_sum, loss_n = loss_sum + state.loss, loss_n + 1

@@ -28,7 +28,7 @@ import torch
 
 from raremix import distributed
 from raremix.callbacks import Callback
-from raremix.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from raremix.checkpoint import load_checkpoint, save_checkpoint
 from raremix.distributed import Dist
 from raremix.errors import RaremixError
 from raremix.hf.config import HFTrainConfig
@@ -38,7 +38,14 @@ from raremix.hf.lmeval import lmeval_results, write_lmeval
 from raremix.mixture import build_sampler
 from raremix.probes import probe, shift_labels, to_rows
 from raremix.results.rows import MetricWriter
-from raremix.trainer import lr_at, make_optimizer, resolve_device, write_run_record
+from raremix.trainer import (
+    lr_at,
+    make_optimizer,
+    resolve_device,
+    set_lr,
+    update,
+    write_run_record,
+)
 
 if TYPE_CHECKING:
     from raremix.trainer import TrainState
@@ -156,11 +163,7 @@ def train_hf(
     )
     expect = {"config_hash": cfg.hash(), "params": n_params}
 
-    if not dist.is_main:
-        dist.barrier()  # rank 0 first: finding a checkpoint may repair a crash mid-swap
-    ckpt = find_checkpoint(run_dir) if resume else None
-    if dist.is_main:
-        dist.barrier()
+    ckpt = dist.find_checkpoint(run_dir) if resume else None
     loss_sum, loss_n, tokens = 0.0, 0, 0  # tokens: trained (non-pad) tokens over all ranks
     if ckpt is not None:
         state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
@@ -189,8 +192,7 @@ def train_hf(
     t0 = time.perf_counter()
     while state.step < cfg.steps and not state.stop:
         state.lr = lr_at(state.step, cfg.steps, cfg.optim)
-        for group in optimizer.param_groups:
-            group["lr"] = state.lr
+        set_lr(optimizer, state.lr)
         try:
             sources, indices = sampler.next_batch()  # this rank's slice of the global batch
         except StopIteration:  # every source ran out under a `stop` policy
@@ -202,11 +204,7 @@ def train_hf(
         with autocast:
             logits = net(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
             loss, shown = dist.loss(logits, shift_labels(labels))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
+        update(model, optimizer, loss, cfg.optim.grad_clip)
         state.step += 1
         state.loss = shown.item()
         loss_sum, loss_n = loss_sum + state.loss, loss_n + 1

@@ -187,7 +187,7 @@ def train_student(
     from raremix.evaluate import evaluate
     from raremix.model import GPT, count_params, flops_per_token
     from raremix.results.rows import MetricWriter
-    from raremix.trainer import lr_at, make_optimizer
+    from raremix.trainer import lr_at, make_optimizer, set_lr, update
 
     s, data = cfg.student, cache.data
     train_set = student_data(cfg, cache)
@@ -215,8 +215,7 @@ def train_student(
     model.train()
     for step in range(s.steps):
         lr = lr_at(step, s.steps, s.optim)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(optimizer, lr)
         if at + s.batch_size > n:  # a fresh permutation each epoch; a short tail is skipped
             perm, at = torch.randperm(n, generator=order), 0
         rows = perm[at : at + s.batch_size]
@@ -225,11 +224,7 @@ def train_student(
         logits = model(train_set["idx"][rows].long())  # (B, T, V)
         ids, t_logits = train_set["topk_ids"][rows].long(), train_set["topk_logits"][rows]
         loss = distill_loss(logits, targets, ids, t_logits, s)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if s.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), s.optim.grad_clip)
-        optimizer.step()
+        update(model, optimizer, loss, s.optim.grad_clip)
         loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
         if (step + 1) % s.eval_every == 0 or step + 1 == s.steps:
             log_eval(step + 1, {"train_loss": loss_sum / loss_n, "lr": lr})
