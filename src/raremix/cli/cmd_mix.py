@@ -30,6 +30,7 @@ from raremix.cli.cmd_inspect import (
 )
 from raremix.configbase import load, read_yaml
 from raremix.errors import RaremixError
+from raremix.tagged.spec import path_beside
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,8 +81,8 @@ def _sections(config: Path) -> tuple[Any, str, dict[str, Any] | None]:
     section = raw.get("data")
     if section is not None and not isinstance(section, dict):
         raise RaremixError(f"{config}: data: expected a mapping (path, task, prompt, …)")
-    if section and isinstance(section.get("path"), str) and not section["path"].startswith("hf:"):
-        section = {**section, "path": str(config.parent / section["path"])}
+    if section:
+        section = path_beside(section, config.parent)
     return raw["mixture"], f"{config}: mixture", section
 
 

@@ -16,7 +16,7 @@ from raremix.configbase import Config, load, read_yaml
 from raremix.errors import RaremixError, did_you_mean
 from raremix.mixture import MixtureConfig
 from raremix.probes.config import ProbeConfig
-from raremix.tagged.spec import TaggedSpec
+from raremix.tagged.spec import TaggedSpec, path_beside
 
 LOGGER_NAMES = ("tensorboard", "mlflow", "wandb")
 
@@ -115,10 +115,8 @@ def _beside(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Relative paths in a YAML point next to it: the data path (as in `raremix mix`), and
     the model and tokenizer when such a folder exists there (else: cwd, then the hub)."""
     out = dict(raw)
-    section = out.get("data")
-    path = section.get("path") if isinstance(section, dict) else None
-    if isinstance(section, dict) and isinstance(path, str) and not path.startswith("hf:"):
-        out["data"] = {**section, "path": str(folder / path)}
+    if isinstance(out.get("data"), dict):
+        out["data"] = path_beside(out["data"], folder)
     for key in ("model", "tokenizer"):
         if isinstance(out.get(key), str) and (folder / out[key]).is_dir():
             out[key] = str(folder / out[key])

@@ -6,7 +6,8 @@ It is the `data:` section of a YAML config, and what the CLI's `--data`, `--task
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -42,3 +43,12 @@ class TaggedSpec(Config):
     rejected: str | None = None
     """Where skip_invalid writes the rejected rows as JSONL (default:
     <data name>.rejected.jsonl in the working directory)."""
+
+
+def path_beside(section: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A `data:` section whose relative `path` is read as relative to `folder` (the YAML's
+    own folder); hub names (`hf:NAME`) and absolute paths are left as they are."""
+    path = section.get("path")
+    if isinstance(path, str) and not path.startswith("hf:"):
+        return {**section, "path": str(folder / path)}
+    return section
