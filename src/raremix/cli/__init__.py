@@ -7,6 +7,7 @@ line on stderr and exit code 2 — never a traceback.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -24,6 +25,14 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Bigger model or better mix? A lab and a toolkit for teaching models rare tasks."""
+
+
+def wide_console(width: int = 160) -> Any:
+    """A rich Console on stdout for wide tables: piped output would default to 80 columns,
+    which folds them beyond reading (and cuts names), so it gets `width` instead."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else width)
 
 
 def _register() -> None:

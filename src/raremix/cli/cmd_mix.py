@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from raremix.cli import app
-from raremix.cli.cmd_inspect import (
+from raremix.cli import app, wide_console
+from raremix.cli.data_options import (
     ChatTemplate,
     Format,
     MessagesCol,
@@ -26,7 +26,6 @@ from raremix.cli.cmd_inspect import (
     TaskCol,
     data_spec,
     read_data,
-    wide_console,
 )
 from raremix.configbase import load, read_yaml
 from raremix.errors import RaremixError

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
-from rich.console import Console
 from rich.table import Table
 
-from raremix.cli import app
+from raremix.cli import app, wide_console
 
 
 @app.command()
@@ -27,4 +24,4 @@ def tasks() -> None:
             row["instruction"], row["input"], row["answer"],
         )  # fmt: skip
     # piped output defaults to 80 columns, which cuts task names: print it at full width
-    Console(width=None if sys.stdout.isatty() else 180).print(table)
+    wide_console(180).print(table)
