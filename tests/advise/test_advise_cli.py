@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import pytest
 import yaml
+
+from cli_runner import cli
 
 LAB = Path(str(resources.files("raremix"))) / "configs" / "lab.yaml"
 
@@ -19,19 +20,10 @@ def raremix(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., tuple[int, str, str]]:
     """`raremix ARGS` in-process through its real entry point: (exit code, stdout, stderr)."""
-    from raremix.cli import main
-
     monkeypatch.setenv("COLUMNS", "160")
 
     def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["raremix", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as done:
-            code = int(done.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        return cli(capsys, monkeypatch, *args)
 
     return run
 

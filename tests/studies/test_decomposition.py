@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_runner import cli
 
+from cli_runner import cli
 from raremix.studies.analysis_decomposition import decomposition_verdict
 from raremix.studies.decomposition import CATEGORIES, category_sets
 from raremix.tasks import make_task

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_runner import cli
 
+from cli_runner import cli
 from raremix.config import load_config
 from raremix.data import TaskData
 from raremix.model import width_for_budget

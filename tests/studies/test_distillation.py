@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from test_runner import cli
 
+from cli_runner import cli
 from raremix.config import load_config
 from raremix.evaluate import answer_loss
 from raremix.results.rows import load_rows

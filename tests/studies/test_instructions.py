@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_runner import cli
 
+from cli_runner import cli
 from raremix.errors import RaremixError
 from raremix.results import ResultStore
 from raremix.studies.analysis_instructions import matches

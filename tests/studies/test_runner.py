@@ -7,13 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from raremix.cli import main
+from cli_runner import cli
 from raremix.errors import RaremixError
 from raremix.results.rows import read_rows
 from raremix.results.store import ResultStore
@@ -212,24 +211,6 @@ def test_ray_backend_gives_the_same_results(tmp_path: Path) -> None:
         ResultStore.open(tmp_path / "local").metrics(),
     )
     pd.testing.assert_frame_equal(ray_rows, local_rows)
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
-    monkeypatch.setattr(sys, "argv", ["raremix", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
 
 
 CLI_STUDY = f"""

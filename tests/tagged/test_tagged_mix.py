@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from cli_runner import cli
 from raremix.errors import RaremixError
 from raremix.mixture import MixtureDataset, build_sampler, plan_table, read_shards, resolve
 from raremix.tagged import TaggedData, bind_mixture, read_tagged, tagged_sources, write_mixed
@@ -130,22 +131,6 @@ def test_write_mixed_resumes_after_an_interruption_to_the_same_shards(
         write_mixed(mix, tagged_sources(edited), tmp_path / "b", **kwargs)  # type: ignore[arg-type]
 
 
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    """Run `raremix ARGS` in-process through its real entry point: (exit code, stdout, stderr)."""
-    from raremix.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["raremix", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = int(done.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_mix_plan_and_write_with_data_end_to_end(
     fcall: Path,
     data: TaggedData,
@@ -162,8 +147,8 @@ def test_mix_plan_and_write_with_data_end_to_end(
     )
     steps, batch = 50, 32
     code, out_text, err = cli(
-        monkeypatch,
         capsys,
+        monkeypatch,
         "mix",
         "plan",
         str(cfg),
@@ -177,7 +162,7 @@ def test_mix_plan_and_write_with_data_end_to_end(
 
     out = tmp_path / "shards"
     code, out_text, err = cli(
-        monkeypatch, capsys, "mix", "write", str(cfg), "--data", str(fcall), "--out", str(out),
+        capsys, monkeypatch, "mix", "write", str(cfg), "--data", str(fcall), "--out", str(out),
         "--steps", str(steps), "--batch-size", str(batch), "--shard-rows", "400",
     )  # fmt: skip
     assert code == 0, err
@@ -210,7 +195,7 @@ def test_mix_plan_and_write_with_data_end_to_end(
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"mixture": {"sources": [{"name": "nested_call"}]}}))
     code, _, err = cli(
-        monkeypatch, capsys, "mix", "plan", str(bad), "--data", str(fcall), "--skip-invalid"
+        capsys, monkeypatch, "mix", "plan", str(bad), "--data", str(fcall), "--skip-invalid"
     )
     assert code == 2
     assert err.strip().splitlines() == [

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from cli_runner import cli
 from raremix.tagged import starvation_lines, task_stats
 
 
@@ -70,21 +70,6 @@ def test_token_lengths_with_a_tokenizer() -> None:
     assert frame["prompt tokens"].tolist() == [3] and frame["response tokens"].tolist() == [2]
 
 
-def run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    from raremix.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["raremix", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = int(done.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_inspect_cli_prints_the_table_warns_and_plots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -93,8 +78,8 @@ def test_inspect_cli_prints_the_table_warns_and_plots(
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{oops\n")
     monkeypatch.chdir(tmp_path)
     plot = tmp_path / "plots" / "tail.png"
-    code, out, err = run_cli(
-        monkeypatch, capsys, "inspect", str(path), "--skip-invalid", "--plot", str(plot),
+    code, out, err = cli(
+        capsys, monkeypatch, "inspect", str(path), "--skip-invalid", "--plot", str(plot),
         "--steps", "100", "--batch-size", "10",
     )  # fmt: skip
     assert code == 0, err
@@ -103,7 +88,7 @@ def test_inspect_cli_prints_the_table_warns_and_plots(
     assert "warning: 'tiny' would be starved" in out and "'big' would" not in out
     assert "~30 examples over 100 steps × batch 10" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    code, _, err = run_cli(monkeypatch, capsys, "inspect", str(path))
+    code, _, err = cli(capsys, monkeypatch, "inspect", str(path))
     assert code == 2 and err.strip().startswith(f"error: {path}:1001: not valid JSON")
-    code, _, err = run_cli(monkeypatch, capsys, "inspect", str(path), "--steps", "5")
+    code, _, err = cli(capsys, monkeypatch, "inspect", str(path), "--steps", "5")
     assert code == 2 and "--steps and --batch-size together" in err
