@@ -96,3 +96,26 @@ def read_yaml(path: str | Path) -> Any:
         raise RaremixError(
             f"{p}:{at} is not valid YAML ({getattr(err, 'problem', err)}): fix the syntax"
         ) from None
+
+
+def packaged_configs(folder: str) -> dict[str, Path]:
+    """Name → YAML shipped in `raremix/configs/<folder>/` (studies, advise inventories, …)."""
+    from importlib import resources
+
+    root = Path(str(resources.files("raremix"))) / "configs" / folder
+    return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
+
+
+def resolve_config(path_or_name: str, folder: str, what: str) -> Path:
+    """A YAML path as given, or the packaged `what` of that name in `configs/<folder>/`."""
+    from raremix.errors import unknown
+
+    path = Path(path_or_name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    shipped = packaged_configs(folder)
+    if path_or_name in shipped:
+        return shipped[path_or_name]
+    if not shipped:
+        raise RaremixError(f"unknown {what} '{path_or_name}': none is packaged: pass a YAML path")
+    raise unknown(what, path_or_name, shipped)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from raremix.configbase import Config, load, read_yaml
+from raremix.configbase import Config, load, read_yaml, resolve_config
 from raremix.errors import RaremixError, did_you_mean, unknown
 
 
@@ -121,21 +121,9 @@ class Inventory(Config):
         return [t for t in self.tasks if t not in self.targets]
 
 
-def packaged_inventories() -> dict[str, Path]:
-    """Inventory name → YAML shipped in `raremix/configs/advise/`."""
-    root = Path(str(resources.files("raremix"))) / "configs" / "advise"
-    return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
-
-
 def resolve_inventory(path_or_name: str) -> Path:
     """An inventory YAML path as given, or the packaged inventory of that name."""
-    path = Path(path_or_name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    shipped = packaged_inventories()
-    if path_or_name in shipped:
-        return shipped[path_or_name]
-    raise unknown("inventory", path_or_name, shipped)
+    return resolve_config(path_or_name, "advise", "inventory")
 
 
 def load_inventory(path: str | Path) -> tuple[Inventory, dict[str, Any]]:

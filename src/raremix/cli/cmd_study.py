@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from raremix.cli import app
-from raremix.errors import RaremixError, unknown
+from raremix.configbase import packaged_configs, resolve_config
+from raremix.errors import RaremixError
 
 study_app = typer.Typer(
     help="Run studies: a base config swept over axes (sizes, mixtures, seeds), resumably.",
@@ -22,23 +22,12 @@ app.add_typer(study_app, name="study")
 
 def packaged_studies() -> dict[str, Path]:
     """Study name → YAML shipped in `raremix/configs/studies/`."""
-    root = Path(str(resources.files("raremix"))) / "configs" / "studies"
-    return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
+    return packaged_configs("studies")
 
 
 def resolve_study(spec_or_name: str) -> Path:
     """A study YAML path as given, or the packaged study of that name."""
-    path = Path(spec_or_name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    studies = packaged_studies()
-    if spec_or_name in studies:
-        return studies[spec_or_name]
-    if not studies:
-        raise RaremixError(
-            f"unknown study '{spec_or_name}': no packaged studies yet: pass a study YAML path"
-        )
-    raise unknown("study", spec_or_name, studies)
+    return resolve_config(spec_or_name, "studies", "study")
 
 
 @study_app.command("run")
