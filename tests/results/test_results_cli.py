@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from raremix.cli import main
+from cli_runner import Result, cli
 from raremix.results.store import ResultStore
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 @pytest.fixture
@@ -26,18 +17,7 @@ def raremix(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Result]:
     """Call the CLI in-process as `raremix ARGS…`; exit code and output come back."""
-
-    def call(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["raremix", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out = capsys.readouterr()
-        return Result(code, out.out, out.err)
-
-    return call
+    return lambda *args: cli(capsys, monkeypatch, *args)
 
 
 @pytest.fixture(scope="module")
@@ -55,23 +35,21 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_show_sql_export(raremix, study_dir: Path, tmp_path: Path) -> None:
     shown = raremix("results", "show", str(study_dir))
-    assert (
-        shown.returncode == 0 and "toy: 2 done, 0 failed" in shown.stdout and "run1" in shown.stdout
-    )
+    assert shown.code == 0 and "toy: 2 done, 0 failed" in shown.out and "run1" in shown.out
     sql = raremix(
         "results",
         "sql",
         str(study_dir),
         "select seed, max(value) as best from metrics join runs on run = run_id group by seed order by seed",
     )
-    assert sql.returncode == 0 and "1.2" in sql.stdout
+    assert sql.code == 0 and "1.2" in sql.out
     exported = raremix("results", "export", str(study_dir), "--to", str(tmp_path / "m.csv"))
-    assert exported.returncode == 0 and "wrote 6 metrics rows" in exported.stdout
+    assert exported.code == 0 and "wrote 6 metrics rows" in exported.out
     assert len(pd.read_csv(tmp_path / "m.csv")) == 6
     runs = raremix(
         "results", "export", str(study_dir), "--to", str(tmp_path / "r.parquet"), "--table", "runs"
     )
-    assert runs.returncode == 0 and pd.read_parquet(tmp_path / "r.parquet")["run_id"].tolist() == [
+    assert runs.code == 0 and pd.read_parquet(tmp_path / "r.parquet")["run_id"].tolist() == [
         "run0",
         "run1",
     ]
@@ -90,5 +68,5 @@ def test_bad_input_exits_2_with_one_line(
     raremix, study_dir: Path, args: list[str], message: str
 ) -> None:
     result = raremix("results", *(a.format(d=study_dir) for a in args))
-    assert result.returncode == 2
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.code == 2
+    assert message in result.err and len(result.err.strip().splitlines()) == 1
