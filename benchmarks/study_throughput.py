@@ -6,7 +6,10 @@ with `--threads` threads. Prints runs per wall-clock minute and per CPU-minute o
 each, the speed-up (target ≥ 1.8× on 2 cores for models ≤ 200K parameters) and
 whether both paths wrote the same metric rows. PyTorch's CPU results depend on its
 thread count, so for torch runs the check that must hold exactly is against a
-1-thread in-process rerun of one run (also printed).
+1-thread in-process rerun of one run (also printed). That rerun is timed too, which
+gives the ceiling this machine allows any runner of 1-thread workers: `--workers` runs
+at the 1-thread speed at once, against one run at a time at the `--threads` speed.
+Where a second thread already speeds a run up, the ceiling falls below 2×.
 
     python benchmarks/study_throughput.py                      # NumPy demo runs
     python benchmarks/study_throughput.py --run-fn raremix.trainer:run_config \\
@@ -121,7 +124,9 @@ def main() -> None:
         # PyTorch's CPU results depend on its thread count: with equal threads they must match
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(1)
+        one_wall = time.perf_counter()
         fn(runs[0].config, Path(tmp, "one"))
+        one_wall = time.perf_counter() - one_wall
         one = read_rows(Path(tmp, "one", "metrics.jsonl")).sort_values(keys[1:])["value"]
         mine = stored[stored.run == runs[0].run_id].sort_values(keys[1:])["value"]
         same_threads = one.tolist() == mine.tolist()
@@ -139,6 +144,15 @@ def main() -> None:
     ratio = seq_wall / par_wall
     met = "met" if ratio >= 1.8 else "NOT met"
     print(f"speed-up, wall-clock runs/min: {ratio:.2f}x (target >= 1.8x: {met})")
+    # The most any runner of 1-thread processes can reach here: `workers` runs at the
+    # 1-thread speed at once, against one run at a time at the `threads`-thread speed.
+    ceiling = args.workers * (seq_wall / n) / one_wall
+    print(
+        f"ceiling on this machine: {ceiling:.2f}x ({args.workers} x a 1-thread run of "
+        f"{one_wall:.1f} s vs {seq_wall / n:.1f} s per run with {args.threads} threads: "
+        f"{args.threads} threads speed one run up {one_wall / (seq_wall / n):.2f}x); "
+        f"the runner reaches {ratio / ceiling:.0%} of it"
+    )
     verdict = "identical" if diff.max() == 0 else "equal to 1e-5" if rel < 1e-5 else "DIFFERENT"
     print(
         f"metric rows, runner vs {args.threads}-thread sequential: {verdict} (max |diff| {diff.max():.3g})"

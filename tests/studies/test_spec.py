@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from raremix.configbase import load
+from raremix.config import TrainConfig
+from raremix.configbase import load, packaged_configs
+from raremix.mixture import resolve
 from raremix.errors import RaremixError
 from raremix.studies.spec import StudySpec, expand, load_spec, quick_variant, run_id_of
 
@@ -136,3 +138,17 @@ def test_quick_variant_shrinks_base_and_axes() -> None:
         quick_variant(spec({}, quick={"base": {"step": 5}}))
     with pytest.raises(RaremixError, match=r"quick\.axes names 'seeds'.*did you mean 'seed'"):
         quick_variant(spec({"seed": [0, 1]}, quick={"axes": {"seeds": [0]}}))
+
+
+@pytest.mark.parametrize("name", sorted(set(packaged_configs("studies")) - {"theory"}))
+def test_packaged_studies_expand_to_valid_runs(name: str) -> None:
+    """Every shipped study loads, and each of its runs (and its quick variant's) is a config
+    its run function accepts: a typo in a packaged YAML fails here, not minutes into a study.
+    (The theory lab is one computation with its own config, not a sweep of runs.)"""
+    study = load_spec(packaged_configs("studies")[name])
+    runs = expand(study) + (expand(quick_variant(study)) if study.quick else [])
+    assert runs
+    if study.run_fn in (None, "raremix.trainer:run_config"):
+        for run in runs:
+            cfg = load(TrainConfig, run.config, f"{name}/{run.run_id}")
+            resolve(cfg.mixture, batch_size=cfg.batch_size, total_steps=cfg.steps)

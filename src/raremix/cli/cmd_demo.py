@@ -23,9 +23,9 @@ def demo(
         bool, typer.Option("--quick", help="A one-minute smoke version (numbers mean little).")
     ] = False,
 ) -> None:
-    """Small model vs 3x larger on the natural mix, and the small model on a designed mix.
+    """Small model vs 7x larger on the natural mix, and the small model on a designed mix.
 
-    Three seeds each, ~5 minutes on 2 CPU cores. Prints the verdict computed from these
+    Four seeds each, ~4 minutes on 2 CPU cores. Prints the verdict computed from these
     runs and writes an HTML + Markdown report. Rerun to resume; finished runs are kept.
     """
     from raremix.cli.cmd_study import resolve_study

@@ -21,6 +21,9 @@ from raremix.studies.analysis_final import LAST_EVALS, forgetting_events
 NATURAL = "natural"
 SHOWN_MIN_GAIN = 0.05
 """The phenomenon counts as shown only if larger − smaller rare acc exceeds this (and the sd)."""
+LEARNED = 0.9
+"""A run whose rare acc reaches this has learned the rare task: onsets are abrupt and their
+timing random, so seeds often split into learned / not learned, which the count shows."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ def group_summary(final: pd.DataFrame) -> pd.DataFrame:
         rare_share=("rare_share", "mean"),
         rare_mean=("rare_acc", "mean"),
         rare_sd=("rare_acc", "std"),
+        rare_learned=("rare_acc", lambda a: int((a >= LEARNED).sum())),
         common_mean=("common_acc", "mean"),
         common_sd=("common_acc", "std"),
         seeds=("seed", "nunique"),
@@ -112,6 +116,8 @@ class Group:
     rare_share: float
     rare_mean: float
     rare_sd: float
+    rare_learned: int
+    """Seeds whose rare acc reached `LEARNED`."""
     common_mean: float
     common_sd: float
     seeds: int
@@ -121,6 +127,11 @@ class Group:
     def rare(self) -> str:
         """Rare acc as 'mean ± sd'."""
         return pm(self.rare_mean, self.rare_sd)
+
+    @property
+    def learned(self) -> str:
+        """'2 of 3': the seeds that learned the rare task."""
+        return f"{self.rare_learned} of {self.seeds}"
 
 
 def group_rows(groups: pd.DataFrame) -> list[Group]:
@@ -225,15 +236,19 @@ def _phenomenon(small: Group, big: Group) -> str:
         f"({big.params / small.params:.1f}× params) {big.rare}: {gain:+.2f}"
     )
     claim = "Phenomenon (larger models learn the rare task better)"
+    counts = (
+        f" Seeds with rare acc ≥ {LEARNED}: {small.learned} at {small.size}, "
+        f"{big.learned} at {big.size}."
+    )
     if gain > spread and gain > SHOWN_MIN_GAIN:
-        return f"{claim}: shown — {pair}, more than the larger sd ({spread:.2f}){one_seed}."
+        return f"{claim}: shown — {pair}, more than the larger sd ({spread:.2f}){one_seed}.{counts}"
     if gain <= 0:
         why = "absent — " + pair + ": the larger model is not better"
     elif gain <= spread:
         why = f"graded at best — {pair}, within the seed spread (sd {spread:.2f})"
     else:
         why = f"graded — {pair}, below {SHOWN_MIN_GAIN}"
-    return f"{claim}: NOT shown in this run ({why}){one_seed}."
+    return f"{claim}: NOT shown in this run ({why}){one_seed}.{counts}"
 
 
 def _fix(nat: Group, best: Group) -> str:
@@ -242,7 +257,8 @@ def _fix(nat: Group, best: Group) -> str:
     noisy = " — within one sd of each other, so the gain is uncertain" if overlap else ""
     return (
         f"Fix at {nat.size}: {best.mix} (the best designed mix) reaches rare acc {best.rare} vs "
-        f"natural {nat.rare} ({best.rare_mean - nat.rare_mean:+.2f}{noisy}); common tasks "
+        f"natural {nat.rare} ({best.rare_mean - nat.rare_mean:+.2f}{noisy}; rare acc ≥ {LEARNED} "
+        f"in {best.learned} seeds vs {nat.learned}); common tasks "
         f"{nat.common_mean:.2f} → {best.common_mean:.2f} ({d_common:+.1f} points)."
     )
 
@@ -276,7 +292,7 @@ def _forgetting_line(curves: pd.DataFrame | None) -> str:
 
 
 def _table(rows: list[Group]) -> dict[str, list[Any]]:
-    cols = ["group", "params", "train FLOPs", "rare share", "rare acc", "common acc", "seeds"]
+    cols = ["group", "params", "train FLOPs", "rare share", "rare acc", f"rare ≥ {LEARNED}", "common acc", "seeds"]
     return {
         "columns": cols,
         "rows": [
@@ -286,6 +302,7 @@ def _table(rows: list[Group]) -> dict[str, list[Any]]:
                 f"{g.flops:.2e}" if np.isfinite(g.flops) else "",
                 f"{g.rare_share:.1%}" if np.isfinite(g.rare_share) else "",
                 g.rare,
+                g.learned,
                 pm(g.common_mean, g.common_sd),
                 int(g.seeds),
             ]
