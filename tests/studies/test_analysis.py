@@ -141,6 +141,16 @@ def test_scale_verdict_on_a_known_study(tmp_path: Path) -> None:
     )
 
 
+def test_scale_verdict_counts_the_seeds_that_learned_the_rare_task(tmp_path: Path) -> None:
+    # each seed ends at its group's value + 0.01 × seed (seeds 0, 1, 2)
+    accs = {("12k", "natural"): 0.2, ("100k", "natural"): 0.885, ("12k", "upweight"): 0.95}
+    v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs, seeds=(0, 1, 2)), echo=False)
+    assert v.lines[0].endswith("Seeds with rare acc ≥ 0.9: 0 of 3 at 12k, 1 of 3 at 100k.")
+    assert "rare acc ≥ 0.9 in 3 of 3 seeds vs 0 of 3" in v.lines[1]
+    table = dict(zip(v.table["columns"], zip(*v.table["rows"], strict=True), strict=True))
+    assert table["rare ≥ 0.9"] == ("0 of 3", "1 of 3", "3 of 3")
+
+
 def test_scale_verdict_says_plainly_when_the_effect_is_absent(tmp_path: Path) -> None:
     accs = {("12k", "natural"): 0.5, ("100k", "natural"): 0.52, ("12k", "upweight"): 0.9}
     v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs), echo=False)

@@ -8,8 +8,8 @@ import pytest
 
 from raremix.config import TrainConfig
 from raremix.configbase import load, packaged_configs
-from raremix.mixture import resolve
 from raremix.errors import RaremixError
+from raremix.mixture import resolve
 from raremix.studies.spec import StudySpec, expand, load_spec, quick_variant, run_id_of
 
 BASE = {
