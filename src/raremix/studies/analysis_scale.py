@@ -292,7 +292,16 @@ def _forgetting_line(curves: pd.DataFrame | None) -> str:
 
 
 def _table(rows: list[Group]) -> dict[str, list[Any]]:
-    cols = ["group", "params", "train FLOPs", "rare share", "rare acc", f"rare ≥ {LEARNED}", "common acc", "seeds"]
+    cols = [
+        "group",
+        "params",
+        "train FLOPs",
+        "rare share",
+        "rare acc",
+        f"rare ≥ {LEARNED}",
+        "common acc",
+        "seeds",
+    ]
     return {
         "columns": cols,
         "rows": [
