@@ -47,11 +47,17 @@ def success_table(rows: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"task": "arm", "step": "length"})
 
 
-def arm_stats(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per arm: the step-0 rows (k, p, per-step errors, samples) as mean and per-seed lists."""
+def _arm_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """The voting arms' step-0 rows (an arm is a task that logged `k`), one row per arm × run
+    with a column per metric."""
     arms = set(rows.loc[rows.metric == "k", "task"])
     m = rows[(rows.step == 0) & rows.task.isin(arms)]
-    wide = m.pivot_table(index=["task", "run"], columns="metric", values="value").reset_index()
+    return m.pivot_table(index=["task", "run"], columns="metric", values="value").reset_index()
+
+
+def arm_stats(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per arm: the step-0 rows (k, p, per-step errors, samples) as mean and per-seed lists."""
+    wide = _arm_runs(rows)
     pooled = wide.groupby("task").agg(
         k=("k", "first"), red_flags=("red_flags", "first"), p=("p_calibration", "mean"),
         p_sample=("p_sample", "mean"), flag_rate=("flag_rate", "mean"),
@@ -67,10 +73,7 @@ def arm_stats(rows: pd.DataFrame) -> pd.DataFrame:
 def seed_cells(rows: pd.DataFrame, seeds: dict[str, int] | None = None) -> pd.DataFrame:
     """Per arm × run: measured per-step error (errors / steps executed) with its Wilson
     interval, the closed form's, and whether that is inside, optimistic or pessimistic."""
-    arms = set(rows.loc[rows.metric == "k", "task"])
-    m = rows[(rows.step == 0) & rows.task.isin(arms)]
-    w = m.pivot_table(index=["task", "run"], columns="metric", values="value").reset_index()
-    w = w.rename(columns={"task": "arm", "steps_executed": "steps"})
+    w = _arm_runs(rows).rename(columns={"task": "arm", "steps_executed": "steps"})
     w["measured"] = w["errors"] / w["steps"].clip(lower=1)
     w["lo"], w["hi"] = wilson(w["errors"].to_numpy(), w["steps"].to_numpy())
     w["predicted"] = w["step_error_predicted"]
@@ -79,7 +82,7 @@ def seed_cells(rows: pd.DataFrame, seeds: dict[str, int] | None = None) -> pd.Da
         for p, lo, hi in zip(w.predicted, w.lo, w.hi, strict=True)
     ]
     w["seed"] = w["run"].map(seeds) if seeds else w["run"]
-    order = {a: i for i, a in enumerate(arm_order(sorted(arms)))}
+    order = {a: i for i, a in enumerate(arm_order(sorted(set(w.arm))))}
     return w.sort_values(["arm", "run"], key=lambda c: c.map(order) if c.name == "arm" else c)
 
 
@@ -87,18 +90,6 @@ def records(df: pd.DataFrame, index: str | None = None) -> list[dict[str, Any]]:
     """The rows of `df` as dicts (the index as column `index` when given)."""
     frame = df.reset_index(names=index) if index else df
     return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
-
-
-def _fit(stats: pd.DataFrame, form: str) -> dict[str, str]:
-    """Per arm: is the predicted per-step error `form` inside the measured interval, or is
-    the prediction too optimistic (below it) or too pessimistic (above it)?"""
-    out = {}
-    for s in records(stats, "arm"):
-        pred, lo, hi = float(s[form]), float(s["lo"]), float(s["hi"])
-        out[str(s["arm"])] = (
-            "optimistic" if pred < lo - 1e-15 else "pessimistic" if pred > hi + 1e-15 else "inside"
-        )
-    return out
 
 
 def _fmt(x: float) -> str:
