@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -22,9 +22,6 @@ from raremix.cli.data_options import (
     read_data,
 )
 from raremix.errors import RaremixError
-
-if TYPE_CHECKING:
-    pass
 
 
 @app.command()

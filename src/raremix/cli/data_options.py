@@ -1,6 +1,6 @@
 """Options and helpers for reading task-tagged data, shared by `raremix inspect` and
-`raremix mix plan/write --data`: the column flags, the `TaggedSpec` they build, reading
-with a one-line summary, and a console wide enough for the tables when piped."""
+`raremix mix plan/write --data`: the column flags, the `TaggedSpec` they build, and
+reading with a one-line summary."""
 
 from __future__ import annotations
 
