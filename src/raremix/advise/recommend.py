@@ -175,6 +175,7 @@ def recommend(law: LawFit, sizes: list[Size], counts: np.ndarray, goal: Goal) ->
     lines = _core_question(cands, sizes)
     if feasible:
         best = min(feasible, key=lambda c: (c.flops, c.factor))
+        # the drop printed after a minus sign: never negative, and + 0.0 makes -0.0 plain 0.0
         msg = (
             f"train {best.size} with {best.mix} (the targets {best.target_share:.1%} of the mix): "
             f"rare acc {best.rare[0]:.2f} [{best.rare[1]:.2f}, {best.rare[2]:.2f}], "

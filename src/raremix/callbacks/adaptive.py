@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 SIGNAL_SEED = 1
 """Seed of the signal batches (training split): fixed, shared by every run."""
 STATE_FORMAT = "raremix.adaptive/1"
+REFERENCE_FACTS = ("reference_flops", "reference_seconds")
+"""Facts of the reference model (DoReMi) kept in the controller state, so a resumed run
+still reports them."""
 Batches = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -74,8 +77,7 @@ class AdaptiveCallback(Callback):
             ref = self._reference_losses(state) if "ref_loss" in self.rule.needs else None
             self.ctl = {"format": STATE_FORMAT, "rule": self.cfg.rule, "names": self.names,
                         "state": rule_state, "ref_loss": ref, "last_step": 0,
-                        **{k: state.facts[k] for k in ("reference_flops", "reference_seconds")
-                           if k in state.facts}}  # fmt: skip
+                        **{k: state.facts[k] for k in REFERENCE_FACTS if k in state.facts}}  # fmt: skip
             weights = np.asarray(rule_state["weights"])
             if not np.array_equal(weights, prior):  # e.g. exp3 starting uniform
                 self.stream.set_weights(weights)
@@ -102,12 +104,7 @@ class AdaptiveCallback(Callback):
         self.seconds += time.perf_counter() - t0
 
     def on_end(self, state: TrainState) -> None:
-        for key in (
-            "reference_flops",
-            "reference_seconds",
-        ):  # kept in the state: a resume knows them
-            if key in self.ctl:
-                state.facts[key] = self.ctl[key]
+        state.facts.update({k: self.ctl[k] for k in REFERENCE_FACTS if k in self.ctl})
         state.facts["adaptive_seconds"] = self.seconds
         state.facts["adaptive_updates"] = int(self.ctl["state"]["updates"])
         state.facts["adaptive_flops"] = self.flops_per_update * self.ctl["state"]["updates"]

@@ -108,6 +108,11 @@ def _fmt(t: tuple[float, float, float]) -> str:
     return f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]"
 
 
+def _signed(x: float) -> str:
+    """'+0.012' / '-0.012'; a zero change is '+0.000', never '-0.000'."""
+    return f"{x + 0.0:+.3f}"  # + 0.0 turns -0.0 into 0.0
+
+
 def advice_table(advice: Advice, target: float, coverage: float) -> Table:
     """The alternatives per size (natural vs designed mix), the recommendation starred."""
     table = Table(
@@ -123,7 +128,7 @@ def advice_table(advice: Advice, target: float, coverage: float) -> Table:
         star = "★" if c is advice.chosen else ""
         table.add_row(
             star, c.size, c.mix, f"{c.target_share:.1%}", _fmt(c.rare), _fmt(c.common),
-            f"{0.0 - c.drop[0] + 0.0:+.3f}", f"{c.flops:.1e}", _short(c.why), style="bold" if star else None,
+            _signed(-c.drop[0]), f"{c.flops:.1e}", _short(c.why), style="bold" if star else None,
         )  # fmt: skip
     return table
 
