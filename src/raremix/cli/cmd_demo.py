@@ -28,13 +28,13 @@ def demo(
     Four seeds each, ~4 minutes on 2 CPU cores. Prints the verdict computed from these
     runs and writes an HTML + Markdown report. Rerun to resume; finished runs are kept.
     """
-    from raremix.cli.cmd_study import resolve_study
+    from raremix.configbase import packaged_configs
     from raremix.report import build_report
     from raremix.studies.runner import run_study
     from raremix.studies.spec import load_spec, quick_variant
 
     console = Console()
-    spec = load_spec(resolve_study("demo"))
+    spec = load_spec(packaged_configs("studies")["demo"])
     if quick:
         spec = quick_variant(spec)
         out = out.with_name(out.name + "-quick")

@@ -20,16 +20,6 @@ study_app = typer.Typer(
 app.add_typer(study_app, name="study")
 
 
-def packaged_studies() -> dict[str, Path]:
-    """Study name → YAML shipped in `raremix/configs/studies/`."""
-    return packaged_configs("studies")
-
-
-def resolve_study(spec_or_name: str) -> Path:
-    """A study YAML path as given, or the packaged study of that name."""
-    return resolve_config(spec_or_name, "studies", "study")
-
-
 @study_app.command("run")
 def run(
     spec: Annotated[
@@ -62,7 +52,7 @@ def run(
     if spec == "theory":  # the theory lab is one seconds-long computation, not a sweep of runs
         _run_theory(out, quick)
         return
-    study = load_spec(resolve_study(spec))
+    study = load_spec(resolve_config(spec, "studies", "study"))
     if quick:
         study = quick_variant(study)
     out_dir = out or Path("studies") / (study.name + ("-quick" if quick else ""))
@@ -92,7 +82,7 @@ def list_studies() -> None:
     """List the studies that ship with raremix."""
     from raremix.studies.spec import expand, load_spec
 
-    studies = packaged_studies()
+    studies = packaged_configs("studies")
     if not studies:
         typer.echo("no packaged studies yet: run one from a YAML with `raremix study run PATH`")
         return
