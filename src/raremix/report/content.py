@@ -126,6 +126,7 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
     sections = [_about(study.description, study.spec, study.runs, final)]
 
     main_figs = []
+    # studies judged by the scale verdict (unregistered ones default to it) draw a frontier
     scale = verdict.study not in VERDICTS or VERDICTS[verdict.study].endswith(":scale_verdict")
     for f in verdict.figures:
         # a study's verdict may say how to read its figure; the two generic kinds are known here
@@ -133,13 +134,9 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
         how = f.get("how", default)
         main_figs.append(Figure(copy_analysis_figure(study_dir, f["file"]), f["caption"], how))
     if main_figs:
-        title = (
-            "Injection rate × model size"
-            if verdict.study == "injection"
-            else "Frontier"
-            if scale
-            else "Results"
-        )
+        title = "Frontier" if scale else "Results"
+        if verdict.study == "injection":
+            title = "Injection rate × model size"
         sections.append(Section(title, figures=main_figs))
 
     figs = []
