@@ -7,14 +7,10 @@ line on stderr and exit code 2 — never a traceback.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import typer
 
 from raremix.errors import RaremixError
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 app = typer.Typer(
     name="raremix",
@@ -28,14 +24,6 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Bigger model or better mix? A lab and a toolkit for teaching models rare tasks."""
-
-
-def wide_console(width: int = 160) -> Console:
-    """A rich Console on stdout for wide tables: piped output would default to 80 columns,
-    which folds them beyond reading (and cuts names), so it gets `width` instead."""
-    from rich.console import Console
-
-    return Console(width=None if sys.stdout.isatty() else width)
 
 
 def _register() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from raremix.cli import app, wide_console
+from raremix.cli import app
 from raremix.cli.data_options import (
     ChatTemplate,
     Format,
@@ -21,6 +21,7 @@ from raremix.cli.data_options import (
     data_spec,
     read_data,
 )
+from raremix.display import wide_console
 from raremix.errors import RaremixError
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from raremix.cli import app, wide_console
+from raremix.cli import app
 from raremix.cli.data_options import (
     ChatTemplate,
     Format,
@@ -28,6 +28,7 @@ from raremix.cli.data_options import (
     read_data,
 )
 from raremix.configbase import load, read_yaml
+from raremix.display import wide_console
 from raremix.errors import RaremixError
 from raremix.tagged.spec import path_beside
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from raremix.cli import app, wide_console
+from raremix.cli import app
+from raremix.display import wide_console
 
 
 @app.command()

@@ -74,9 +74,9 @@ class Verdict:
 
     def print(self) -> None:
         """Print the table and the verdict lines to the console."""
-        from rich.console import Console
+        from raremix.display import wide_console
 
-        console = Console()
+        console = wide_console()
         console.print(self.rich_table())
         for line in self.lines:
             console.print(f"• {line}", highlight=False, markup=False)
