@@ -117,6 +117,8 @@ class TrainConfig(Config):
     """Evaluate every this many steps (and at the end)."""
     eval_examples: int = Field(256, ge=1)
     """Held-out examples per task at each evaluation."""
+    eval_seed: int = Field(0, ge=0)
+    """Seed of the held-out draw (0: the calibration draw; a confirmation run takes a fresh one)."""
     checkpoint_every: int = Field(500, ge=1)
     """Save a resumable checkpoint every this many steps (and at the end)."""
     threads: int | None = Field(None, ge=1)

@@ -104,7 +104,8 @@ class TaskData:
         for name in self.tasks:
             # distinct inputs only: a small input space (modadd mod 17 has ~58 held-out
             # pairs) is scored on each pair once, not weighted by how often it was drawn
-            ins, ans = self.examples(name, np.arange(4 * n, dtype=np.int64), EVAL_SEED, "heldout")
+            seed = EVAL_SEED + self.cfg.eval_seed  # a confirmation run draws a fresh held-out set
+            ins, ans = self.examples(name, np.arange(4 * n, dtype=np.int64), seed, "heldout")
             first = dict(zip(ins, ans, strict=True))  # keeps the first answer per input, in order
             ins, ans = list(first)[:n], list(first.values())[:n]
             pre = [self.prefixes[name]] * len(ins)

@@ -183,7 +183,7 @@ def injection_study(root: Path, acc: dict[tuple[str, str], float]) -> Path:
             info = {"study": "injection", "model_size": size, "mixture": label, "seed": "0",
                     "config": json.dumps(cfg), "params": p, "flops": 1e9, "wall_s": 1.0}  # fmt: skip
             store.add_run(f"{size}-{label.replace('/', '_').replace(' ', '_')}", info, rows)
-    spec = {"name": "injection", "axes": {"model.size": ["12k", "100k"],
+    spec = {"name": "injection", "analysis": "injection", "axes": {"model.size": ["12k", "100k"],
             "mixture": {k: {} for k in rates}, "seed": [0]}}  # fmt: skip
     (root / "study.yaml").write_text(yaml.safe_dump(spec))
     return root

@@ -11,12 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from raremix.configbase import packaged_configs
 from raremix.errors import RaremixError
 from raremix.results.store import ResultStore
-from raremix.studies.analysis import Verdict, analyze_study
+from raremix.studies.analysis import Verdict, analyze_study, verdict_fn
 from raremix.studies.analysis_final import forgetting_events
 from raremix.studies.analysis_scale import scale_equivalence
-from raremix.studies.runner import ANALYZERS
+from raremix.studies.registry import RUN_FNS, STUDIES
+from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER, resolve_run_fn
+from raremix.studies.spec import load_spec
 
 _spec = importlib.util.spec_from_file_location(
     "tiny_study", Path(__file__).parents[1] / "report" / "tiny_study.py"
@@ -82,8 +85,28 @@ def test_forgetting_events() -> None:
 # --- a real tiny study ------------------------------------------------------------------
 
 
-def test_analyzers_are_registered() -> None:
-    assert {"demo", "scale-vs-mix", "injection", "theory"} <= set(ANALYZERS)
+def test_every_registered_analysis_has_its_functions() -> None:
+    """The registry is the one place a study's identity lives: each record's verdict, run
+    function and config type import, and the runner's analyzer finds them by `analysis:`."""
+    assert set(ANALYZERS) == {DEFAULT_ANALYZER}
+    for name, record in STUDIES.items():
+        assert callable(verdict_fn(name)), name
+        assert callable(resolve_run_fn(record.run_fn)), name
+        assert record.run_fn in RUN_FNS
+
+
+def test_a_renamed_copy_keeps_its_analysis_and_an_unknown_one_is_an_error(tmp_path: Path) -> None:
+    shipped = Path(packaged_configs("studies")["injection"]).read_text()
+    renamed = tmp_path / "my-injection.yaml"
+    renamed.write_text(shipped.replace("name: injection", "name: my-injection"))
+    spec = load_spec(renamed)
+    assert spec.name == "my-injection" and spec.analysis == "injection"
+    assert verdict_fn(spec.analysis) is verdict_fn("injection")
+    renamed.write_text(shipped.replace("analysis: injection", "analysis: injecton"))
+    with pytest.raises(
+        RaremixError, match=r"unknown analysis 'injecton'.*did you mean 'injection'"
+    ):
+        load_spec(renamed)
 
 
 def test_final_table_is_the_mean_of_the_last_three_evaluations(study: Path) -> None:
@@ -110,7 +133,11 @@ def test_final_table_is_the_mean_of_the_last_three_evaluations(study: Path) -> N
 
 def test_verdict_json_has_every_field_from_the_runs(study: Path) -> None:
     data = json.loads((study / "analysis" / "verdict.json").read_text())
-    assert set(data) == {"study", "title", "headline", "lines", "table", "figures"}
+    assert set(data) == {"study", "title", "headline", "lines", "table", "figures", "analysis"} | {
+        "outcomes",
+        "evidence",
+        "provenance",
+    }
     v = Verdict.load(study / "analysis")
     assert v.study == "scale-vs-mix" and "natural mix: 12k" in v.headline
     assert len(v.table["rows"]) == 4 and v.table["columns"][0] == "group"
@@ -202,5 +229,7 @@ def test_analysis_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(RaremixError, match="no per-task 'acc' rows") as err:
         analyze_study(tmp_path)
     assert "\n" not in str(err.value)
-    ANALYZERS["demo"](tmp_path)  # the runner's hook says so in one line, never fails the study
+    ANALYZERS[DEFAULT_ANALYZER](
+        tmp_path
+    )  # the runner's hook says so in one line, never fails the study
     assert "no analysis:" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from cli_runner import cli
 from raremix.errors import RaremixError
 from raremix.results.rows import read_rows
 from raremix.results.store import ResultStore
-from raremix.studies.runner import ANALYZERS, demo_run, run_study
+from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER, demo_run, run_study
 from raremix.studies.spec import StudySpec, expand, load_spec
 
 DEMO = "raremix.studies.runner:demo_run"
@@ -186,14 +186,15 @@ def test_bad_setup_fails_in_one_line_before_running(
 
 def test_analyzer_runs_after_a_complete_study(tmp_path: Path) -> None:
     seen: list[Path] = []
-    ANALYZERS["analyzed"] = seen.append
+    default = ANALYZERS[DEFAULT_ANALYZER]
+    ANALYZERS[DEFAULT_ANALYZER] = seen.append
     try:
         assert run_study(demo_spec("analyzed", seeds=(0,)), tmp_path, progress=False).analyzed
         assert seen == [tmp_path]
         failing = demo_spec("analyzed", seeds=(0,), fail_at_step=[10])
         assert not run_study(failing, tmp_path, progress=False).analyzed and len(seen) == 1
     finally:
-        del ANALYZERS["analyzed"]
+        ANALYZERS[DEFAULT_ANALYZER] = default
 
 
 @pytest.mark.slow

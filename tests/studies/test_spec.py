@@ -10,6 +10,7 @@ from raremix.config import TrainConfig
 from raremix.configbase import load, packaged_configs
 from raremix.errors import RaremixError
 from raremix.mixture import resolve
+from raremix.studies.registry import study_record
 from raremix.studies.spec import StudySpec, expand, load_spec, quick_variant, run_id_of
 
 BASE = {
@@ -148,7 +149,9 @@ def test_packaged_studies_expand_to_valid_runs(name: str) -> None:
     study = load_spec(packaged_configs("studies")[name])
     runs = expand(study) + (expand(quick_variant(study)) if study.quick else [])
     assert runs
-    if study.run_fn in (None, "raremix.trainer:run_config"):
-        for run in runs:
+    kind = study_record(study.analysis)
+    for run in runs:
+        kind.check_config(run.config, f"{name}/{run.run_id}")
+        if kind.run_fn == "raremix.trainer:run_config":
             cfg = load(TrainConfig, run.config, f"{name}/{run.run_id}")
             resolve(cfg.mixture, batch_size=cfg.batch_size, total_steps=cfg.steps)

@@ -28,15 +28,16 @@ def demo(
     Four seeds each, ~4 minutes on 2 CPU cores. Prints the verdict computed from these
     runs and writes an HTML + Markdown report. Rerun to resume; finished runs are kept.
     """
+    from raremix.cli.cmd_study import prepare_study
     from raremix.configbase import packaged_configs
     from raremix.report import build_report
     from raremix.studies.runner import run_study
-    from raremix.studies.spec import load_spec, quick_variant
+    from raremix.studies.spec import load_spec
 
     console = Console()
-    spec = load_spec(packaged_configs("studies")["demo"])
+    # the demo reports evidence: its declared confirmation seeds on a fresh held-out draw
+    spec = prepare_study(load_spec(packaged_configs("studies")["demo"]), quick, confirm=True)
     if quick:
-        spec = quick_variant(spec)
         out = out.with_name(out.name + "-quick")
     console.print(f"[bold]raremix demo[/]: {spec.description}")
     outcome = run_study(spec, out, workers=workers)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 from raremix.cli import app
 from raremix.configbase import packaged_configs, resolve_config
 from raremix.errors import RaremixError
+
+if TYPE_CHECKING:
+    from raremix.studies.spec import StudySpec
 
 study_app = typer.Typer(
     help="Run studies: a base config swept over axes (sizes, mixtures, seeds), resumably.",
@@ -44,18 +47,24 @@ def run(
         str | None,
         typer.Option(help="'module:function' that trains one run (default: the spec's)."),
     ] = None,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm",
+            help="Run the declared confirmation seeds on a fresh held-out draw (the evidence).",
+        ),
+    ] = False,
 ) -> None:
     """Run every run of a study not yet done; rerun the same command to resume."""
     from raremix.studies.runner import run_study
-    from raremix.studies.spec import expand, load_spec, quick_variant
+    from raremix.studies.spec import expand, load_spec
 
     if spec == "theory":  # the theory lab is one seconds-long computation, not a sweep of runs
         _run_theory(out, quick)
         return
-    study = load_spec(resolve_config(spec, "studies", "study"))
-    if quick:
-        study = quick_variant(study)
-    out_dir = out or Path("studies") / (study.name + ("-quick" if quick else ""))
+    study = prepare_study(load_spec(resolve_config(spec, "studies", "study")), quick, confirm)
+    suffix = ("-confirm" if confirm else "") + ("-quick" if quick else "")
+    out_dir = out or Path("studies") / (study.name + suffix)
     console = Console()
     console.print(f"study [bold]{study.name}[/]: {len(expand(study))} runs → {out_dir}")
     outcome = run_study(study, out_dir, run_fn=run_fn, workers=workers, backend=backend)  # type: ignore[arg-type]
@@ -65,6 +74,24 @@ def run(
             f"[red]{len(outcome.failed)} failed[/]: fix and rerun the same command to retry them"
         )
         raise SystemExit(1)  # not typer.Exit: main() runs click with standalone_mode=False
+
+
+def prepare_study(study: StudySpec, quick: bool, confirm: bool) -> StudySpec:
+    """The study as it will run: on its confirmation seeds (`confirm`), then made small (`quick`).
+
+    A quick confirmation keeps the first two confirmation seeds (the fewest a test can use).
+    """
+    from raremix.studies.registry import study_record
+    from raremix.studies.spec import confirm_variant, quick_variant
+
+    if confirm:
+        study = confirm_variant(study, study_record(study.analysis).eval_seed_key)
+    if quick:
+        confirmed = study.axes.get("seed") if confirm else None
+        study = quick_variant(study)
+        if isinstance(confirmed, list):
+            study = study.model_copy(update={"axes": {**study.axes, "seed": confirmed[:2]}})
+    return study
 
 
 def _run_theory(out: Path | None, quick: bool) -> None:

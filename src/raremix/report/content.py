@@ -23,7 +23,7 @@ from raremix.report.plots_curves import (
     rare_curves_figure,
     task_curves_figure,
 )
-from raremix.studies.analysis import ANALYSIS_DIR, FINAL_FILE, VERDICTS, Verdict
+from raremix.studies.analysis import ANALYSIS_DIR, FINAL_FILE, Verdict, outcome_row
 from raremix.studies.analysis_final import LAST_EVALS, load_study, task_curves
 from raremix.studies.analysis_scale import best_designed, group_summary
 
@@ -124,10 +124,12 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
     groups = group_summary(final)
     mixes = mix_order(groups)
     sections = [_about(study.description, study.spec, study.runs, final)]
+    if verdict.outcomes:
+        sections.append(_hypotheses(verdict))
 
     main_figs = []
     # studies judged by the scale verdict (unregistered ones default to it) draw a frontier
-    scale = verdict.study not in VERDICTS or VERDICTS[verdict.study].endswith(":scale_verdict")
+    scale = verdict.analysis in ("", "scale")
     for f in verdict.figures:
         # a study's verdict may say how to read its figure; the two generic kinds are known here
         default = HOW_HEATMAP if "heatmap" in f["file"] else HOW_FRONTIER if scale else ""
@@ -135,7 +137,7 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
         main_figs.append(Figure(copy_analysis_figure(study_dir, f["file"]), f["caption"], how))
     if main_figs:
         title = "Frontier" if scale else "Results"
-        if verdict.study == "injection":
+        if verdict.analysis == "injection":
             title = "Injection rate × model size"
         sections.append(Section(title, figures=main_figs))
 
@@ -177,6 +179,27 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
             Section("Base run config", details=("the study's base config (YAML)", dump))
         )
     return Report(f"raremix report: {study.name}", verdict, sections)
+
+
+def _hypotheses(verdict: Verdict) -> Section:
+    """The declared hypotheses, each with its effect, CI, n, Holm-adjusted p and outcome."""
+    kind = verdict.evidence or "undeclared"
+    text = [
+        f"Evaluated on {kind} runs. Each hypothesis was declared in the study YAML before "
+        "its runs (declaration " + str(verdict.provenance.get("declaration_hash", "?")) + "); "
+        "effects are treatment − control with a 95% CI; p is Holm-adjusted within the study "
+        "(docs/statistics.md)."
+    ]
+    if verdict.provenance.get("changed_after_runs"):
+        text.append(
+            "The hypotheses were edited after runs existed: declared "
+            f"{verdict.provenance.get('declared_at_first_run')}, now "
+            f"{verdict.provenance.get('declaration_hash')}."
+        )
+    text += [f"{o['id']}: {o['outcome']} — {o['reason']}" for o in verdict.outcomes]
+    columns = ["hypothesis", "treatment − control", "effect [95% CI]", "n", "p (Holm)", "outcome"]
+    rows = [outcome_row(o) for o in verdict.outcomes]
+    return Section("Declared hypotheses", text=text, table={"columns": columns, "rows": rows})
 
 
 def _curve_pair(groups: pd.DataFrame) -> list[str]:

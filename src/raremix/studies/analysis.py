@@ -2,9 +2,11 @@
 
 `analyze_study(study_dir)` writes `analysis/final.parquet` (one row per run × task: the
 mean of the last 3 evaluations), `analysis/verdict.json` and the headline figure, and
-prints the verdict table. Which verdict is computed is chosen by the study's name from
-`VERDICTS` (demo, scale-vs-mix, injection, and the studies of issues #6/#7); any other study gets the scale-vs-mix one,
-which degrades to a per-group table when it has one size or one mix.
+prints the verdict table. Which verdict is computed is chosen by the YAML's `analysis:`
+from the study registry (`raremix.studies.registry`); a study that names none gets the
+scale-vs-mix one, which degrades to a per-group table when it has one size or one mix.
+A study that declares hypotheses also gets one typed outcome per hypothesis
+(`raremix.studies.outcomes`), and its headline is the primary hypothesis's outcome.
 
 The theory lab is not a runner study: `run_theory_study(out_dir)` runs it and writes the
 same kind of `analysis/` directory.
@@ -48,6 +50,21 @@ class Verdict:
     figures: list[dict[str, str]] = field(default_factory=list)
     """[{"file": "figures/x.png", "caption": "...", "how": "how to read it (optional)"}], files
     relative to `analysis/`."""
+    analysis: str = ""
+    """The registered analysis that computed it."""
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+    """One `HypothesisResult.as_dict()` per declared hypothesis, primary first."""
+    evidence: str = ""
+    """'confirmation' (declared fresh seeds and held-out draw), 'calibration' or '' (undeclared)."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """Declaration hash as first run and now, the code's commit, and whether it changed."""
+
+    def outcome(self, hypothesis: str) -> str:
+        """The outcome of one declared hypothesis (by id)."""
+        for o in self.outcomes:
+            if o["id"] == hypothesis:
+                return str(o["outcome"])
+        raise KeyError(f"no declared hypothesis '{hypothesis}' in this verdict")
 
     def save(self, analysis_dir: Path) -> Path:
         """Write `verdict.json` into `analysis_dir`."""
@@ -78,34 +95,52 @@ class Verdict:
 
         console = wide_console()
         console.print(self.rich_table())
+        if self.outcomes:
+            console.print(self.outcome_table())
         for line in self.lines:
             console.print(f"• {line}", highlight=False, markup=False)
+
+    def outcome_table(self) -> Table:
+        """The declared hypotheses and their outcomes, for the console."""
+        from rich.table import Table
+
+        title = "Declared hypotheses" + (f" ({self.evidence} runs)" if self.evidence else "")
+        table = Table(title=title, title_justify="left")
+        for col in ("hypothesis", "treatment − control", "effect [95% CI]", "n", "p (Holm)"):
+            table.add_column(col, justify="left" if col == "hypothesis" else "right")
+        table.add_column("outcome", justify="left")
+        for o in self.outcomes:
+            table.add_row(*(str(v) for v in outcome_row(o)), markup=False)
+        return table
 
 
 VerdictFn = Callable[["pd.DataFrame", dict[str, Any], Path], Verdict]
 
-VERDICTS: dict[str, str] = {
-    "demo": "raremix.studies.analysis_scale:scale_verdict",
-    "scale-vs-mix": "raremix.studies.analysis_scale:scale_verdict",
-    "injection": "raremix.studies.analysis_injection:injection_verdict",
-    "strategies": "raremix.studies.analysis_strategies:strategies_verdict",
-    "rarity-first": "raremix.studies.analysis_ordering:rarity_first_verdict",
-    "structured-first": "raremix.studies.analysis_ordering:structured_first_verdict",
-    "decomposition": "raremix.studies.analysis_decomposition:decomposition_verdict",
-    "distillation": "raremix.studies.analysis_distillation:distillation_verdict",
-    "depth-width": "raremix.studies.analysis_depth_width:depth_width_verdict",
-    "instructions": "raremix.studies.analysis_instructions:instructions_verdict",
-    "voting": "raremix.studies.analysis_voting:voting_verdict",
-}
-"""Study name → 'module:function' computing its Verdict from (final table, context, analysis
-dir); imported only when that study is analysed. Other studies get the scale-vs-mix verdict."""
+
+def outcome_row(o: dict[str, Any]) -> list[str]:
+    """A hypothesis outcome as display cells: id and claim, arms, effect, n, p, outcome."""
+    import math
+
+    effect, (lo, hi), p = o["effect"], o["ci"], o["p_adjusted"]
+    shown = f"{effect:+.2f} [{lo:+.2f}, {hi:+.2f}]" if math.isfinite(effect) else "n/a"
+    n = f"{o['n'][0]} vs {o['n'][1]}" if o["n"][0] else "–"
+    return [
+        f"{o['id']}: {o['claim']}",
+        f"{o['treatment']} − {o['control']} ({o['metric']})",
+        shown,
+        n,
+        f"{p:.3g}" if math.isfinite(p) else "–",
+        o["outcome"],
+    ]
 
 
-def verdict_fn(name: str) -> VerdictFn:
-    """The verdict function for study `name` (scale-vs-mix's for studies not listed)."""
+def verdict_fn(analysis: str | None) -> VerdictFn:
+    """The verdict function of a registered analysis (scale-vs-mix's when None)."""
     import importlib
 
-    module, _, func = VERDICTS.get(name, VERDICTS["scale-vs-mix"]).partition(":")
+    from raremix.studies.registry import study_record
+
+    module, _, func = study_record(analysis).verdict.partition(":")
     fn: VerdictFn = getattr(importlib.import_module(module), func)
     return fn
 
@@ -125,11 +160,72 @@ def analyze_study(study_dir: Path, *, echo: bool = True) -> Verdict:
     out.mkdir(parents=True, exist_ok=True)
     final.to_parquet(out / FINAL_FILE, index=False)
     ctx = {"name": study.name, "description": study.description, "curves": curves}
-    verdict = verdict_fn(study.name)(final, ctx, out)
+    analysis = study.spec.get("analysis")
+    verdict = verdict_fn(analysis)(final, ctx, out)
+    verdict.analysis = analysis or ""
+    judge_declared(verdict, study, final, curves)
     verdict.save(out)
     if echo:
         verdict.print()
     return verdict
+
+
+def judge_declared(verdict: Verdict, study: Any, final: pd.DataFrame, curves: pd.DataFrame) -> None:
+    """Add the declared hypotheses' outcomes to `verdict` and lead its headline with the primary.
+
+    Runs on calibration seeds (or the calibration held-out draw) are labelled as such: they
+    are not evidence (PROTOCOL §3). A declaration edited after runs existed is named.
+    """
+    from raremix.configbase import load
+    from raremix.studies.hypotheses import (
+        DECLARED_FILE,
+        Declaration,
+        declaration_hash,
+        git_commit,
+    )
+    from raremix.studies.outcomes import evaluate, per_run_metrics
+
+    raw = study.spec.get("hypotheses")
+    if not raw:
+        return
+    declaration = load(Declaration, raw, f"{study.study_dir}/study.yaml: hypotheses")
+    table = per_run_metrics(final, curves, study.runs, declaration.learned)
+    verdict.outcomes = [r.as_dict() for r in evaluate(declaration, table)]
+    seeds = set(int(s) for s in study.runs["seed"])
+    eval_seeds = {_eval_seed(c) for c in study.runs.get("config", [])}
+    fresh = seeds <= set(declaration.confirmation_seeds) and eval_seeds == {declaration.eval_seed}
+    verdict.evidence = "confirmation" if fresh else "calibration"
+    now = declaration_hash(declaration)
+    first: dict[str, Any] = {}
+    path = Path(study.study_dir) / DECLARED_FILE
+    if path.exists():
+        first = json.loads(path.read_text())
+    changed = bool(first) and first.get("hash") != now
+    verdict.provenance = {
+        "declaration_hash": now,
+        "declared_at_first_run": first.get("hash", ""),
+        "declared_commit": first.get("commit", ""),
+        "analysed_commit": git_commit(),
+        "changed_after_runs": changed,
+    }
+    primary = verdict.outcomes[0]
+    head = f"{primary['outcome'].upper()} — {primary['claim']}: {primary['reason']}"
+    if verdict.evidence == "calibration":
+        head = (
+            "CALIBRATION RUNS, NOT EVIDENCE (seeds or held-out draw are not the declared "
+            f"confirmation ones; run with --confirm). {head}"
+        )
+    if changed:
+        head = (
+            f"HYPOTHESES EDITED AFTER RUNS EXISTED (declared {first.get('hash')}, now {now}). "
+            + head
+        )
+    verdict.headline = head
+
+
+def _eval_seed(config: Any) -> int:
+    data = json.loads(config) if isinstance(config, str) else (config or {})
+    return int(data.get("eval_seed", 0) or 0) if isinstance(data, dict) else 0
 
 
 def run_theory_study(out_dir: Path, quick: bool = False, *, echo: bool = True) -> Verdict:
@@ -156,10 +252,4 @@ def _analyzer(study_dir: Path) -> None:
         Console(stderr=True).print(f"no analysis: {err}", style="yellow", markup=False)
 
 
-def _theory_analyzer(study_dir: Path) -> None:
-    run_theory_study(study_dir)
-
-
-for _name in [*VERDICTS, DEFAULT_ANALYZER]:
-    ANALYZERS[_name] = _analyzer
-ANALYZERS["theory"] = _theory_analyzer  # runs the lab itself: it has no runner runs
+ANALYZERS[DEFAULT_ANALYZER] = _analyzer

@@ -205,19 +205,27 @@ def run_study(
 
     `run_fn` ('module:function') overrides the spec's, which defaults to raremix's trainer.
     `workers` overrides the spec's (local backend). After a study with no failed run,
-    the analyzer registered in `ANALYZERS` under the study's name (or the default one) is called (`analyze`).
+    the analyzer registered in `ANALYZERS` is called (`analyze`); it judges the study by the
+    analysis its YAML names.
     """
     from raremix.results.store import ResultStore, label_column  # the parent writes; workers don't
+    from raremix.studies.hypotheses import record_declaration
+    from raremix.studies.registry import study_record
     from raremix.studies.spec import StudySpec, expand, load_spec, resolve_base, save_spec
 
     spec = resolve_base(spec) if isinstance(spec, StudySpec) else load_spec(spec)
     if backend not in BACKENDS:
         raise unknown("backend", backend, BACKENDS)
-    fn = run_fn or spec.run_fn or DEFAULT_RUN_FN
+    kind = study_record(spec.analysis)
+    fn = run_fn or spec.run_fn or kind.run_fn
     resolve_run_fn(fn)  # fail in one line before any process starts
     runs = expand(spec)
+    if fn == kind.run_fn:  # a bad axis value is one line now, not a failed run per worker
+        for run in runs:
+            kind.check_config(run.config, f"study '{spec.name}', run {run.labels}")
     out = Path(out_dir)
     save_spec(spec.model_copy(update={"run_fn": fn}) if isinstance(fn, str) else spec, out)
+    record_declaration(out, spec.hypotheses)  # as declared before the first run (PROTOCOL §2)
     store = ResultStore(out / "store")
     finished = store.finished_ids()
     todo = [r for r in runs if r.run_id not in finished]
@@ -249,7 +257,7 @@ def run_study(
             _run_ray(todo, job, record, bar)
         bar.running("")
     outcome.wall_s = time.perf_counter() - start
-    analyzer = ANALYZERS.get(spec.name, ANALYZERS.get(DEFAULT_ANALYZER))
+    analyzer = ANALYZERS.get(DEFAULT_ANALYZER)  # it finds the study's analysis in study.yaml
     if analyze and outcome.ok and analyzer is not None:
         analyzer(out)
         outcome.analyzed = True

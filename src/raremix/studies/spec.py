@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 
 from raremix.configbase import Config, load, read_yaml
 from raremix.errors import RaremixError, did_you_mean
+from raremix.studies.hypotheses import Declaration
 
 AxisValues = list[Any] | dict[str, Any]
 
@@ -86,7 +87,11 @@ class StudySpec(Config):
     threads_per_run: int = Field(1, ge=1)
     """CPU threads each run may use (1 is fastest for small models)."""
     run_fn: str | None = None
-    """'module:function' that trains one run (default: raremix's trainer)."""
+    """'module:function' that trains one run (default: the analysis's, else raremix's trainer)."""
+    analysis: str | None = None
+    """Which registered analysis judges the study (`raremix.studies.registry`; default: scale)."""
+    hypotheses: Declaration | None = None
+    """The pre-registered hypotheses, α, seeds and thresholds (docs/statistics.md)."""
     quick: QuickVariant | None = None
     """A smaller variant for `--quick` smoke runs."""
 
@@ -94,6 +99,15 @@ class StudySpec(Config):
     @classmethod
     def _valid_axes(cls, axes: Any) -> Any:
         return _check_axes(axes)
+
+    @field_validator("analysis")
+    @classmethod
+    def _known_analysis(cls, analysis: str | None) -> str | None:
+        from raremix.studies.registry import STUDIES
+
+        if analysis is not None and analysis not in STUDIES:
+            raise ValueError(f"unknown analysis '{analysis}': {did_you_mean(analysis, STUDIES)}")
+        return analysis
 
 
 class RunSpec(Config):
@@ -213,7 +227,53 @@ def resolve_base(spec: StudySpec, relative_to: str | Path = ".") -> StudySpec:
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a study YAML, loading a base given as a path next to it."""
     p = Path(path)
-    return resolve_base(load(StudySpec, read_yaml(p), str(p)), p.parent)
+    spec = resolve_base(load(StudySpec, read_yaml(p), str(p)), p.parent)
+    check_hypotheses(spec, str(p))
+    return spec
+
+
+def check_hypotheses(spec: StudySpec, where: str = "study") -> None:
+    """One line naming the problem if a hypothesis names an unknown axis label or task."""
+    if spec.hypotheses is None:
+        return
+    base = resolve_base(spec).base
+    assert isinstance(base, dict)
+    axes = {
+        name: [label for label, _ in axis_variants(name, values)]
+        for name, values in spec.axes.items()
+    }
+    tasks = [str(t) for t in base.get("tasks", {}) or {}]
+    try:
+        spec.hypotheses.check_against(axes, tasks)
+    except ValueError as err:
+        raise RaremixError(f"{where}: hypotheses: {err}") from None
+
+
+def confirm_variant(spec: StudySpec, eval_seed_key: str | None) -> StudySpec:
+    """The study on its declared confirmation seeds, with a fresh held-out draw (PROTOCOL §3).
+
+    The seed axis takes the declared confirmation seeds; the base config's `eval_seed_key`
+    (when the run function has one) takes the declared evaluation seed.
+    """
+    if spec.hypotheses is None:
+        raise RaremixError(
+            f"study '{spec.name}' declares no hypotheses: add a hypotheses section "
+            "(docs/statistics.md) or drop --confirm"
+        )
+    if "seed" not in spec.axes:
+        raise RaremixError(f"study '{spec.name}' has no seed axis to confirm on: add seed: [...]")
+    base = resolve_base(spec).base
+    assert isinstance(base, dict)
+    if eval_seed_key is not None:
+        partial: dict[str, Any] = {}
+        node = partial
+        *parents, leaf = eval_seed_key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = spec.hypotheses.eval_seed
+        base = deep_merge(base, partial)
+    axes = {**spec.axes, "seed": list(spec.hypotheses.confirmation_seeds)}
+    return spec.model_copy(update={"base": base, "axes": axes})
 
 
 def spec_yaml(spec: StudySpec) -> str:

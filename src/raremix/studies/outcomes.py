@@ -1,0 +1,221 @@
+"""Declared hypotheses, evaluated: one typed outcome per hypothesis from the study's runs.
+
+`per_run_metrics` turns the final table and the learning curves into one row per run
+(its axis labels, seed and every metric a hypothesis may name); `evaluate` selects each
+hypothesis's two arms, compares them with `raremix.stats` (a permutation test on means,
+Barnard's exact test on learned counts), applies Holm's correction within the family and
+decides `supported` / `contradicted` / `inconclusive` / `out of regime` (PROTOCOL §4–5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from raremix.errors import RaremixError
+from raremix.results.store import label_column
+from raremix.studies.hypotheses import Declaration, Hypothesis, LearnedRule, metric_kind
+
+
+@dataclass(frozen=True)
+class HypothesisResult:
+    """One declared hypothesis and what the runs said about it."""
+
+    id: str
+    claim: str
+    metric: str
+    treatment: str
+    """The treatment arm as 'axis=label, …'."""
+    control: str
+    direction: str
+    outcome: str
+    """supported | contradicted | inconclusive | out of regime."""
+    reason: str
+    """One sentence: why this outcome, with the numbers."""
+    effect: float
+    ci: tuple[float, float]
+    p: float
+    p_adjusted: float
+    test: str
+    n: tuple[int, int]
+    means: tuple[float, float]
+    published: float | None = None
+    source: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able."""
+        return asdict(self)
+
+    def effect_text(self) -> str:
+        """'+0.81 [+0.52, +1.00]' (nan-safe)."""
+        if not math.isfinite(self.effect):
+            return "n/a"
+        lo, hi = self.ci
+        return f"{self.effect:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def learned(steps: np.ndarray, acc: np.ndarray, rule: LearnedRule) -> bool:
+    """Whether accuracy met `rule` (≥ threshold at `consecutive` evaluations in a row)."""
+    from raremix.results.onset import first_learned
+
+    return first_learned(steps, acc, rule.threshold, rule.consecutive) is not None
+
+
+def per_run_metrics(
+    final: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, rule: LearnedRule
+) -> pd.DataFrame:
+    """One row per run: run_id, seed, the runs' axis-label columns and every metric."""
+    out = runs.drop(columns=["config", "shares", "rare"], errors="ignore").copy()
+    weight = final["n"] if "n" in final else pd.Series(1.0, index=final.index)
+    f = final.assign(_w=weight.fillna(1.0).astype(float))
+    metrics: dict[str, dict[str, float]] = {r: {} for r in out["run_id"]}
+    for run_id, rows in f.groupby("run_id"):
+        m = metrics.setdefault(str(run_id), {})
+        for role in ("rare", "common"):
+            part = rows[rows.role == role]
+            if not part.empty:
+                m[f"{role}_acc"] = float(np.average(part["acc"], weights=part["_w"]))
+        for task, acc in zip(rows["task"], rows["acc"], strict=True):
+            m[f"acc:{task}"] = float(acc)
+    for (run_id, task), c in curves.groupby(["run_id", "task"]):
+        c = c.sort_values("step")
+        metrics.setdefault(str(run_id), {})[f"learned:{task}"] = float(
+            learned(c["step"].to_numpy(), c["acc"].to_numpy(), rule)
+        )
+    rare = {str(r): list(t) for r, t in zip(runs["run_id"], runs["rare"], strict=True)}
+    for run_id, m in metrics.items():
+        tasks = rare.get(run_id, [])
+        if tasks and all(f"learned:{t}" in m for t in tasks):
+            m["rare_learned"] = float(all(m[f"learned:{t}"] for t in tasks))
+    table = pd.DataFrame.from_dict(metrics, orient="index")
+    return out.merge(table, left_on="run_id", right_index=True, how="left")
+
+
+def _arm_text(arm: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in arm.items())
+
+
+def _select(table: pd.DataFrame, arm: dict[str, str]) -> pd.DataFrame:
+    mask = pd.Series(True, index=table.index)
+    for axis, label in arm.items():
+        col = label_column(axis)
+        if col not in table:
+            return table.iloc[0:0]
+        mask &= table[col].astype(str) == label
+    return table[mask]
+
+
+def _values(table: pd.DataFrame, h: Hypothesis) -> tuple[pd.Series, pd.Series]:
+    """The metric per seed in the treatment and the control arm (index: seed)."""
+    out = []
+    for arm in (h.treatment, h.control):
+        rows = _select(table, arm)
+        if h.metric not in rows:
+            out.append(pd.Series(dtype=float))
+            continue
+        out.append(rows.set_index("seed")[h.metric].dropna().astype(float).sort_index())
+    return out[0], out[1]
+
+
+def _compare(h: Hypothesis, treat: pd.Series, ctrl: pd.Series, alpha: float) -> Any:
+    from raremix.stats import compare_counts, compare_means
+
+    if metric_kind(h.metric) == "count":
+        return compare_counts(
+            int(treat.sum()),
+            len(treat),
+            int(ctrl.sum()),
+            len(ctrl),
+            direction=h.direction,
+            alpha=alpha,
+        )
+    if h.paired:
+        common = treat.index.intersection(ctrl.index)
+        treat, ctrl = treat.loc[common], ctrl.loc[common]
+    return compare_means(
+        treat.to_numpy(), ctrl.to_numpy(), paired=h.paired, direction=h.direction, alpha=alpha
+    )
+
+
+def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisResult]:
+    """Every declared hypothesis, compared, Holm-corrected within the family, and decided."""
+    from raremix.stats import decide, holm
+
+    alpha = declaration.alpha
+    compared: list[tuple[Hypothesis, Any, str]] = []
+    for h in declaration.tests:
+        treat, ctrl = _values(table, h)
+        if min(len(treat), len(ctrl)) < 2:
+            why = (
+                f"too few runs to test ({len(treat)} treatment, {len(ctrl)} control; need ≥ 2 each)"
+            )
+            compared.append((h, None, why))
+            continue
+        try:
+            compared.append((h, _compare(h, treat, ctrl, alpha), ""))
+        except RaremixError as err:
+            compared.append((h, None, str(err)))
+    ps = [c.p for _, c, _ in compared if c is not None]
+    adjusted = iter(holm(ps) if declaration.family == "study" and ps else ps)
+    results = []
+    for h, c, why in compared:
+        pub = h.published.effect if h.published else None
+        source = h.published.source if h.published else ""
+        base = {
+            "id": h.id,
+            "claim": h.claim,
+            "metric": h.metric,
+            "treatment": _arm_text(h.treatment),
+            "control": _arm_text(h.control),
+            "direction": h.direction,
+            "published": pub,
+            "source": source,
+        }
+        if c is None:
+            outcome = "out of regime" if h.regime else "inconclusive"
+            reason = f"out of regime: {h.regime}" if h.regime else why
+            nan = math.nan
+            results.append(
+                HypothesisResult(
+                    **base,
+                    outcome=outcome,
+                    reason=reason,
+                    effect=nan,
+                    ci=(nan, nan),
+                    p=nan,
+                    p_adjusted=nan,
+                    test="",
+                    n=(0, 0),
+                    means=(nan, nan),
+                )
+            )
+            continue
+        p_adj = float(next(adjusted))
+        outcome, reason = decide(
+            c,
+            direction=h.direction,
+            alpha=alpha,
+            p_adjusted=p_adj,
+            published=pub,
+            in_regime=h.regime is None,
+            regime_reason=h.regime or "",
+        )
+        results.append(
+            HypothesisResult(
+                **base,
+                outcome=outcome,
+                reason=reason,
+                effect=float(c.effect),
+                ci=(float(c.ci[0]), float(c.ci[1])),
+                p=float(c.p),
+                p_adjusted=p_adj,
+                test=c.test,
+                n=(int(c.n[0]), int(c.n[1])),
+                means=(float(c.means[0]), float(c.means[1])),
+            )
+        )
+    return results
