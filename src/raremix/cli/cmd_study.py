@@ -128,3 +128,60 @@ def list_studies() -> None:
         except RaremixError as err:
             table.add_row(name, "?", f"[red]{err}[/]")
     Console().print(table)
+
+
+@study_app.command("power")
+def power(
+    study_dir: Annotated[
+        Path, typer.Argument(help="A finished study directory (a pilot: e.g. its calibration run).")
+    ],
+    target: Annotated[
+        float, typer.Option("--power", min=0.01, max=0.99, help="Power to plan for.")
+    ] = 0.8,
+    effect: Annotated[
+        float | None,
+        typer.Option(help="Effect to detect (default: the published one, else the pilot's)."),
+    ] = None,
+) -> None:
+    """Seeds per arm each declared hypothesis needs, from the pilot's spread (statsmodels)."""
+    from raremix.configbase import load
+    from raremix.display import wide_console
+    from raremix.studies.analysis_final import final_table, load_study, task_curves
+    from raremix.studies.hypotheses import Declaration
+    from raremix.studies.outcomes import per_run_metrics
+    from raremix.studies.power import seeds_table
+
+    study = load_study(study_dir)
+    raw = study.spec.get("hypotheses")
+    if not raw:
+        raise RaremixError(
+            f"{study_dir}: the study declares no hypotheses: add a hypotheses section "
+            "to its YAML (docs/statistics.md)"
+        )
+    declaration = load(Declaration, raw, f"{study_dir}/study.yaml: hypotheses")
+    curves = task_curves(study)
+    runs = per_run_metrics(final_table(study, curves), curves, study.runs, declaration.learned)
+    rows = seeds_table(declaration, runs, power=target, effect=effect)
+    table = Table(
+        title=f"Seeds per arm for {target:.0%} power (α = {declaration.alpha} split over the "
+        f"family), from {study_dir}",
+        title_justify="left",
+    )
+    for col in ("hypothesis", "metric", "pilot seeds", "sd", "effect", "seeds needed"):
+        table.add_column(col, justify="left" if col in ("hypothesis", "metric") else "right")
+    table.add_column("declared", justify="right")
+    for r in rows.to_dict("records"):
+        table.add_row(
+            str(r["hypothesis"]),
+            str(r["metric"]),
+            str(r["pilot seeds"]),
+            "–" if r["sd"] != r["sd"] else f"{r['sd']:.3f}",
+            f"{r['effect']:+.3f} ({r['source']})",
+            "?" if r["seeds needed"] != r["seeds needed"] else str(int(r["seeds needed"])),
+            f"{r['seeds declared']}" + ("" if r["enough"] else " (underpowered)"),
+            markup=False,
+        )
+    wide_console().print(table)
+    for r in rows.to_dict("records"):
+        if isinstance(r.get("note"), str):
+            typer.echo(f"{r['hypothesis']}: {r['note']}")

@@ -138,7 +138,11 @@ def _shares(config: dict[str, Any]) -> dict[str, float]:
 
 
 def _groups(runs: pd.DataFrame, extra_axes: list[str]) -> list[str]:
-    """'size · mix', plus any other axis label that varies within one size and mix."""
+    """'size · mix', plus any other axis label that varies within one size and mix; a study
+    with an `arm` axis names its groups by arm (e.g. natural-25k and longer-25k)."""
+    arm = label_column("arm")
+    if arm in runs:
+        return [str(a) for a in runs[arm]]
     keys = ["size", "mix"]
     for axis in extra_axes:
         col = label_column(axis)

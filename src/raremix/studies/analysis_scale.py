@@ -19,8 +19,6 @@ from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS, forgetting_events
 
 NATURAL = "natural"
-SHOWN_MIN_GAIN = 0.05
-"""The phenomenon counts as shown only if larger − smaller rare acc exceeds this (and the sd)."""
 LEARNED = 0.9
 """A run whose rare acc reaches this has learned the rare task: onsets are abrupt and their
 timing random, so seeds often split into learned / not learned, which the count shows."""
@@ -143,7 +141,7 @@ def group_rows(groups: pd.DataFrame) -> list[Group]:
 def best_designed(groups: pd.DataFrame) -> tuple[Group | None, Group | None]:
     """(natural, best designed) groups at the smallest size that has both; None if absent."""
     rows = group_rows(groups)
-    nat = sorted((g for g in rows if g.natural), key=lambda g: g.params)
+    nat = sorted((g for g in rows if g.natural), key=lambda g: (g.params, g.flops))
     des = [g for g in rows if not g.natural]
     both = sorted({g.params for g in nat} & {g.params for g in des})
     if not both:
@@ -157,15 +155,16 @@ def pm(mean: float, sd: float) -> str:
     return f"{mean:.2f}" if not np.isfinite(sd) else f"{mean:.2f} ± {sd:.2f}"
 
 
-def _sd(value: float) -> float:
-    return float(value) if np.isfinite(value) else 0.0
-
-
 def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
     """The verdict of a scale-vs-mix (or demo) study; draws `figures/frontier.png`."""
     groups = group_summary(final)
     rows = group_rows(groups)
-    nat = sorted((g for g in rows if g.natural), key=lambda g: g.params)
+    runs = per_run(final)
+    # the natural-mix curve at the study's base budget; natural runs trained longer than that
+    # at the same size are the "longer" option, reported on their own
+    nat_all = sorted((g for g in rows if g.natural), key=lambda g: (g.params, g.flops))
+    nat = [g for i, g in enumerate(nat_all) if i == 0 or g.params != nat_all[i - 1].params]
+    longer = [g for g in nat_all if g not in nat]
     base_nat, best = best_designed(groups)
     p0 = nat[0].params if nat else math.nan
     lines, parts = [], []
@@ -175,11 +174,13 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
         )
         parts.append(f"natural mix: {curve}")
     if len(nat) >= 2:
-        lines.append(_phenomenon(nat[0], nat[-1]))
+        lines.append(_phenomenon(runs, nat[0], nat[-1]))
+    if nat and longer:
+        lines += _longer(runs, nat[0], [g for g in longer if g.params == nat[0].params])
     headline_tail, target = "", None
     if base_nat is not None and best is not None:
         parts.append(f"{best.mix}: {best.size} {best.rare}")
-        lines.append(_fix(base_nat, best))
+        lines.append(_fix(runs, base_nat, best))
         eq = scale_equivalence([g.params for g in nat], [g.rare_mean for g in nat], best.rare_mean)
         lines.append(_factor_line(eq, best, p0))
         label = f"{best.mix} at {best.size}: scale-equivalent {eq.describe().split(' (')[0]}"
@@ -208,7 +209,9 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
         f"Accuracy is held-out exact match, each run summarised by the mean of its last "
         f"{LAST_EVALS} evaluations; ± is the sd over {seeds} seed{'s' if seeds > 1 else ''}"
         f"{' (one seed: no spread measured)' if seeds < 2 else ''}; common = mean over the "
-        f"common tasks ({commons})."
+        f"common tasks ({commons}), weighted by held-out n where recorded. Differences are "
+        f"two-sided permutation tests over seeds with a 95% CI (docs/statistics.md); they are "
+        f"descriptive — a study's claims are its declared hypotheses."
     )
     from raremix.report.plots import frontier_figure, save_figure
 
@@ -228,39 +231,40 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
     )
 
 
-def _phenomenon(small: Group, big: Group) -> str:
-    gain, spread = big.rare_mean - small.rare_mean, max(_sd(small.rare_sd), _sd(big.rare_sd))
-    one_seed = " (one seed: no spread measured)" if min(small.seeds, big.seeds) < 2 else ""
-    pair = (
-        f"natural-mix rare acc {small.size} {small.rare} vs {big.size} "
-        f"({big.params / small.params:.1f}× params) {big.rare}: {gain:+.2f}"
-    )
-    claim = "Phenomenon (larger models learn the rare task better)"
-    counts = (
-        f" Seeds with rare acc ≥ {LEARNED}: {small.learned} at {small.size}, "
-        f"{big.learned} at {big.size}."
-    )
-    if gain > spread and gain > SHOWN_MIN_GAIN:
-        return f"{claim}: shown — {pair}, more than the larger sd ({spread:.2f}){one_seed}.{counts}"
-    if gain <= 0:
-        why = "absent — " + pair + ": the larger model is not better"
-    elif gain <= spread:
-        why = f"graded at best — {pair}, within the seed spread (sd {spread:.2f})"
-    else:
-        why = f"graded — {pair}, below {SHOWN_MIN_GAIN}"
-    return f"{claim}: NOT shown in this run ({why}){one_seed}.{counts}"
+def versus(runs: pd.DataFrame, treat: Group, ctrl: Group, metric: str = "rare_acc") -> str:
+    """'+0.81 [+0.52, +1.00], p = 0.004 (permutation …)': treatment − control over seeds."""
+    from raremix.stats import compare_means
+
+    a = runs.loc[runs.group == treat.group, metric].dropna().to_numpy()
+    b = runs.loc[runs.group == ctrl.group, metric].dropna().to_numpy()
+    if min(len(a), len(b)) < 2:
+        return f"{np.mean(a) - np.mean(b):+.2f} (one seed per arm: no test possible)"
+    return compare_means(a, b, direction="two-sided").text()
 
 
-def _fix(nat: Group, best: Group) -> str:
-    d_common = 100 * (best.common_mean - nat.common_mean)
-    overlap = best.rare_mean - _sd(best.rare_sd) <= nat.rare_mean + _sd(nat.rare_sd)
-    noisy = " — within one sd of each other, so the gain is uncertain" if overlap else ""
+def _phenomenon(runs: pd.DataFrame, small: Group, big: Group) -> str:
     return (
-        f"Fix at {nat.size}: {best.mix} (the best designed mix) reaches rare acc {best.rare} vs "
-        f"natural {nat.rare} ({best.rare_mean - nat.rare_mean:+.2f}{noisy}; rare acc ≥ {LEARNED} "
-        f"in {best.learned} seeds vs {nat.learned}); common tasks "
-        f"{nat.common_mean:.2f} → {best.common_mean:.2f} ({d_common:+.1f} points)."
+        f"Larger vs smaller on the natural mix: rare acc {big.size} ({big.params / small.params:.1f}× "
+        f"params) {big.rare} vs {small.size} {small.rare}: {versus(runs, big, small)}. Seeds "
+        f"with rare acc ≥ {LEARNED}: {big.learned} vs {small.learned}."
     )
+
+
+def _fix(runs: pd.DataFrame, nat: Group, best: Group) -> str:
+    return (
+        f"Designed mix at {nat.size}: {best.mix} (the best designed mix by mean) rare acc "
+        f"{best.rare} vs natural {nat.rare}: {versus(runs, best, nat)} (rare acc ≥ {LEARNED} "
+        f"in {best.learned} seeds vs {nat.learned}); common tasks {nat.common_mean:.2f} → "
+        f"{best.common_mean:.2f}: {versus(runs, best, nat, 'common_acc')}."
+    )
+
+
+def _longer(runs: pd.DataFrame, nat: Group, longer: list[Group]) -> list[str]:
+    return [
+        f"Longer at {g.size}: {g.group} ({g.flops / nat.flops:.1f}× the FLOPs) rare acc {g.rare} "
+        f"vs {nat.rare}: {versus(runs, g, nat)}."
+        for g in longer
+    ]
 
 
 def _factor_line(eq: ScaleEquivalence, best: Group, p0: float) -> str:

@@ -109,7 +109,7 @@ def _select(table: pd.DataFrame, arm: dict[str, str]) -> pd.DataFrame:
     return table[mask]
 
 
-def _values(table: pd.DataFrame, h: Hypothesis) -> tuple[pd.Series, pd.Series]:
+def arm_values(table: pd.DataFrame, h: Hypothesis) -> tuple[pd.Series, pd.Series]:
     """The metric per seed in the treatment and the control arm (index: seed)."""
     out = []
     for arm in (h.treatment, h.control):
@@ -148,7 +148,7 @@ def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisRe
     alpha = declaration.alpha
     compared: list[tuple[Hypothesis, Any, str]] = []
     for h in declaration.tests:
-        treat, ctrl = _values(table, h)
+        treat, ctrl = arm_values(table, h)
         if min(len(treat), len(ctrl)) < 2:
             why = (
                 f"too few runs to test ({len(treat)} treatment, {len(ctrl)} control; need ≥ 2 each)"
