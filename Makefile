@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+docs: $(STAMP)
+	@# the docs extra (mkdocs, mkdocstrings) only when missing; the build reads src/ statically
+	$(BIN)/python -c "import mkdocs, mkdocstrings_handlers.python" 2>/dev/null || $(BIN)/pip install -q --disable-pip-version-check -e ".[docs]"
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) runs studies out
+	rm -rf $(VENV) runs studies out site

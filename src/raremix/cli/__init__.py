@@ -7,6 +7,7 @@ line on stderr and exit code 2 — never a traceback.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -21,8 +22,24 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    """`raremix --version`: the same string as `raremix version` and `raremix.__version__`."""
+    if value:
+        from raremix import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Bigger model or better mix? A lab and a toolkit for teaching models rare tasks."""
 
 

@@ -1,4 +1,4 @@
-"""`raremix version`."""
+"""`raremix version` (also `raremix --version`): the installed version, from pyproject.toml."""
 
 import typer
 

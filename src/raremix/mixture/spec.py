@@ -218,7 +218,7 @@ class CurriculumSpec(Config):
     kinds: dict[str, Literal["structured", "open"]] | None = None
     """Task kinds for structured-first/open-first (default: the registered task of each source's name)."""
     forgetting: dict[str, dict[str, float]] | None = None
-    """bwt-guided: forgetting[a][b] = rise of b's loss from training on a (measured by ordering_run)."""
+    """bwt-guided: `forgetting[a][b]` = rise of b's loss from training on a (measured by ordering_run)."""
 
     @field_validator("kind")
     @classmethod
