@@ -1,37 +1,43 @@
 # Two commands on a fresh machine:  `make demo`  and  `make test`.
-# Both create .venv and install what raremix needs (torch pinned to the CPU wheel).
+# Both create .venv and install what they need (torch pinned to the CPU wheel): the demo
+# only raremix's core dependencies, the tests every extra they exercise.
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+CORE := $(VENV)/.core-stamp
+FULL := $(VENV)/.full-stamp
 PYTHON ?= python3
+PIP := $(BIN)/pip install -q --disable-pip-version-check
 
 .PHONY: demo test install bench docs clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[hf,ray,loggers,dev]"
-	touch $(STAMP)
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
+	touch $(CORE)
 
-install: $(STAMP)
+$(FULL): $(CORE)
+	$(PIP) -e ".[hf,ray,loggers,dev,docs]"
+	touch $(FULL)
 
-demo: $(STAMP)
+install: $(FULL)
+
+demo: $(CORE)
 	$(BIN)/raremix demo
 
-test: $(STAMP)
+test: $(FULL)
 	@# the report test screenshots the HTML page in headless Chromium (Debian's package)
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
 	$(BIN)/pytest -n 2 --durations=15
 
-bench: $(STAMP)
+bench: $(FULL)
 	$(BIN)/python benchmarks/run_all.py
 
-docs: $(STAMP)
-	@# the docs extra (mkdocs, mkdocstrings) only when missing; the build reads src/ statically
-	$(BIN)/python -c "import mkdocs, mkdocstrings_handlers.python" 2>/dev/null || $(BIN)/pip install -q --disable-pip-version-check -e ".[docs]"
+docs: $(FULL)
 	$(BIN)/mkdocs build --strict --site-dir site
 
 clean:
