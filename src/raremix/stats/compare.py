@@ -163,7 +163,7 @@ def compare_counts(
     direction: Direction = "greater",
     alpha: float = 0.05,
 ) -> Comparison:
-    """"k of n seeds learned" in each arm: Barnard's exact test and a Newcombe interval.
+    """ "k of n seeds learned" in each arm: Barnard's exact test and a Newcombe interval.
 
     The effect is the difference of the two proportions; `means` are the proportions.
     """

@@ -96,8 +96,7 @@ def decide(
         bound = f"{1 - 2 * alpha:.0%} interval [{signed(low)}, {signed(high)}]"
     if excluded:
         return "contradicted", (
-            f"Contradicted: {why_not}, and its {bound} excludes the published "
-            f"{published_said}."
+            f"Contradicted: {why_not}, and its {bound} excludes the published {published_said}."
         )
     return "inconclusive", (
         f"Inconclusive: {why_not}, but its {bound} cannot exclude the published "
@@ -141,7 +140,9 @@ def seeds_needed(
     with warnings.catch_warnings():
         # the root finder warns and returns NaN when even 2 seeds exceed the power
         warnings.simplefilter("ignore")
-        n = analysis.solve_power(effect_size=size, alpha=alpha, power=power, alternative=alternative)
+        n = analysis.solve_power(
+            effect_size=size, alpha=alpha, power=power, alternative=alternative
+        )
         n = float(n)
         if math.isnan(n):
             if analysis.power(size, 2, alpha, alternative=alternative) < power:

@@ -164,7 +164,7 @@ def _durations(
     if (t < 0).any():
         raise RaremixError(f"{what}: durations must not be negative; got {t.min()}")
     flags = set(np.unique(raw).tolist())
-    if not flags <= {0, 1, True, False}:
+    if not flags <= {0, 1}:  # True == 1, False == 0
         raise RaremixError(
             f"{what}: event flags must be True/False (or 1/0); got {sorted(map(str, flags))}"
         )
