@@ -71,7 +71,7 @@ def decide(
         "two-sided": c.effect != 0,
     }[direction]
     if in_direction and p < alpha:
-        return "supported", f"Supported: {effect} is {_said(direction)}, {p_said} < α = {alpha}."
+        return "supported", f"Supported: {effect} is {_said(direction, c.effect)}, {p_said} < α = {alpha}."
 
     why_not = f"{effect} is not significant ({p_said}, α = {alpha})"
     if published is None:
@@ -165,12 +165,10 @@ def min_seeds_for_exact(alpha: float, *, paired: bool, direction: Direction) -> 
         n += 1
 
 
-def _said(direction: Direction) -> str:
-    return {
-        "greater": "positive as declared",
-        "less": "negative as declared",
-        "two-sided": "nonzero",
-    }[direction]
+def _said(direction: Direction, effect: float) -> str:
+    if direction == "two-sided":
+        return f"{'positive' if effect > 0 else 'negative'} (two-sided test)"
+    return f"{'positive' if direction == 'greater' else 'negative'} as declared"
 
 
 def _check_published(published: float | None, direction: Direction) -> None:
