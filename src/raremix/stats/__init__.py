@@ -1,0 +1,38 @@
+"""The statistics behind every raremix verdict (docs/statistics.md).
+
+compare → a `Comparison` (effect, interval, p) of two arms: `compare_means` for per-seed
+values, `compare_counts` for "k of n seeds learned". decide → one of `OUTCOMES` and a
+sentence saying why. Survival outcomes (FLOPs-to-learn, censored at the cap) go through
+`kaplan_meier`, `logrank` and `survival_fit`. All built on scipy.stats, statsmodels and
+lifelines; this package imports nothing else from raremix but its error type.
+"""
+
+from raremix.stats.compare import (
+    DIRECTIONS,
+    Comparison,
+    Direction,
+    compare_counts,
+    compare_means,
+    holm,
+    wilson,
+)
+from raremix.stats.decide import OUTCOMES, Outcome, decide, min_seeds_for_exact, seeds_needed
+from raremix.stats.survival import kaplan_meier, logrank, survival_fit
+
+__all__ = [
+    "DIRECTIONS",
+    "OUTCOMES",
+    "Comparison",
+    "Direction",
+    "Outcome",
+    "compare_counts",
+    "compare_means",
+    "decide",
+    "holm",
+    "kaplan_meier",
+    "logrank",
+    "min_seeds_for_exact",
+    "seeds_needed",
+    "survival_fit",
+    "wilson",
+]
