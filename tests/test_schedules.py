@@ -137,6 +137,7 @@ def test_stop_when_learned_ends_the_run_and_stays_stopped_on_rerun(tmp_path: Pat
         ),
         ({"stop_when_learned": {"tasks": ["cpy"]}}, "unknown task 'cpy': did you mean 'copy'?"),
         ({"optim": {"lr_rule": {"exponent": float("nan")}}}, "'optim.lr_rule.exponent'"),
+        ({"eval_per_decade": 5}, "applies to eval_schedule: log only"),
     ],
 )
 def test_bad_schedule_input_is_one_line_exit_2(

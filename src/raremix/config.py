@@ -233,6 +233,10 @@ class TrainConfig(Config):
                 raise ValueError(
                     "adaptive mixing replaces the mixture's schedule: remove mixture.schedule or adaptive"
                 )
+        if self.eval_schedule == "linear" and self.eval_per_decade != 10:
+            raise ValueError(
+                "eval_per_decade applies to eval_schedule: log only: set eval_schedule: log or remove it"
+            )
         problem = budget_problem(self.optim, self.steps)
         if problem:
             raise ValueError(problem)
