@@ -13,14 +13,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from raremix.callbacks.stop import StopWhenLearned
 from raremix.configbase import Config, load, read_yaml
 from raremix.errors import RaremixError, did_you_mean, unknown
 from raremix.mixture import MixtureConfig
 from raremix.mixture.adaptive import AdaptiveConfig
 from raremix.model import LADDER, GPTConfig, heads_for, ladder_config
 from raremix.probes.config import ProbeConfig
+from raremix.schedules import SCHEDULES, budget_problem
 
 
 class TaskSpec(Config):
@@ -83,11 +91,20 @@ class ModelSpec(Config):
         )
 
 
+class LrRule(Config):
+    """Peak learning rate by model size: lr × (params / ref_params)^exponent."""
+
+    ref_params: int = Field(25_000, ge=1)
+    """Parameter count (embeddings included, as `facts.params`) at which the rate is `lr` itself."""
+    exponent: float = Field(-0.5, allow_inf_nan=False)
+    """Power of params / ref_params (negative: larger models get smaller rates)."""
+
+
 class OptimConfig(Config):
-    """AdamW with linear warm-up and cosine (or constant) decay, and gradient clipping."""
+    """AdamW with linear warm-up, a named learning-rate schedule, and gradient clipping."""
 
     lr: float = Field(3e-3, gt=0)
-    """Peak learning rate."""
+    """Peak learning rate (at `lr_rule.ref_params` parameters when `lr_rule` is set)."""
     weight_decay: float = Field(0.01, ge=0)
     """AdamW decoupled weight decay on matrices (not on biases, norms or embeddings)."""
     beta1: float = Field(0.9, ge=0, lt=1)
@@ -96,12 +113,51 @@ class OptimConfig(Config):
     """Adam β2."""
     warmup_steps: int = Field(100, ge=0)
     """Linear warm-up length in steps."""
-    schedule: Literal["cosine", "constant"] = "cosine"
-    """Decay after warm-up: cosine to min_lr_ratio·lr, or constant (separates forgetting from decay)."""
+    schedule: str = "cosine"
+    """After warm-up: cosine (to min_lr_ratio·lr over the run's steps), constant, or wsd (see raremix.schedules)."""
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
-    """Final learning rate as a fraction of the peak (cosine only)."""
+    """Final learning rate as a fraction of the peak (cosine and wsd)."""
+    decay_steps: int = Field(0, ge=0)
+    """wsd: length of the linear decay in steps (≥ 1 for wsd)."""
+    decay_start: int | None = Field(None, ge=0)
+    """wsd: step at which the decay begins; default: steps − decay_steps (the decay ends the run)."""
+    decay_start_fraction: float | None = Field(None, gt=0, lt=1)
+    """wsd: the decay begins at this fraction of the run's steps (instead of decay_start)."""
+    lr_rule: LrRule | None = None
+    """Scale the peak rate with model size (recorded per run as `lr_peak`); null: `lr` for every size."""
     grad_clip: float = Field(1.0, ge=0)
     """Clip the global gradient norm to this value (0 disables)."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _known_schedule(cls, name: str) -> str:
+        if name not in SCHEDULES:
+            raise ValueError(f"unknown schedule '{name}': {did_you_mean(name, SCHEDULES)}")
+        return name
+
+    @model_validator(mode="after")
+    def _schedule(self) -> OptimConfig:
+        declared = [
+            k for k in ("decay_start", "decay_start_fraction") if getattr(self, k) is not None
+        ]
+        if self.schedule != "wsd" and (declared or self.decay_steps):
+            raise ValueError(
+                f"{(declared or ['decay_steps'])[0]} applies to schedule: wsd only: remove it or set schedule: wsd"
+            )
+        if self.schedule == "wsd" and self.decay_steps < 1:
+            raise ValueError("schedule: wsd needs decay_steps ≥ 1: declare the decay length")
+        if len(declared) > 1:
+            raise ValueError("give decay_start or decay_start_fraction, not both")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        # fields added after runs existed stay out at their defaults, so old runs keep their hash
+        for key in ("decay_steps", "decay_start", "decay_start_fraction", "lr_rule"):
+            if data.get(key) == OptimConfig.model_fields[key].default:
+                del data[key]
+        return data
 
 
 class TrainConfig(Config):
@@ -114,7 +170,11 @@ class TrainConfig(Config):
     batch_size: int = Field(128, ge=1)
     """Examples per step (global, across ranks)."""
     eval_every: int = Field(250, ge=1)
-    """Evaluate every this many steps (and at the end)."""
+    """Evaluate every this many steps (and at the start and the end)."""
+    eval_schedule: Literal["linear", "log"] = "linear"
+    """linear: every eval_every steps; log: also at log-spaced steps, dense early, to place onsets."""
+    eval_per_decade: int = Field(10, ge=1)
+    """log: evaluations per tenfold of steps (steps round(10^(i/eval_per_decade)))."""
     eval_examples: int = Field(256, ge=1)
     """Held-out examples per task at each evaluation."""
     eval_seed: int = Field(0, ge=0)
@@ -141,6 +201,8 @@ class TrainConfig(Config):
     """Probes run during training (interference, neurons, linear probes, entropy); null: none."""
     adaptive: AdaptiveConfig | None = None
     """Adaptive (online) mixing: a rule that re-weights the tasks while training; null: none."""
+    stop_when_learned: StopWhenLearned | None = None
+    """End the run once these tasks are learned (threshold, consecutive evaluations); null: run all steps."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -173,6 +235,16 @@ class TrainConfig(Config):
                 raise ValueError(
                     "adaptive mixing replaces the mixture's schedule: remove mixture.schedule or adaptive"
                 )
+        if self.eval_schedule == "linear" and self.eval_per_decade != 10:
+            raise ValueError(
+                "eval_per_decade applies to eval_schedule: log only: set eval_schedule: log or remove it"
+            )
+        problem = budget_problem(self.optim, self.steps)
+        if problem:
+            raise ValueError(problem)
+        for name in self.stop_when_learned.tasks if self.stop_when_learned else []:
+            if name not in self.tasks:
+                raise ValueError(f"stop_when_learned.tasks: {unknown('task', name, self.tasks)}")
         return self
 
     def hash(self) -> str:
@@ -182,7 +254,14 @@ class TrainConfig(Config):
             del data["probes"]  # runs from before probes existed keep their hash
         if data.get("adaptive") is None:
             del data["adaptive"]  # likewise for runs from before adaptive mixing
+        for key, default in _LATER_DEFAULTS.items():
+            if data.get(key) == default:
+                del data[key]  # and for runs from before these fields
         return config_hash(data)
+
+
+_LATER_DEFAULTS = {"eval_schedule": "linear", "eval_per_decade": 10, "stop_when_learned": None}
+"""Run-level fields added after runs existed, left out of the hash at these defaults."""
 
 
 def config_hash(data: dict[str, Any]) -> str:

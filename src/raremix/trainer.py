@@ -1,14 +1,13 @@
 """The training loop: one readable function, extended by callbacks.
 
 `train(cfg, run_dir)` trains a GPT on the run's task mixture, evaluates every task on
-its held-out set at a fixed cadence, appends metric rows to `run_dir/metrics.jsonl`,
+its held-out set at a declared cadence, appends metric rows to `run_dir/metrics.jsonl`,
 and checkpoints so that a killed run resumes to bit-identical results on CPU.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import platform
 import time
 from collections.abc import Sequence
@@ -26,10 +25,12 @@ from raremix.checkpoint import load_checkpoint, save_checkpoint
 from raremix.config import OptimConfig, TrainConfig
 from raremix.data import BatchStream, TaskData, to_device
 from raremix.distributed import Dist
+from raremix.errors import RaremixError
 from raremix.evaluate import evaluate
 from raremix.mixture import build_sampler
 from raremix.model import GPT, count_params, flops_per_token
 from raremix.results.rows import MetricWriter
+from raremix.schedules import eval_steps, lr_at, peak_lr
 from raremix.tokens import TokenBatch
 
 
@@ -54,18 +55,6 @@ class TrainState:
     stop: bool = False  # a callback may set it to end the run early (after a checkpoint)
     dist: Dist = field(default_factory=Dist)  # rank and world size under torchrun
     batch: TokenBatch | None = None  # this rank's batch of the step just taken
-
-
-def lr_at(step: int, total: int, o: OptimConfig) -> float:
-    """Linear warm-up to `o.lr`, then cosine to `o.min_lr_ratio·lr` (or constant)."""
-    if step < o.warmup_steps:
-        return o.lr * (step + 1) / o.warmup_steps
-    if o.schedule == "constant":
-        return o.lr
-    progress = (step - o.warmup_steps) / max(1, total - o.warmup_steps)
-    return o.lr * (
-        o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    )
 
 
 def make_optimizer(
@@ -132,12 +121,13 @@ def train(
     model_cfg = cfg.model.build(data.tokenizer.size, data.block_size)
     model = GPT(model_cfg).to(device)
     optimizer = make_optimizer(model, cfg.optim, fused=device.type == "cuda")
+    params = count_params(model_cfg)
+    flops_per_step = flops_per_token(model_cfg, data.block_size) * cfg.batch_size * data.block_size
     facts = {
-        "params": count_params(model_cfg),
-        "flops": flops_per_token(model_cfg, data.block_size)
-        * cfg.batch_size
-        * data.block_size
-        * cfg.steps,
+        "params": params,
+        "flops": flops_per_step * cfg.steps,
+        "flops_per_step": flops_per_step,
+        "lr_peak": peak_lr(cfg.optim, params),
         "d_model": model_cfg.d_model,
         "n_layer": model_cfg.n_layer,
     }
@@ -168,10 +158,19 @@ def train(
         from raremix.callbacks.adaptive import AdaptiveCallback
 
         callbacks = [*callbacks, AdaptiveCallback(cfg.adaptive, stream)]
+    if cfg.stop_when_learned is not None:
+        from raremix.callbacks.stop import StopWhenLearnedCallback
+
+        if dist.world_size > 1:  # it decides on rank 0's evaluations; the others would wait
+            raise RaremixError(
+                "stop_when_learned runs in one process only: remove it or run without torchrun"
+            )
+        callbacks = [*callbacks, StopWhenLearnedCallback(cfg.stop_when_learned)]
     # rank 0 alone evaluates, writes and reports; a callback may opt in with `all_ranks = True`
     callbacks = [cb for cb in callbacks if dist.is_main or getattr(cb, "all_ranks", False)]
     net = dist.wrap(model, device)  # DistributedDataParallel under torchrun, else the model
     eval_sets = data.eval_sets(cfg.eval_examples)
+    eval_at = set(eval_steps(cfg.steps, cfg.eval_every, cfg.eval_schedule, cfg.eval_per_decade))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     model.train()
     for cb in callbacks:
@@ -181,7 +180,7 @@ def train(
 
     t0 = time.perf_counter()
     while state.step < cfg.steps and not state.stop:
-        state.lr = lr_at(state.step, cfg.steps, cfg.optim)
+        state.lr = lr_at(state.step, cfg.steps, cfg.optim, params)
         set_lr(optimizer, state.lr)
         batch = stream.next(state.step)
         if batch is None:  # the stream had ended exactly at a chunk boundary
@@ -199,10 +198,11 @@ def train(
         # every source drawn through under a `stop` policy ends the run early, cleanly
         state.stop = state.stop or stream.exhausted
         last = state.step == cfg.steps or state.stop
-        if state.step % cfg.eval_every == 0 or last:
+        if state.step in eval_at or last:
             if dist.is_main:
                 _evaluate(state, eval_sets, callbacks, train_loss=loss_sum / max(1, loss_n))
             loss_sum, loss_n = 0.0, 0
+        last = last or state.stop  # an evaluation may have ended the run (stop_when_learned)
         if (state.step % cfg.checkpoint_every == 0 or last) and dist.is_main:
             save_checkpoint(run_dir, model, optimizer, state.step,
                             {"stream": stream.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n}, expect)  # fmt: skip

@@ -51,7 +51,7 @@ class ProbeCallback(Callback):
 
     def run(self, state: TrainState) -> None:
         """Probe the model now and write the rows at `state.step`."""
-        from raremix.trainer import lr_at
+        from raremix.schedules import lr_at
 
         t0 = time.perf_counter()
         results = probe(
@@ -60,7 +60,9 @@ class ProbeCallback(Callback):
             probes=self.cfg.probes,
             rare=state.cfg.rare if self.rare is None else self.rare,
             optimizer=state.optimizer,
-            lr=lr_at(state.step, state.cfg.steps, state.cfg.optim),  # what the next step would use
+            lr=lr_at(
+                state.step, state.cfg.steps, state.cfg.optim, state.facts.get("params")
+            ),  # the next step's
             clip=state.cfg.optim.grad_clip,
             layer=self.cfg.layer,
         )

@@ -16,6 +16,7 @@ from raremix.configbase import Config, load, read_yaml
 from raremix.errors import RaremixError, did_you_mean
 from raremix.mixture import MixtureConfig
 from raremix.probes.config import ProbeConfig
+from raremix.schedules import budget_problem
 from raremix.tagged.spec import TaggedSpec, path_beside
 
 LOGGER_NAMES = ("tensorboard", "mlflow", "wandb")
@@ -87,6 +88,9 @@ class HFTrainConfig(Config):
                     raise ValueError(
                         f"mixture source '{s.name}' is not in tasks: add it under tasks"
                     )
+        problem = budget_problem(self.optim, self.steps)
+        if problem:
+            raise ValueError(problem)
         return self
 
     def hash(self) -> str:

@@ -38,8 +38,8 @@ from raremix.hf.lmeval import lmeval_results, write_lmeval
 from raremix.mixture import build_sampler
 from raremix.probes import probe, shift_labels, to_rows
 from raremix.results.rows import MetricWriter
+from raremix.schedules import lr_at, peak_lr
 from raremix.trainer import (
-    lr_at,
     make_optimizer,
     resolve_device,
     set_lr,
@@ -159,7 +159,7 @@ def train_hf(
         writer,
         device,
         dist,
-        facts={"params": n_params, "model": cfg.model},
+        facts={"params": n_params, "model": cfg.model, "lr_peak": peak_lr(cfg.optim, n_params)},
     )
     expect = {"config_hash": cfg.hash(), "params": n_params}
 
@@ -191,7 +191,7 @@ def train_hf(
 
     t0 = time.perf_counter()
     while state.step < cfg.steps and not state.stop:
-        state.lr = lr_at(state.step, cfg.steps, cfg.optim)
+        state.lr = lr_at(state.step, cfg.steps, cfg.optim, n_params)
         set_lr(optimizer, state.lr)
         try:
             sources, indices = sampler.next_batch()  # this rank's slice of the global batch
@@ -299,7 +299,7 @@ def _probe(state: HFState, items: dict[str, EvalItems]) -> None:
         probes=pc.probes,
         rare=state.cfg.rare,
         optimizer=state.optimizer,
-        lr=lr_at(state.step, state.cfg.steps, state.cfg.optim),
+        lr=lr_at(state.step, state.cfg.steps, state.cfg.optim, state.facts["params"]),
         clip=state.cfg.optim.grad_clip,
         layer=pc.layer,
     )

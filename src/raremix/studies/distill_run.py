@@ -31,6 +31,7 @@ from pydantic import Field, model_validator
 from raremix.config import ModelSpec, OptimConfig, TrainConfig
 from raremix.configbase import Config, load
 from raremix.errors import RaremixError
+from raremix.schedules import budget_problem
 from raremix.studies.distill_teacher import LABEL_KEYS, TeacherCache, true_labelled
 
 LOSSES = ("hard", "soft", "margin")
@@ -61,6 +62,13 @@ class StudentConfig(Config):
     """Evaluate on the held-out sets every this many steps (and at the end)."""
     optim: OptimConfig = OptimConfig()
     """Optimiser and learning-rate schedule."""
+
+    @model_validator(mode="after")
+    def _schedule_fits(self) -> StudentConfig:
+        problem = budget_problem(self.optim, self.steps)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class DistillConfig(Config):
@@ -187,7 +195,8 @@ def train_student(
     from raremix.evaluate import evaluate
     from raremix.model import GPT, count_params, flops_per_token
     from raremix.results.rows import MetricWriter
-    from raremix.trainer import lr_at, make_optimizer, set_lr, update
+    from raremix.schedules import lr_at
+    from raremix.trainer import make_optimizer, set_lr, update
 
     s, data = cfg.student, cache.data
     train_set = student_data(cfg, cache)
@@ -214,7 +223,7 @@ def train_student(
     perm, at, loss_sum, loss_n = torch.randperm(n, generator=order), 0, 0.0, 0
     model.train()
     for step in range(s.steps):
-        lr = lr_at(step, s.steps, s.optim)
+        lr = lr_at(step, s.steps, s.optim, count_params(model_cfg))
         set_lr(optimizer, lr)
         if at + s.batch_size > n:  # a fresh permutation each epoch; a short tail is skipped
             perm, at = torch.randperm(n, generator=order), 0
