@@ -260,7 +260,12 @@ class TrainConfig(Config):
         return config_hash(data)
 
 
-_LATER_DEFAULTS = {"eval_schedule": "linear", "eval_per_decade": 10, "stop_when_learned": None}
+_LATER_DEFAULTS = {
+    "eval_schedule": "linear",
+    "eval_per_decade": 10,
+    "stop_when_learned": None,
+    "eval_seed": 0,
+}
 """Run-level fields added after runs existed, left out of the hash at these defaults."""
 
 

@@ -144,6 +144,8 @@ def power(
     ] = None,
 ) -> None:
     """Seeds per arm each declared hypothesis needs, from the pilot's spread (statsmodels)."""
+    from rich.text import Text
+
     from raremix.configbase import load
     from raremix.display import wide_console
     from raremix.studies.analysis_final import final_table, load_study, task_curves
@@ -171,7 +173,7 @@ def power(
         table.add_column(col, justify="left" if col in ("hypothesis", "metric") else "right")
     table.add_column("declared", justify="right")
     for r in rows.to_dict("records"):
-        table.add_row(
+        cells = (
             str(r["hypothesis"]),
             str(r["metric"]),
             str(r["pilot seeds"]),
@@ -179,8 +181,8 @@ def power(
             f"{r['effect']:+.3f} ({r['source']})",
             "?" if r["seeds needed"] != r["seeds needed"] else str(int(r["seeds needed"])),
             f"{r['seeds declared']}" + ("" if r["enough"] else " (underpowered)"),
-            markup=False,
         )
+        table.add_row(*(Text(c) for c in cells))
     wide_console().print(table)
     for r in rows.to_dict("records"):
         if isinstance(r.get("note"), str):

@@ -71,7 +71,10 @@ def decide(
         "two-sided": c.effect != 0,
     }[direction]
     if in_direction and p < alpha:
-        return "supported", f"Supported: {effect} is {_said(direction, c.effect)}, {p_said} < α = {alpha}."
+        return (
+            "supported",
+            f"Supported: {effect} is {_said(direction, c.effect)}, {p_said} < α = {alpha}.",
+        )
 
     why_not = f"{effect} is not significant ({p_said}, α = {alpha})"
     if published is None:

@@ -103,6 +103,7 @@ class Verdict:
     def outcome_table(self) -> Table:
         """The declared hypotheses and their outcomes, for the console."""
         from rich.table import Table
+        from rich.text import Text
 
         title = "Declared hypotheses" + (f" ({self.evidence} runs)" if self.evidence else "")
         table = Table(title=title, title_justify="left")
@@ -110,7 +111,7 @@ class Verdict:
             table.add_column(col, justify="left" if col == "hypothesis" else "right")
         table.add_column("outcome", justify="left")
         for o in self.outcomes:
-            table.add_row(*(str(v) for v in outcome_row(o)), markup=False)
+            table.add_row(*(Text(str(v)) for v in outcome_row(o)))
         return table
 
 

@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from raremix.configbase import Config
 from raremix.errors import did_you_mean
+from raremix.results.onset import LearnedRule
 
 RUN_METRICS = ("rare_acc", "common_acc", "rare_learned")
 TASK_METRICS = ("acc", "learned")
@@ -92,15 +93,6 @@ class Hypothesis(Config):
         if not arm:
             raise ValueError("an arm needs at least one axis label, e.g. {arm: natural-25k}")
         return {str(k): str(v) for k, v in arm.items()}
-
-
-class LearnedRule(Config):
-    """When a task counts as learned: accuracy ≥ threshold at `consecutive` evaluations in a row."""
-
-    threshold: float = Field(0.9, ge=0.0, le=1.0)
-    """Accuracy a task must reach (0–1)."""
-    consecutive: int = Field(2, ge=1)
-    """Evaluations in a row at or above the threshold."""
 
 
 class Declaration(Config):

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
+from raremix.results.onset import LearnedRule
 from raremix.results.store import label_column
-from raremix.studies.hypotheses import Declaration, Hypothesis, LearnedRule, metric_kind
+from raremix.studies.hypotheses import Declaration, Hypothesis, metric_kind
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,11 @@ class HypothesisResult:
         return f"{self.effect:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
-def learned(steps: np.ndarray, acc: np.ndarray, rule: LearnedRule) -> bool:
+def learned(acc: np.ndarray, rule: LearnedRule) -> bool:
     """Whether accuracy met `rule` (≥ threshold at `consecutive` evaluations in a row)."""
-    from raremix.results.onset import first_learned
+    from raremix.results.onset import onset_index
 
-    return first_learned(steps, acc, rule.threshold, rule.consecutive) is not None
+    return onset_index(acc, rule) is not None
 
 
 def per_run_metrics(
@@ -73,8 +74,8 @@ def per_run_metrics(
     weight = final["n"] if "n" in final else pd.Series(1.0, index=final.index)
     f = final.assign(_w=weight.fillna(1.0).astype(float))
     metrics: dict[str, dict[str, float]] = {r: {} for r in out["run_id"]}
-    for run_id, rows in f.groupby("run_id"):
-        m = metrics.setdefault(str(run_id), {})
+    for key, rows in f.groupby("run_id"):
+        m = metrics.setdefault(str(key), {})
         for role in ("rare", "common"):
             part = rows[rows.role == role]
             if not part.empty:
@@ -84,7 +85,7 @@ def per_run_metrics(
     for (run_id, task), c in curves.groupby(["run_id", "task"]):
         c = c.sort_values("step")
         metrics.setdefault(str(run_id), {})[f"learned:{task}"] = float(
-            learned(c["step"].to_numpy(), c["acc"].to_numpy(), rule)
+            learned(c["acc"].to_numpy(), rule)
         )
     rare = {str(r): list(t) for r, t in zip(runs["run_id"], runs["rare"], strict=True)}
     for run_id, m in metrics.items():
@@ -165,7 +166,7 @@ def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisRe
     for h, c, why in compared:
         pub = h.published.effect if h.published else None
         source = h.published.source if h.published else ""
-        base = {
+        base: dict[str, Any] = {
             "id": h.id,
             "claim": h.claim,
             "metric": h.metric,

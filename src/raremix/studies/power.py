@@ -41,6 +41,7 @@ def seeds_table(
         size = wanted if wanted is not None else observed
         row["effect"] = size
         row["source"] = "stated" if effect is not None else "published" if h.published else "pilot"
+        needed: float
         floor = min_seeds_for_exact(alpha, paired=h.paired, direction=h.direction)
         try:
             if metric_kind(h.metric) == "count":
