@@ -21,6 +21,7 @@ import importlib
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -290,6 +291,8 @@ def _run_study(
     save_spec(spec.model_copy(update={"run_fn": fn}) if isinstance(fn, str) else spec, out)
     store = ResultStore(out / "store")
     incomplete = _stored_incomplete(store)
+    for run_id in incomplete:
+        _set_aside(out, run_id)
     finished = store.finished_ids() - set(incomplete)
     todo = [r for r in runs if r.run_id not in finished]
     outcome = StudyOutcome(out, len(runs), skipped=[r.run_id for r in runs if r.run_id in finished])
@@ -302,7 +305,10 @@ def _run_study(
     def record(run: RunSpec, result: RunResult) -> None:
         gap = missing_rows(run.config, result.facts, result.rows or []) if result.ok else None
         if gap is not None:  # stored as failed, so that the next `study run` runs it again
+            moved = _set_aside(out, run.run_id)
             result.ok, result.error = False, f"its metric rows are incomplete: {gap}"
+            if moved is not None:
+                result.error += f" (moved to {moved} so that a rerun starts afresh)"
         info: dict[str, Any] = {label_column(k): v for k, v in run.labels.items()}
         info |= {"study": spec.name, "status": "done" if result.ok else "failed"}
         info |= {"wall_s": result.wall_s, "error": result.error, "config": run.config}
@@ -329,6 +335,19 @@ def _run_study(
         analyzer(out)
         outcome.analyzed = True
     return outcome
+
+
+def _set_aside(study: Path, run_id: str) -> Path | None:
+    """Move a run's directory to `runs/<id>.incomplete` (replacing an older one), so that
+    its rerun trains afresh instead of resuming from a checkpoint past its lost rows."""
+    path = study / "runs" / run_id
+    if not path.is_dir():
+        return None
+    dest = path.with_name(f"{run_id}.incomplete")
+    if dest.exists():
+        shutil.rmtree(dest)
+    path.rename(dest)
+    return dest
 
 
 def _stored_incomplete(store: Any) -> dict[str, str]:
