@@ -25,9 +25,9 @@ HOLDER = rf"pid {os.getpid()} on {socket.gethostname()} \(since "
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path: Path) -> None:
     with dir_lock(tmp_path, "run directory"):
         assert (tmp_path / INFO_FILE).is_file()
-        with pytest.raises(RaremixError, match=rf"run directory {tmp_path} is being written by {HOLDER}"):
-            with dir_lock(tmp_path, "run directory"):
-                pass
+        refused = rf"run directory {tmp_path} is being written by {HOLDER}"
+        with pytest.raises(RaremixError, match=refused), dir_lock(tmp_path, "run directory"):
+            pass
     assert not (tmp_path / INFO_FILE).exists()
     with dir_lock(tmp_path):  # released: the next writer gets it
         pass
@@ -59,7 +59,7 @@ def test_writing_a_mix_refuses_a_locked_folder(tmp_path: Path) -> None:
 
     tables = TableSources({"a": pa.table({"x": list(range(10))})})
     mix = build_sampler({"sources": [{"name": "a"}]}, tables.sizes, seed=0, batch_size=2).plan.spec
-    with dir_lock(tmp_path / "shards"), pytest.raises(RaremixError, match="output folder .* pid"):
+    with dir_lock(tmp_path / "shards"), pytest.raises(RaremixError, match=r"output folder .* pid"):
         write_mixed(mix, tables, tmp_path / "shards", seed=0, steps=3, batch_size=2)
     _, paths = write_mixed(mix, tables, tmp_path / "shards", seed=0, steps=3, batch_size=2)
     assert paths

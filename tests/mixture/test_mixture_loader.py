@@ -13,9 +13,9 @@ from raremix.errors import RaremixError
 from raremix.mixture import MixtureDataset, build_sampler
 
 pytest.importorskip("torchdata")
-from torchdata.stateful_dataloader import StatefulDataLoader  # noqa: E402
+from torchdata.stateful_dataloader import StatefulDataLoader
 
-from raremix.mixture.loader import MixtureLoader  # noqa: E402
+from raremix.mixture.loader import MixtureLoader
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:'set_vital' is deprecated"),  # torchdata's own call
@@ -29,7 +29,9 @@ STEPS, BATCH, SEED = 16, 8, 4
 def mix(weights: tuple[float, float, float]) -> dict[str, Any]:
     return {
         "mode": "stratified",
-        "sources": [{"name": n, "size": SIZES[n], "weight": w} for n, w in zip(SIZES, weights)],
+        "sources": [
+            {"name": n, "size": SIZES[n], "weight": w} for n, w in zip(SIZES, weights, strict=True)
+        ],
     }
 
 
@@ -93,7 +95,9 @@ def test_a_plain_loader_refuses_a_per_worker_resume_under_new_weights() -> None:
     del it
     plain = StatefulDataLoader(dataset((1, 5, 1)), batch_size=None, num_workers=2)
     plain.load_state_dict(state)
-    with pytest.raises(RaremixError, match=r"resume through raremix\.mixture\.loader\.MixtureLoader"):
+    with pytest.raises(
+        RaremixError, match=r"resume through raremix\.mixture\.loader\.MixtureLoader"
+    ):
         list(plain)
     same = StatefulDataLoader(dataset((3, 1, 2)), batch_size=None, num_workers=2)
     same.load_state_dict(state)  # unchanged weights: per-worker states resume exactly

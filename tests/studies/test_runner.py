@@ -169,7 +169,10 @@ def test_bad_setup_fails_in_one_line_before_running(
     spec = demo_spec()
     trusted = {"trust_run_fn": True}
     for kwargs, message in [
-        ({"run_fn": "raremix.studies.runner:demo_rn"}, "did you mean 'raremix.studies.runner:demo_run'"),
+        (
+            {"run_fn": "raremix.studies.runner:demo_rn"},
+            "did you mean 'raremix.studies.runner:demo_run'",
+        ),
         ({"run_fn": "raremix.studies.runner:demo_rn", **trusted}, "did you mean 'demo_run'"),
         ({"run_fn": "no_such_module:f", **trusted}, "cannot import"),
         ({"run_fn": "demo_run"}, "not 'module:function'"),

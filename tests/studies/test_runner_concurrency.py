@@ -60,7 +60,7 @@ def test_missing_rows_names_what_is_missing() -> None:
 
 
 def test_unregistered_run_fn_needs_trust_and_incomplete_rows_are_not_done(tmp_path: Path) -> None:
-    with pytest.raises(RaremixError, match="not a registered run function.*--trust-run-fn"):
+    with pytest.raises(RaremixError, match=r"not a registered run function.*--trust-run-fn"):
         run_study(spec(CUT), tmp_path, progress=False)
     assert not (tmp_path / "store").exists()
     cut = run_study(spec(CUT), tmp_path, workers=2, progress=False, trust_run_fn=True)
@@ -136,14 +136,21 @@ def test_workers_die_with_a_sigkilled_parent(tmp_path: Path) -> None:
     cmd = [sys.executable, "-c", "from raremix.cli import main; main()", "study", "run"]
     proc = subprocess.Popen([*cmd, str(study), "--out", str(out), "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list(out.glob("runs/*/log.txt"))) < 2:
-        time.sleep(0.1)  # both workers are training
-    workers = _children(proc.pid)
-    os.kill(proc.pid, signal.SIGKILL)  # the parent alone: nothing signals the workers
-    proc.wait()
-    assert len(list(out.glob("runs/*/log.txt"))) == 2 and len(workers) >= 2
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(p) for p in workers):
-        time.sleep(0.1)
-    assert not [p for p in workers if _alive(p)]
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(out.glob("runs/*/log.txt"))) < 2:
+            time.sleep(0.1)  # both workers are training
+        workers = _children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)  # the parent alone: nothing signals the workers
+        proc.wait()
+        assert len(list(out.glob("runs/*/log.txt"))) == 2 and len(workers) >= 2
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        assert not [p for p in workers if _alive(p)]
+    finally:  # whatever failed, leave no process of this test behind
+        for pid in [proc.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()

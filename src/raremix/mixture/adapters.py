@@ -239,7 +239,9 @@ class MixtureDataset(torch.utils.data.IterableDataset):
             )
 
 
-def _fingerprint(spec: Mapping[str, Any], sizes: Mapping[str, int], kwargs: Mapping[str, Any]) -> str:
+def _fingerprint(
+    spec: Mapping[str, Any], sizes: Mapping[str, int], kwargs: Mapping[str, Any]
+) -> str:
     """A short hash of what decides the stream's batches (the plan, sizes, batch, steps)."""
     keys = ("seed", "batch_size", "total_steps")
     text = json.dumps([spec, sizes, {k: kwargs[k] for k in keys}], sort_keys=True, default=str)

@@ -39,9 +39,7 @@ def align_worker_states(state: dict[str, Any]) -> dict[str, Any]:
     """
     workers = state.get(_SNAPSHOT, {}).get(_WORKERS, {})
     live = [
-        w[_DATASET]
-        for w in workers.values()
-        if (w.get(_DATASET) or {}).get("sampler") is not None
+        w[_DATASET] for w in workers.values() if (w.get(_DATASET) or {}).get("sampler") is not None
     ]
     if len(workers) < 2 or not live:
         return state
