@@ -8,6 +8,7 @@ and checkpoints so that a killed run resumes to bit-identical results on CPU.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from raremix.callbacks import Callback
 from raremix.checkpoint import load_checkpoint, save_checkpoint
 from raremix.config import OptimConfig, TrainConfig
 from raremix.data import BatchStream, TaskData, to_device
+from raremix.dirlock import dir_lock
 from raremix.distributed import Dist
 from raremix.errors import RaremixError
 from raremix.evaluate import evaluate
@@ -101,9 +103,19 @@ def train(
     callbacks: Sequence[Callback] = (),
     resume: bool = True,
 ) -> TrainState:
-    """Train one run in `run_dir`, resuming from its checkpoint when there is one."""
+    """Train one run in `run_dir`, resuming from its checkpoint when there is one.
+
+    The run directory is locked while it trains: a second process on it fails at once.
+    """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # rank 0 alone writes the run directory (torchrun sets RANK before `setup` reads it)
+    with dir_lock(run_dir, "run directory", enabled=os.environ.get("RANK", "0") == "0"):
+        return _train(cfg, run_dir, callbacks, resume)
+
+
+def _train(
+    cfg: TrainConfig, run_dir: Path, callbacks: Sequence[Callback], resume: bool
+) -> TrainState:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

@@ -17,8 +17,8 @@ from raremix.results.store import ResultStore
 from raremix.studies.analysis import Verdict, analyze_study, verdict_fn
 from raremix.studies.analysis_final import forgetting_events
 from raremix.studies.analysis_scale import scale_equivalence
-from raremix.studies.registry import RUN_FNS, STUDIES
-from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER, resolve_run_fn
+from raremix.studies.registry import STUDIES
+from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER, RUN_FNS, resolve_run_fn
 from raremix.studies.spec import load_spec
 
 _spec = importlib.util.spec_from_file_location(

@@ -167,9 +167,14 @@ def test_bad_setup_fails_in_one_line_before_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = demo_spec()
+    trusted = {"trust_run_fn": True}
     for kwargs, message in [
-        ({"run_fn": "raremix.studies.runner:demo_rn"}, "did you mean 'demo_run'"),
-        ({"run_fn": "no_such_module:f"}, "cannot import"),
+        (
+            {"run_fn": "raremix.studies.runner:demo_rn"},
+            "did you mean 'raremix.studies.runner:demo_run'",
+        ),
+        ({"run_fn": "raremix.studies.runner:demo_rn", **trusted}, "did you mean 'demo_run'"),
+        ({"run_fn": "no_such_module:f", **trusted}, "cannot import"),
         ({"run_fn": "demo_run"}, "not 'module:function'"),
         ({"backend": "spark"}, "unknown backend 'spark'"),
     ]:

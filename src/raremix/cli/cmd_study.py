@@ -54,6 +54,14 @@ def run(
             help="Run the declared confirmation seeds on a fresh held-out draw (the evidence).",
         ),
     ] = False,
+    trust_run_fn: Annotated[
+        bool,
+        typer.Option(
+            "--trust-run-fn",
+            help="Allow a run_fn that is not one of raremix's registered run functions "
+            "(it imports and runs that code: only for study files you trust).",
+        ),
+    ] = False,
 ) -> None:
     """Run every run of a study not yet done; rerun the same command to resume."""
     from raremix.studies.runner import run_study
@@ -67,7 +75,8 @@ def run(
     out_dir = out or Path("studies") / (study.name + suffix)
     console = Console()
     console.print(f"study [bold]{study.name}[/]: {len(expand(study))} runs → {out_dir}")
-    outcome = run_study(study, out_dir, run_fn=run_fn, workers=workers, backend=backend)  # type: ignore[arg-type]
+    outcome = run_study(study, out_dir, run_fn=run_fn, workers=workers, backend=backend,  # type: ignore[arg-type]
+                        trust_run_fn=trust_run_fn)  # fmt: skip
     console.print(outcome.summary(), highlight=False)
     if outcome.failed:
         console.print(

@@ -16,6 +16,7 @@ split over ranks as in `raremix.distributed`.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import torch
 from raremix import distributed
 from raremix.callbacks import Callback
 from raremix.checkpoint import load_checkpoint, save_checkpoint
+from raremix.dirlock import dir_lock
 from raremix.distributed import Dist
 from raremix.errors import RaremixError
 from raremix.hf.config import HFTrainConfig
@@ -122,9 +124,21 @@ def train_hf(
 
     `table` (columns task, prompt, response) overrides `cfg.data`. Callbacks get an
     `HFState`, which has the fields loggers read (step, loss, lr, run_dir, run_id, cfg).
+    The run directory is locked while it trains: a second process on it fails at once.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # rank 0 alone writes the run directory (torchrun sets RANK before `setup` reads it)
+    with dir_lock(run_dir, "run directory", enabled=os.environ.get("RANK", "0") == "0"):
+        return _train_hf(cfg, run_dir, table, callbacks, resume)
+
+
+def _train_hf(
+    cfg: HFTrainConfig,
+    run_dir: Path,
+    table: pa.Table | None,
+    callbacks: Sequence[Callback],
+    resume: bool,
+) -> HFState:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         to_hf_iterable,
         write_shards,
     )
+    from raremix.mixture.loader import MixtureLoader
     from raremix.mixture.plan import plan_table, realised_report
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "MaxEpochs",
     "MixtureConfig",
     "MixtureDataset",
+    "MixtureLoader",
     "MixtureSampler",
     "PhaseSpec",
     "Plan",
@@ -72,6 +74,7 @@ __all__ = [
 # adapters pull in torch (and optionally datasets); plan pulls in pandas: import on use
 _LAZY = {
     "MixtureDataset": "adapters",
+    "MixtureLoader": "loader",  # needs torchdata (the hf extra)
     "TableSources": "adapters",
     "read_shards": "adapters",
     "to_hf_iterable": "adapters",

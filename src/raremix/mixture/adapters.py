@@ -3,7 +3,9 @@
 * `MixtureDataset` — a torch `IterableDataset` of whole batches. Use it with
   `DataLoader(ds, batch_size=None, num_workers=W)`: worker w draws global steps
   w, w+W, …, and the loader's round-robin puts them back in step order. It has
-  `state_dict`/`load_state_dict`, so torchdata's `StatefulDataLoader` resumes it.
+  `state_dict`/`load_state_dict`, so torchdata's `StatefulDataLoader` resumes it;
+  `MixtureLoader` (raremix.mixture.loader) resumes it exactly even when the mixture
+  changed in between, for any number of workers.
 * `TableSources` — in-memory sources (HF `datasets.Dataset`, Arrow tables, pandas
   frames, lists of dicts) whose rows are fetched by (source, index) in one `take`.
 * `to_hf_iterable` — the mixed stream as a `datasets.IterableDataset` of rows.
@@ -14,6 +16,7 @@ torch is a core dependency; `datasets` is an optional extra, imported on use.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -110,17 +113,22 @@ def _to_arrow(name: str, data: Any) -> pa.Table:
 
 
 def iter_shard(
-    sampler: MixtureSampler, worker: int = 0, num_workers: int = 1, total_steps: int | None = None
+    sampler: MixtureSampler,
+    worker: int = 0,
+    num_workers: int = 1,
+    total_steps: int | None = None,
+    base: int = 0,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(step, sources, indices) for the steps this worker owns: step % num_workers == worker.
+    """(step, sources, indices) for the steps this worker owns: (step - base) % num_workers == worker.
 
     Every worker advances through every step (cheaply, without indices) so that
     cursors stay exact; union over workers × ranks is the single-process stream.
+    `base` is the step the loader's round-robin started at (its worker 0's first step).
     """
     while total_steps is None or sampler.step < total_steps:
         step = sampler.step
         try:
-            if step % num_workers == worker:
+            if (step - base) % num_workers == worker:
                 sources, indices = sampler.next_batch()
                 yield step, sources, indices
             else:
@@ -135,6 +143,12 @@ class MixtureDataset(torch.utils.data.IterableDataset):
     Each item is `{"step": int, "source": int64 array, "index": int64 array}` for this
     rank's part of global batch `step`, plus `"rows"` (a `pyarrow.Table`) when
     `tables` is given, or whatever `fetch(sources, indices)` returns as `"data"`.
+
+    In a DataLoader worker `state_dict()` is that worker's sampler, which lags the
+    steps the other workers delivered since. Resuming such per-worker states under a
+    *changed* mixture cannot be exact (the lagging worker would replay the others'
+    steps under the new weights), so it is refused; `MixtureLoader` aligns the
+    workers' states on the loader's last delivered step and resumes exactly.
     """
 
     def __init__(
@@ -161,11 +175,14 @@ class MixtureDataset(torch.utils.data.IterableDataset):
             "rank": rank,
             "world_size": world_size,
         }
-        self.names = self._build().names  # validates the config now, not in a worker
+        plan = self._build().plan  # validates the config now, not in a worker
+        self.names = plan.names
         self.total_steps = total_steps
         self.tables, self.fetch = tables, fetch
-        self._state: dict[str, Any] | None = None
+        self._mixture = _fingerprint(plan.spec.model_dump(mode="json"), self._args[1], self._kwargs)
+        self._state: dict[str, Any] = {}
         self._sampler: MixtureSampler | None = None
+        self._base, self._workers = 0, 1
 
     def _build(self) -> MixtureSampler:
         from raremix.mixture import build_sampler
@@ -176,10 +193,14 @@ class MixtureDataset(torch.utils.data.IterableDataset):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         sampler = self._build()
-        if self._state is not None:
-            sampler.load_state_dict(self._state)
-        self._sampler = sampler
-        for step, sources, indices in iter_shard(sampler, worker, workers, self.total_steps):
+        state = self._state
+        if state.get("sampler") is not None:
+            self._check_resumable(state)
+            sampler.load_state_dict(state["sampler"])
+        self._sampler, self._base, self._workers = sampler, int(state.get("base", 0)), workers
+        for step, sources, indices in iter_shard(
+            sampler, worker, workers, self.total_steps, self._base
+        ):
             item: dict[str, Any] = {"step": step, "source": sources, "index": indices}
             if self.tables is not None:
                 item["rows"] = self.tables.rows(self.names, sources, indices)
@@ -188,13 +209,43 @@ class MixtureDataset(torch.utils.data.IterableDataset):
             yield item
 
     def state_dict(self) -> dict[str, Any]:
-        """The live sampler's state (in a worker: that worker's), for StatefulDataLoader."""
-        return {"sampler": self._sampler.state_dict() if self._sampler is not None else self._state}
+        """The live sampler's state (in a worker: that worker's), for StatefulDataLoader.
+
+        Beside the sampler: `base` (the step the round-robin started at), `workers`
+        (how many shared the stream) and `mixture` (a fingerprint of the plan).
+        """
+        if self._sampler is None:
+            return dict(self._state) if self._state else {"sampler": None}
+        return {
+            "sampler": self._sampler.state_dict(),
+            "base": self._base,
+            "workers": self._workers,
+            "mixture": self._mixture,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue from `state_dict()` at the next `iter`."""
-        self._state = dict(state["sampler"]) if state.get("sampler") is not None else None
+        """Continue from `state_dict()` (or `{"sampler": sampler.state_dict()}`) at the next `iter`."""
+        self._state = dict(state) if state.get("sampler") is not None else {}
         self._sampler = None
+
+    def _check_resumable(self, state: Mapping[str, Any]) -> None:
+        """Refuse a per-worker state that cannot resume exactly: several workers, a changed mixture."""
+        workers, mixture = int(state.get("workers", 1)), state.get("mixture", self._mixture)
+        if workers > 1 and not state.get("aligned") and mixture != self._mixture:
+            raise RaremixError(
+                f"this loader state was saved per worker ({workers} workers) and the mixture has "
+                "changed since: resume through raremix.mixture.loader.MixtureLoader, which aligns "
+                "the workers on the last delivered step"
+            )
+
+
+def _fingerprint(
+    spec: Mapping[str, Any], sizes: Mapping[str, int], kwargs: Mapping[str, Any]
+) -> str:
+    """A short hash of what decides the stream's batches (the plan, sizes, batch, steps)."""
+    keys = ("seed", "batch_size", "total_steps")
+    text = json.dumps([spec, sizes, {k: kwargs[k] for k in keys}], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _hf_rows(

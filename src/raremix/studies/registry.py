@@ -92,8 +92,6 @@ STUDIES: dict[str, Study] = {
 }
 """Analysis name → its record. The default (`scale`) degrades to a per-group table."""
 DEFAULT_ANALYSIS = "scale"
-RUN_FNS = frozenset({TRAINER_RUN_FN} | {s.run_fn for s in STUDIES.values()})
-"""The run functions a study YAML may name without `--trust-run-fn`."""
 
 
 def study_record(analysis: str | None) -> Study:

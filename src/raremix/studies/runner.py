@@ -4,6 +4,10 @@
 with `run_fn(config, run_dir) -> facts`: one single-thread worker process per core
 (`backend="local"`) or as Ray tasks (`backend="ray"`). The parent is the store's only
 writer and adds each finished run atomically: a killed study loses nothing finished.
+A run is stored as done only when its metric rows are complete (`completeness`); the
+study folder is locked while a process writes it; worker processes die with the parent,
+even when it is SIGKILLed. `run_fn` must be one of `RUN_FNS` unless the caller trusts
+the study file (`trust_run_fn`): a study YAML otherwise names any code to run.
 
 Layout of `out_dir`: `study.yaml` (the resolved spec), `runs/<run_id>/` (each run's own
 directory: metrics.jsonl, checkpoints, runspec.json, error.txt on failure) and `store/`.
@@ -12,11 +16,15 @@ directory: metrics.jsonl, checkpoints, runspec.json, error.txt on failure) and `
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import json
 import multiprocessing as mp
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections import Counter, deque
@@ -27,8 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from raremix.dirlock import dir_lock
 from raremix.errors import RaremixError, did_you_mean, unknown
 from raremix.results.rows import METRICS_FILE, MetricWriter, load_rows
+from raremix.studies.completeness import missing_rows
 
 if TYPE_CHECKING:  # worker processes import this module: keep it free of pydantic, rich, DuckDB
     from rich import progress as rp
@@ -36,6 +46,19 @@ if TYPE_CHECKING:  # worker processes import this module: keep it free of pydant
     from raremix.studies.spec import RunSpec, StudySpec
 
 DEFAULT_RUN_FN = "raremix.trainer:run_config"
+RUN_FNS: dict[str, str] = {
+    "raremix.trainer:run_config": "raremix's GPT trainer (the default)",
+    "raremix.hf.train:run_config": "a Hugging Face model, trained by raremix.hf",
+    "raremix.studies.runner:demo_run": "a tiny NumPy run, for tests and trying the runner",
+    "raremix.studies.ordering_run:run_ordering": "curricula: the trainer after measuring the base phase",
+    "raremix.studies.voting_run:voting_run": "voting: step and whole models, then chains",
+    "raremix.studies.distill_run:run_distill": "distillation: a teacher's cache, then students",
+    "raremix.studies.instructions:run_instructions": "the instructions study's trainer run",
+    "raremix.studies.decomposition:run_decomposition": "the decomposition study's trainer run",
+}
+"""The run functions a study file may name ('module:function' → what it does).
+
+Any other function runs only with `trust_run_fn` (`raremix study run --trust-run-fn`)."""
 BACKENDS = ("local", "ray")
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 RunFn = Callable[[dict[str, Any], Path], dict[str, Any] | None]
@@ -69,6 +92,8 @@ class StudyOutcome:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    incomplete: list[str] = field(default_factory=list)
+    """Runs the store held as done whose metric rows were incomplete: run again."""
     wall_s: float = 0.0
     analyzed: bool = False
 
@@ -79,6 +104,8 @@ class StudyOutcome:
     def summary(self) -> str:
         """One line: counts, time and where the results are."""
         counts = f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed"
+        if self.incomplete:
+            counts += f" ({len(self.incomplete)} stored with incomplete rows were run again)"
         return f"{counts} of {self.total} runs in {self.wall_s:.1f} s; results in {self.study_dir}"
 
 
@@ -88,13 +115,21 @@ def default_workers(threads_per_run: int = 1) -> int:
     return max(1, (cores or 1) // threads_per_run)
 
 
-def resolve_run_fn(run_fn: str | RunFn) -> RunFn:
-    """The run function named 'module:function' (a callable is returned as it is)."""
+def resolve_run_fn(run_fn: str | RunFn, *, trusted: bool = False) -> RunFn:
+    """The run function named 'module:function' (a callable is returned as it is).
+
+    A name not in `RUN_FNS` is refused unless `trusted`: importing it runs its code.
+    """
     if callable(run_fn):
         return run_fn
     module, sep, name = run_fn.partition(":")
     if not sep or not module or not name:
         raise RaremixError(f"run_fn '{run_fn}' is not 'module:function': e.g. {DEFAULT_RUN_FN}")
+    if not trusted and run_fn not in RUN_FNS:
+        raise RaremixError(
+            f"run_fn '{run_fn}' is not a registered run function ({did_you_mean(run_fn, RUN_FNS)}): "
+            "to import and run it anyway, pass --trust-run-fn (trust_run_fn=True)"
+        )
     try:
         mod = importlib.import_module(module)
     except ImportError as err:
@@ -116,6 +151,25 @@ def _set_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
+def _init_worker(threads: int, parent: int) -> None:
+    """Worker initializer: limit threads, and die with the parent however it dies."""
+    _set_threads(threads)
+    if sys.platform.startswith("linux"):
+        # the kernel sends SIGKILL when the parent ends, even by SIGKILL (PR_SET_PDEATHSIG = 1)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int, every_s: float = 0.5) -> None:
+    """Exit this worker once its parent is gone (it is re-parented): the portable fallback."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(1)
+
+
 def _execute(run: dict[str, Any], run_fn: str | RunFn, study_dir: str, threads: int) -> RunResult:
     """Run one study run (a `RunSpec` as a dict) here; errors become a failed `RunResult`."""
     _set_threads(threads)
@@ -124,7 +178,7 @@ def _execute(run: dict[str, Any], run_fn: str | RunFn, study_dir: str, threads: 
     path.mkdir(parents=True, exist_ok=True)
     (path / "runspec.json").write_text(json.dumps(run, indent=1))
     try:
-        fn = resolve_run_fn(run_fn)
+        fn = resolve_run_fn(run_fn, trusted=True)  # the parent checked it against RUN_FNS
         _set_threads(threads)  # the run function's module may just have imported torch
         facts = fn(run["config"], path) or {}
         rows = load_rows(path / METRICS_FILE, missing_ok=True)
@@ -200,42 +254,70 @@ def run_study(
     backend: Literal["local", "ray"] = "local",
     progress: bool = True,
     analyze: bool = True,
+    trust_run_fn: bool = False,
 ) -> StudyOutcome:
     """Run every run of `spec` not yet done in `out_dir`'s store; see the module docstring.
 
-    `run_fn` ('module:function') overrides the spec's, which defaults to raremix's trainer.
-    `workers` overrides the spec's (local backend). After a study with no failed run,
-    the analyzer registered in `ANALYZERS` is called (`analyze`); it judges the study by the
-    analysis its YAML names.
+    `run_fn` ('module:function') overrides the spec's, which defaults to its analysis's run
+    function (`raremix.studies.registry`); a name outside `RUN_FNS` needs `trust_run_fn`.
+    `workers` overrides the spec's (local backend). Every run's config is validated before
+    any worker starts. After a study with no failed run, the analyzer registered in
+    `ANALYZERS` is called (`analyze`); it judges the study by the analysis its YAML names.
+    `out_dir` is locked meanwhile: a second `run_study` on it raises `RaremixError` naming
+    the holder.
     """
-    from raremix.results.store import ResultStore, label_column  # the parent writes; workers don't
-    from raremix.studies.hypotheses import record_declaration
     from raremix.studies.registry import study_record
-    from raremix.studies.spec import StudySpec, expand, load_spec, resolve_base, save_spec
+    from raremix.studies.spec import StudySpec, expand, load_spec, resolve_base
 
     spec = resolve_base(spec) if isinstance(spec, StudySpec) else load_spec(spec)
     if backend not in BACKENDS:
         raise unknown("backend", backend, BACKENDS)
     kind = study_record(spec.analysis)
     fn = run_fn or spec.run_fn or kind.run_fn
-    resolve_run_fn(fn)  # fail in one line before any process starts
-    runs = expand(spec)
+    resolve_run_fn(fn, trusted=trust_run_fn)  # fail in one line before any process starts
     if fn == kind.run_fn:  # a bad axis value is one line now, not a failed run per worker
-        for run in runs:
+        for run in expand(spec):
             kind.check_config(run.config, f"study '{spec.name}', run {run.labels}")
-    out = Path(out_dir)
+    with dir_lock(out_dir, "study folder"):
+        return _run_study(spec, Path(out_dir), fn, workers, backend, progress, analyze)
+
+
+def _run_study(
+    spec: StudySpec,
+    out: Path,
+    fn: str | RunFn,
+    workers: int | None,
+    backend: Literal["local", "ray"],
+    progress: bool,
+    analyze: bool,
+) -> StudyOutcome:
+    from raremix.results.store import ResultStore, label_column  # the parent writes; workers don't
+    from raremix.studies.hypotheses import record_declaration
+    from raremix.studies.spec import expand, save_spec
+
+    runs = expand(spec)
     save_spec(spec.model_copy(update={"run_fn": fn}) if isinstance(fn, str) else spec, out)
     record_declaration(out, spec.hypotheses)  # as declared before the first run (PROTOCOL §2)
     store = ResultStore(out / "store")
-    finished = store.finished_ids()
+    incomplete = _stored_incomplete(store)
+    for run_id in incomplete:
+        _set_aside(out, run_id)
+    finished = store.finished_ids() - set(incomplete)
     todo = [r for r in runs if r.run_id not in finished]
     outcome = StudyOutcome(out, len(runs), skipped=[r.run_id for r in runs if r.run_id in finished])
+    outcome.incomplete = sorted(set(incomplete) & {r.run_id for r in todo})
     threads = spec.threads_per_run
     start = time.perf_counter()
 
     bar = _Bar(spec.name, len(runs), len(outcome.skipped), progress)
 
     def record(run: RunSpec, result: RunResult) -> None:
+        gap = missing_rows(run.config, result.facts, result.rows or []) if result.ok else None
+        if gap is not None:  # stored as failed, so that the next `study run` runs it again
+            moved = _set_aside(out, run.run_id)
+            result.ok, result.error = False, f"its metric rows are incomplete: {gap}"
+            if moved is not None:
+                result.error += f" (moved to {moved} so that a rerun starts afresh)"
         info: dict[str, Any] = {label_column(k): v for k, v in run.labels.items()}
         info |= {"study": spec.name, "status": "done" if result.ok else "failed"}
         info |= {"wall_s": result.wall_s, "error": result.error, "config": run.config}
@@ -264,6 +346,38 @@ def run_study(
     return outcome
 
 
+def _set_aside(study: Path, run_id: str) -> Path | None:
+    """Move a run's directory to `runs/<id>.incomplete` (replacing an older one), so that
+    its rerun trains afresh instead of resuming from a checkpoint past its lost rows."""
+    path = study / "runs" / run_id
+    if not path.is_dir():
+        return None
+    dest = path.with_name(f"{run_id}.incomplete")
+    if dest.exists():
+        shutil.rmtree(dest)
+    path.rename(dest)
+    return dest
+
+
+def _stored_incomplete(store: Any) -> dict[str, str]:
+    """Runs the store holds as done whose metric rows are incomplete → why (stores written
+    before runs were checked, or changed since): they are run again, not skipped."""
+    runs = store.sql("select * from runs where status = 'done'")
+    if runs.empty:
+        return {}
+    rows = store.sql("select run, step, task, metric from metrics")
+    by_run = {run: group.to_dict("records") for run, group in rows.groupby("run")}
+    found = {}
+    for record in runs.to_dict("records"):
+        # the `steps` fact is stored as `fact_steps` when an axis is named `steps`
+        facts = {"steps": record.get("fact_steps", record.get("steps"))}
+        config = json.loads(record["config"] or "{}")
+        gap = missing_rows(config, facts, by_run.get(record["run_id"], []))
+        if gap is not None:
+            found[record["run_id"]] = gap
+    return found
+
+
 def _run_local(todo: list[RunSpec], job: Job, workers: int, record: Record, bar: _Bar) -> None:
     """Run on a pool of spawned worker processes; a dead worker's runs are retried once."""
     queue, attempts, threads = deque(todo), Counter[str](), job[2]
@@ -272,8 +386,8 @@ def _run_local(todo: list[RunSpec], job: Job, workers: int, record: Record, bar:
             pool = ProcessPoolExecutor(
                 max_workers=min(workers, len(queue)),
                 mp_context=mp.get_context("spawn"),
-                initializer=_set_threads,
-                initargs=(threads,),
+                initializer=_init_worker,
+                initargs=(threads, os.getpid()),
             )
             running: dict[Future[RunResult], RunSpec] = {}
             broken, clean = False, False

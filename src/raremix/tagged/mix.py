@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from raremix.configbase import load
+from raremix.dirlock import dir_lock
 from raremix.errors import RaremixError, did_you_mean
 from raremix.mixture import MixtureConfig, MixtureSampler, build_sampler
 from raremix.tagged.reader import TaggedData
@@ -97,11 +98,26 @@ def write_mixed(
     complete shard (a partial one is rewritten) and yields the same files as an
     uninterrupted write. `out/manifest.json` records the arguments; a rerun with
     different ones is refused. Returns the sampler (for `realised_report`) and the shards.
+    `out` is locked while it is written: a second process on it fails at once.
     """
+    folder = Path(out)
+    with dir_lock(folder, "output folder"):
+        return _write_mixed(mix, tables, folder, seed, steps, batch_size, shard_rows, fmt, progress)
+
+
+def _write_mixed(
+    mix: MixtureConfig,
+    tables: TableSources,
+    folder: Path,
+    seed: int,
+    steps: int,
+    batch_size: int,
+    shard_rows: int,
+    fmt: Literal["jsonl", "parquet"],
+    progress: Callable[[int], None] | None,
+) -> tuple[MixtureSampler, list[Path]]:
     from raremix.mixture.adapters import write_shards
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     manifest = {
         "mixture": mix.model_dump(mode="json"),
         "sizes": dict(tables.sizes),
