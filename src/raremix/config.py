@@ -21,6 +21,7 @@ from raremix.mixture import MixtureConfig
 from raremix.mixture.adaptive import AdaptiveConfig
 from raremix.model import LADDER, GPTConfig, heads_for, ladder_config
 from raremix.probes.config import ProbeConfig
+from raremix.tasks.heldout import EVAL_EXAMPLES
 
 
 class TaskSpec(Config):
@@ -115,8 +116,9 @@ class TrainConfig(Config):
     """Examples per step (global, across ranks)."""
     eval_every: int = Field(250, ge=1)
     """Evaluate every this many steps (and at the end)."""
-    eval_examples: int = Field(256, ge=1)
-    """Held-out examples per task at each evaluation."""
+    eval_examples: int = Field(EVAL_EXAMPLES, ge=1)
+    """Held-out examples per task at each evaluation (fewer where a task's held-out space is
+    smaller; ≥ 200 is the evidence standard)."""
     checkpoint_every: int = Field(500, ge=1)
     """Save a resumable checkpoint every this many steps (and at the end)."""
     threads: int | None = Field(None, ge=1)
