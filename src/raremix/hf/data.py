@@ -161,7 +161,9 @@ class SynthExamples:
             at = np.flatnonzero(sources == sid)
             name = names[int(sid)]
             ex = self.tasks[name].generate(indices[at], self.seed, "train")
-            for k, p, r in zip(at.tolist(), self._prompts(name, ex.inputs), ex.answers, strict=True):
+            for k, p, r in zip(
+                at.tolist(), self._prompts(name, ex.inputs), ex.answers, strict=True
+            ):
                 prompts[k], responses[k] = p, r
         return prompts, responses
 
