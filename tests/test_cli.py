@@ -91,3 +91,7 @@ def test_tasks_table_lists_every_task() -> None:
     assert proc.returncode == 0
     for name in TASKS:
         assert name in proc.stdout
+    compare = next(line for line in proc.stdout.splitlines() if line.startswith("│ compare "))
+    cells = [c.strip() for c in compare.split("│")]
+    # held-out n, chance (one of three symbols), then the rule's score and name
+    assert cells[8:10] == ["256", "0.33"] and "(longer is larger" in cells[11]

@@ -12,6 +12,7 @@ import yaml
 from raremix.config import load_config
 from raremix.errors import RaremixError
 from raremix.results.rows import read_rows
+from raremix.tasks import in_heldout
 from raremix.trainer import lr_at, train
 from tiny_configs import tiny_config
 
@@ -43,6 +44,22 @@ def test_metric_rows_cover_every_task_and_eval_step(tmp_path: Path, tiny: dict) 
     assert ((acc.value >= 0) & (acc.value <= 1)).all()
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["params"] > 0 and meta["config_hash"] == load_config(data=tiny).hash()
+
+
+def test_every_accuracy_row_has_its_n_and_baselines_beside_it(tmp_path: Path, tiny: dict) -> None:
+    train(load_config(data=tiny), tmp_path)
+    rows = read_rows(tmp_path / "metrics.jsonl")
+    wide = rows[rows.task != ""].pivot_table(
+        index=["step", "task"], columns="metric", values="value"
+    )
+    assert wide[["acc", "n", "chance", "majority"]].notna().all().all()
+    rule = wide.heuristic.unstack("task")  # copy has no rule: echoing is the task itself
+    assert rule["successor"].notna().all() and rule["copy"].isna().all()
+    # successor(2) holds out whichever of 0..99 the hash picks: fewer than eval_examples = 64
+    space = [str(i) for i in range(100)]
+    n = wide.n.unstack("task")
+    assert (n["successor"] == in_heldout(space).sum()).all() and (n["copy"] == 64).all()
+    assert (wide.chance.xs("successor", level="task") == 1 / 1000).all()
 
 
 def test_resume_in_process_is_bit_exact(tmp_path: Path, tiny: dict) -> None:

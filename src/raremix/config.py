@@ -29,6 +29,7 @@ from raremix.mixture.adaptive import AdaptiveConfig
 from raremix.model import LADDER, GPTConfig, heads_for, ladder_config
 from raremix.probes.config import ProbeConfig
 from raremix.schedules import SCHEDULES, budget_problem
+from raremix.tasks.heldout import EVAL_EXAMPLES
 
 
 class TaskSpec(Config):
@@ -175,8 +176,9 @@ class TrainConfig(Config):
     """linear: every eval_every steps; log: also at log-spaced steps, dense early, to place onsets."""
     eval_per_decade: int = Field(10, ge=1)
     """log: evaluations per tenfold of steps (steps round(10^(i/eval_per_decade)))."""
-    eval_examples: int = Field(256, ge=1)
-    """Held-out examples per task at each evaluation."""
+    eval_examples: int = Field(EVAL_EXAMPLES, ge=1)
+    """Held-out examples per task at each evaluation (fewer where a task's held-out space is
+    smaller; ≥ 200 is the evidence standard)."""
     eval_seed: int = Field(0, ge=0)
     """Seed of the held-out draw (0: the calibration draw; a confirmation run takes a fresh one)."""
     checkpoint_every: int = Field(500, ge=1)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import torch
 
 from raremix.config import TrainConfig
-from raremix.tasks import Task, make_task
+from raremix.tasks import EVAL_SEED as EVAL_SEED  # re-exported: where evaluation lives
+from raremix.tasks import Task, baselines, heldout_set, make_task
 from raremix.tokens import TokenBatch, Tokenizer
-
-EVAL_SEED = 0
-"""Seed of the held-out evaluation sets: shared by all runs so their scores compare."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,14 @@ class EvalSet:
     inputs: list[str]
     answers: list[str]
     batch: TokenBatch
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @cached_property
+    def baselines(self) -> dict[str, float]:
+        """Chance, majority-class and heuristic accuracy on exactly these examples."""
+        return baselines(self.task, self.inputs, self.answers)
 
 
 class TaskData:
@@ -99,15 +106,13 @@ class TaskData:
         return out
 
     def eval_sets(self, n: int) -> dict[str, EvalSet]:
-        """Up to `n` distinct held-out examples per task (never in training: the tasks' split guarantees it)."""
+        """Up to `n` distinct held-out examples per task (never in training: the tasks' split
+        guarantees it); fewer only when the task's held-out space is smaller than `n`."""
         out = {}
-        for name in self.tasks:
-            # distinct inputs only: a small input space (modadd mod 17 has ~58 held-out
-            # pairs) is scored on each pair once, not weighted by how often it was drawn
-            seed = EVAL_SEED + self.cfg.eval_seed  # a confirmation run draws a fresh held-out set
-            ins, ans = self.examples(name, np.arange(4 * n, dtype=np.int64), seed, "heldout")
-            first = dict(zip(ins, ans, strict=True))  # keeps the first answer per input, in order
-            ins, ans = list(first)[:n], list(first.values())[:n]
+        seed = EVAL_SEED + self.cfg.eval_seed  # a confirmation run draws a fresh held-out set
+        for name, task in self.tasks.items():
+            held = heldout_set(task, n, seed)
+            ins, ans = held.inputs, held.answers
             pre = [self.prefixes[name]] * len(ins)
             out[name] = EvalSet(
                 self.tasks[name], pre, ins, ans, self.tokenizer.encode(pre, ins, ans)

@@ -3,7 +3,8 @@
 For structured tasks, exact match under greedy decoding equals "every answer token is
 the argmax given the correct prefix", so one teacher-forced forward pass scores them.
 Open tasks have many valid answers: the model decodes greedily and the task's verifier
-judges what it wrote.
+judges what it wrote. Beside each accuracy go the evidence it rests on: `n`, the number of
+held-out examples, and the baselines of that same set (`raremix.tasks.baselines`).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def greedy_answers(
 def evaluate(
     model: torch.nn.Module, sets: Mapping[str, EvalSet], tok: Tokenizer, device: torch.device
 ) -> dict[str, dict[str, float]]:
-    """{task: {"acc": …, "loss": …}} on each task's held-out set."""
+    """{task: {"acc", "loss", "n", "chance", "majority"[, "heuristic"]}} on each task's
+    held-out set: the model's scores, the set's size and its baselines."""
     was_training = model.training
     model.eval()
     results: dict[str, dict[str, float]] = {}
@@ -74,6 +76,6 @@ def evaluate(
         else:
             hit = (logits.argmax(-1) == targets) | (targets == -100)  # (B, T)
             acc = hit.all(dim=1).float().mean().item()
-        results[name] = {"acc": acc, "loss": loss}
+        results[name] = {"acc": acc, "loss": loss, "n": float(len(es)), **es.baselines}
     model.train(was_training)
     return results

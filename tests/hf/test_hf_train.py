@@ -92,6 +92,7 @@ def test_gpt2_on_tagged_rows_learns_the_common_task_and_writes_lmeval(gpt2_run: 
         assert res["alias"] == task and res["acc,none"] == m["acc"]
         assert res["acc_stderr,none"] == pytest.approx((m["acc"] * (1 - m["acc"]) / (n - 1)) ** 0.5)
     assert doc["n-samples"]["const"]["effective"] == 16  # capped at eval_examples
+    assert end["const"]["n"] == 16 and "chance" not in end["const"]  # tagged: no output space
     assert doc["configs"]["const"]["metadata"]["scored_by"] == "exact_match"
 
     from transformers import AutoModelForCausalLM
@@ -149,6 +150,9 @@ def test_llama_on_synthetic_tasks_through_the_cli_with_probes(
     assert {(r["step"], r["task"]) for r in rows if r["metric"] == "acc"} == {
         (s, t) for s in (0, 6) for t in ("copy", "successor")
     }
+    evidence = {(r["task"], r["metric"]): r["value"] for r in rows if r["step"] == 6}
+    assert evidence["copy", "n"] == evidence["successor", "n"] == 8
+    assert evidence["successor", "chance"] == 1 / 1000 and ("successor", "heuristic") in evidence
     assert {"probe/interference", "probe/first_order", "probe/neuron_share", "probe/entropy",
             "probe/probe_task_acc"} <= {r["metric"] for r in rows}  # fmt: skip
     doc = read_lmeval(out)

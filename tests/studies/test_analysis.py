@@ -15,11 +15,17 @@ from raremix.configbase import packaged_configs
 from raremix.errors import RaremixError
 from raremix.results.store import ResultStore
 from raremix.studies.analysis import Verdict, analyze_study, verdict_fn
-from raremix.studies.analysis_final import forgetting_events
+from raremix.studies.analysis_final import (
+    common_accuracy,
+    final_table,
+    forgetting_events,
+    load_study,
+)
 from raremix.studies.analysis_scale import scale_equivalence
 from raremix.studies.registry import STUDIES
 from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER, RUN_FNS, resolve_run_fn
 from raremix.studies.spec import load_spec
+from raremix.tasks import in_heldout
 
 _spec = importlib.util.spec_from_file_location(
     "tiny_study", Path(__file__).parents[1] / "report" / "tiny_study.py"
@@ -129,6 +135,52 @@ def test_final_table_is_the_mean_of_the_last_three_evaluations(study: Path) -> N
     assert final[(final.task == "compare") & (final.mix == "natural")].share.iloc[
         0
     ] == pytest.approx(0.03, abs=0.002)
+
+
+def test_final_table_shows_n_and_baselines_beside_each_accuracy(study: Path) -> None:
+    final = pd.read_parquet(study / "analysis" / "final.parquet")
+    by_task = final.groupby("task")
+    # eval_examples 32: every task fills it but majority of 7 letters and successor of 2
+    # digits, whose 128 and 100 inputs hold out fewer (counted here from the split itself)
+    letters = [format(i, "07b").replace("0", "o").replace("1", "x") for i in range(128)]
+    small = {
+        "majority": in_heldout(letters).sum(),
+        "successor": in_heldout(list(map(str, range(100)))).sum(),
+    }
+    assert max(small.values()) < 32
+    n = by_task.n.unique().to_dict()
+    assert {t: n.pop(t).tolist() for t in small} == {t: [v] for t, v in small.items()}
+    assert all(v.tolist() == [32] for v in n.values())
+    assert final.chance.notna().all() and final.majority.notna().all()
+    assert by_task.chance.first()["compare"] == pytest.approx(1 / 3)
+    assert by_task.heuristic.first().notna().to_dict() == {
+        "compare": True, "copy": False, "inc": False, "majority": True, "reverse": True,
+        "successor": True,
+    }  # fmt: skip
+
+
+def test_common_accuracy_weights_each_task_by_its_n() -> None:
+    final = pd.DataFrame(
+        {
+            "run_id": ["a", "a", "a", "b", "b"],
+            "task": ["copy", "majority", "compare", "copy", "majority"],
+            "role": ["common", "common", "rare", "common", "common"],
+            "acc": [0.5, 1.0, 0.0, 0.5, 1.0],
+            "n": [256, 18, 256, 256, math.nan],
+        }
+    )
+    out = common_accuracy(final).set_index("run_id")
+    assert out.at["a", "acc"] == pytest.approx((0.5 * 256 + 18) / 274)  # rare task left out
+    assert out.at["a", "n"] == 274 and out.at["a", "tasks"] == 2
+    assert out.at["b", "acc"] == pytest.approx(0.75) and math.isnan(out.at["b", "n"])
+    rare = common_accuracy(final, role="rare").set_index("run_id")
+    assert list(rare.index) == ["a"] and rare.at["a", "acc"] == 0
+
+
+def test_runs_written_before_n_existed_get_nan_evidence(tmp_path: Path) -> None:
+    final = final_table(load_study(tiny.fake_study(tmp_path)))  # rows: acc and loss only
+    assert final[["n", "chance", "majority", "heuristic"]].isna().all().all()
+    assert common_accuracy(final).n.isna().all()
 
 
 def test_verdict_json_has_every_field_from_the_runs(study: Path) -> None:

@@ -87,5 +87,8 @@ def test_quick_study_through_the_cli(
     assert "new-composition" in verdict["table"]["columns"]
     final = pd.read_parquet(out / "analysis" / "final.parquet")
     assert {f"fcall:{c}" for c in CATEGORIES} <= set(final.task)
+    cats = final[final.task.str.startswith("fcall:")]
+    assert (cats.n > 0).all() and (cats.n <= 16).all()  # quick: eval_examples 16 per category
+    assert cats.chance.notna().all() and cats.majority.notna().all()
     assert {"fnest", "fresp"} <= set(final.task)  # the sub-tasks are trained and scored
     assert (out / "analysis" / "figures" / "decomposition.png").exists()

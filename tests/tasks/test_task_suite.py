@@ -153,6 +153,8 @@ def test_task_table_lists_every_task_with_a_valid_sample() -> None:
         task = make_task(r["name"])
         assert r["complexity"] == task.complexity and r["kind"] == task.kind
         assert task.verify([r["input"]], [r["answer"]]).all()
+        assert 0 < r["n"] <= 256 and set(r["baselines"]) >= {"chance", "majority"}
+        assert bool(r["rule"]) == ("heuristic" in r["baselines"])
 
 
 def test_unknown_task_suggests_the_closest_name() -> None:

@@ -55,19 +55,23 @@ def train(
 
 
 def final_table(metrics: dict[str, dict[str, float]], rare: list[str], facts: dict) -> Table:
-    """Per-task held-out accuracy and loss at the end of the run, rare tasks marked."""
+    """Per-task held-out accuracy and loss at the end of the run, rare tasks marked, beside
+    the held-out size n and the best baseline (chance, majority answer or simple rule)."""
     table = Table(
         title="held-out accuracy",
         caption=f"{facts['params']:,} params · {facts['flops']:.2e} training FLOPs",
     )
     table.add_column("task")
-    table.add_column("acc", justify="right")
-    table.add_column("loss", justify="right")
+    for col in ("acc", "loss", "n", "best baseline"):
+        table.add_column(col, justify="right")
     for task in sorted(metrics, key=lambda t: (t not in rare, t)):
         m = metrics[task]
+        base = [m[k] for k in ("chance", "majority", "heuristic") if k in m]
         table.add_row(
             f"[bold yellow]{task} (rare)[/]" if task in rare else task,
             f"{m['acc']:.3f}",
             f"{m['loss']:.3f}",
+            f"{m['n']:.0f}" if "n" in m else "-",
+            f"{max(base):.3f}" if base else "-",
         )
     return table

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import torch
 
-from raremix.data import EVAL_SEED
 from raremix.errors import RaremixError
 from raremix.mixture.adapters import TableSources
-from raremix.tasks import Task, make_task
+from raremix.tasks import EVAL_SEED, Task, baselines, heldout_set, make_task
 from raremix.tokens import FRAME_SEP, IGNORE
 
 Judge = Callable[[list[str]], np.ndarray]
@@ -37,6 +36,12 @@ class EvalItems:
     judge: Judge
     scored_by: str = "exact_match"
     """How `judge` scores: "exact_match" (tagged data) or "verifier" (a synthetic task's)."""
+    baselines: dict[str, float] = field(default_factory=dict)
+    """A synthetic task's chance, majority and heuristic accuracy on these items; {} for
+    tagged data, which has no declared output space."""
+
+    def __len__(self) -> int:
+        return len(self.prompts)
 
 
 class Examples(Protocol):
@@ -145,11 +150,8 @@ class SynthExamples:
     def sizes(self) -> None:
         return None  # synthetic sources give their (nominal) sizes in the mixture
 
-    def _text(
-        self, name: str, idx: np.ndarray, seed: int, split: str
-    ) -> tuple[list[str], list[str], list[str]]:
-        ex = self.tasks[name].generate(idx, seed, split)  # type: ignore[arg-type]
-        return [self.prefix[name] + i + PROMPT_END for i in ex.inputs], ex.answers, ex.inputs
+    def _prompts(self, name: str, inputs: list[str]) -> list[str]:
+        return [self.prefix[name] + i + PROMPT_END for i in inputs]
 
     def rows(
         self, names: Sequence[str], sources: np.ndarray, indices: np.ndarray
@@ -157,24 +159,24 @@ class SynthExamples:
         prompts, responses = [""] * len(sources), [""] * len(sources)
         for sid in np.unique(sources):
             at = np.flatnonzero(sources == sid)
-            ps, rs, _ = self._text(names[int(sid)], indices[at], self.seed, "train")
-            for k, p, r in zip(at.tolist(), ps, rs, strict=True):
+            name = names[int(sid)]
+            ex = self.tasks[name].generate(indices[at], self.seed, "train")
+            for k, p, r in zip(
+                at.tolist(), self._prompts(name, ex.inputs), ex.answers, strict=True
+            ):
                 prompts[k], responses[k] = p, r
         return prompts, responses
 
     def eval_items(self, n: int) -> dict[str, EvalItems]:
         out = {}
         for name, task in self.tasks.items():
-            ps, rs, ins = self._text(name, np.arange(4 * n, dtype=np.int64), EVAL_SEED, "heldout")
-            first: dict[str, tuple[str, str]] = {}  # distinct inputs, each scored once
-            for i, p, r in zip(ins, ps, rs, strict=True):
-                first.setdefault(i, (p, r))
-            keep = list(first)[:n]
+            held = heldout_set(task, n, EVAL_SEED)  # the same distinct inputs as `raremix train`
             out[name] = EvalItems(
-                [first[i][0] for i in keep],
-                [first[i][1] for i in keep],
-                _verifier(task, keep),
+                self._prompts(name, held.inputs),
+                held.answers,
+                _verifier(task, held.inputs),
                 "verifier",
+                baselines(task, held.inputs, held.answers),
             )
         return out
 

@@ -49,7 +49,8 @@ def evaluate_hf(
     max_new_tokens: int,
     max_length: int,
 ) -> dict[str, dict[str, float]]:
-    """{task: {"acc": …, "loss": …}} on each task's held-out items."""
+    """{task: {"acc", "loss", "n"[, baselines]}} on each task's held-out items: the model's
+    scores, how many items, and a synthetic task's baselines on them."""
     was_training = model.training
     model.eval()
     results: dict[str, dict[str, float]] = {}
@@ -59,6 +60,7 @@ def evaluate_hf(
         loss = answer_loss(logits, shift_labels(labels).to(device)).item()
         longest = max(len(r) for r in tok(it.responses, add_special_tokens=False)["input_ids"])
         outs = generate(model, tok, it.prompts, min(max_new_tokens, longest + 2), device)
-        results[name] = {"acc": float(it.judge(outs).mean()), "loss": loss}
+        acc = float(it.judge(outs).mean())
+        results[name] = {"acc": acc, "loss": loss, "n": float(len(it)), **it.baselines}
     model.train(was_training)
     return results

@@ -129,7 +129,8 @@ def read_lmeval(run_dir: str | Path) -> dict[str, Any]:
 def export_run(run_dir: str | Path) -> Path:
     """Write the lm-eval document of a finished `raremix train` run (its last evaluation).
 
-    Example counts are the run's held-out sets, rebuilt from its `config.yaml`.
+    Example counts are the `n` rows the evaluation wrote; runs from before those rows
+    existed get them from their held-out sets, rebuilt from `config.yaml`.
     """
     from raremix.config import load_config
     from raremix.data import TaskData
@@ -140,7 +141,7 @@ def export_run(run_dir: str | Path) -> Path:
     rows = [
         r
         for r in load_rows(run_dir / "metrics.jsonl")
-        if r["metric"] in ("acc", "loss") and r["task"]
+        if r["metric"] in ("acc", "loss", "n") and r["task"]
     ]
     if not rows:
         raise RaremixError(f"{run_dir}: no evaluation rows in metrics.jsonl: train the run first")
@@ -151,7 +152,7 @@ def export_run(run_dir: str | Path) -> Path:
             metrics.setdefault(r["task"], {})[r["metric"]] = r["value"]
     data = TaskData(cfg, list(cfg.tasks))
     sets = data.eval_sets(cfg.eval_examples)
-    counts = {t: len(s.inputs) for t, s in sets.items()}
+    counts = {t: int(metrics.get(t, {}).get("n", len(s))) for t, s in sets.items()}
     judge = {t: "verifier" if s.task.kind == "open" else "exact_match" for t, s in sets.items()}
     doc = lmeval_results(
         metrics,

@@ -1,8 +1,10 @@
 """A study's runs as analysis tables: who each run is (size, mix, group) and how it ended.
 
 `load_study` reads the store and `study.yaml`; `final_table` summarises each run × task
-by the mean of its last `LAST_EVALS` evaluations (single checkpoints are noisy);
-`task_curves` keeps every evaluation for learning curves.
+by the mean of its last `LAST_EVALS` evaluations (single checkpoints are noisy), beside
+the evidence each accuracy rests on: the held-out size `n` and the set's baselines;
+`common_accuracy` pools common tasks weighted by n; `task_curves` keeps every evaluation
+for learning curves.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from raremix.results.store import ResultStore, label_column
 LAST_EVALS = 3
 """Evaluations averaged into a run's final accuracy and loss."""
 EVAL_METRICS = ("acc", "loss")
+EVIDENCE = ("n", "chance", "majority", "heuristic")
+"""Written beside each accuracy (raremix.evaluate): held-out size and the set's baselines;
+NaN in the tables for runs written before they existed (and `heuristic` for tasks
+without a rule)."""
 RUN_LEVEL_TASKS = ("", "all")
 NAMED_AXES = {"seed", "model.size", "mixture", "arm"}  # shown as seed/size/mix already
 
@@ -153,16 +159,18 @@ def _groups(runs: pd.DataFrame, extra_axes: list[str]) -> list[str]:
 
 
 def task_curves(study: StudyData) -> pd.DataFrame:
-    """Every evaluation: run, step, task, acc, loss with the run's seed, size, mix, group, role."""
+    """Every evaluation: run, step, task, acc, loss and the `EVIDENCE` columns, with the
+    run's seed, size, mix, group, role."""
     m = study.metrics
-    m = m[m["metric"].isin(EVAL_METRICS) & ~m["task"].isin(RUN_LEVEL_TASKS)]
+    m = m[m["metric"].isin(EVAL_METRICS + EVIDENCE) & ~m["task"].isin(RUN_LEVEL_TASKS)]
     if m.empty or "acc" not in set(m["metric"]):
         raise RaremixError(
             f"{study.study_dir}: the store has no per-task 'acc' rows: analysis needs runs of "
             "raremix's trainer (run_fn raremix.trainer:run_config)"
         )
     wide = m.pivot_table(index=["run", "step", "task"], columns="metric", values="value")
-    wide = wide.reset_index().rename(columns={"run": "run_id"})
+    wide = wide.reindex(columns=[*EVAL_METRICS, *EVIDENCE])  # absent evidence: NaN columns
+    wide = wide.reset_index().rename(columns={"run": "run_id"}).rename_axis(columns=None)
     keys = ["run_id", "seed", "size", "params", "flops", "mix", "group", "rare"]
     out = wide.merge(study.runs[keys], on="run_id")
     out["role"] = ["rare" if t in r else "common" for t, r in zip(out.task, out.rare, strict=True)]
@@ -173,14 +181,17 @@ def final_table(study: StudyData, curves: pd.DataFrame | None = None) -> pd.Data
     """One row per run × task: acc and loss as the mean of the last `LAST_EVALS` evaluations.
 
     Columns: run_id, seed, size, params, flops, mix, group, task, role, acc, loss,
-    peak_acc, share (the task's mean share of training examples) and, for the injection
-    study, rate (the mixture label) and rate_per_batch (share × batch size).
+    n (held-out examples per evaluation), chance, majority, heuristic (baseline accuracies
+    on that held-out set, see raremix.tasks.baselines), peak_acc, share (the task's mean
+    share of training examples) and, for the injection study, rate (the mixture label)
+    and rate_per_batch (share × batch size).
     """
     curves = task_curves(study) if curves is None else curves
     last = curves.groupby(["run_id", "task"], sort=False).tail(LAST_EVALS)
     keys = ["run_id", "seed", "size", "params", "flops", "mix", "group", "task", "role"]
+    cols = [*EVAL_METRICS, *EVIDENCE]
     # dropna=False: a run without a FLOP count (e.g. an HF model) still has a row
-    final = last.groupby(keys, sort=False, dropna=False)[["acc", "loss"]].mean().reset_index()
+    final = last.groupby(keys, sort=False, dropna=False)[cols].mean().reset_index()
     peak = curves.groupby(["run_id", "task"])["acc"].max().rename("peak_acc")
     final = final.merge(peak.reset_index(), on=["run_id", "task"])
     shares: dict[str, dict[str, float]] = dict(
@@ -194,6 +205,25 @@ def final_table(study: StudyData, curves: pd.DataFrame | None = None) -> pd.Data
         final["rate"] = final["mix"]
         final["rate_per_batch"] = final["share"] * final.run_id.map(batch)
     return final.sort_values(["params", "mix", "seed", "task"], ignore_index=True)
+
+
+def common_accuracy(final: pd.DataFrame, role: str = "common") -> pd.DataFrame:
+    """Per run: accuracy pooled over its `role` tasks, each weighted by its held-out n.
+
+    Pooling by n counts every held-out example once, so a task scored on 18 examples
+    does not weigh as much as one scored on 256 (PROTOCOL §6). Columns: run_id, acc, n
+    (examples pooled), tasks. A run with any task of unknown n (written before n was
+    recorded) falls back to the unweighted mean, with n NaN to say so.
+    """
+    rows = final[final.role == role]
+    out = []
+    for run, g in rows.groupby("run_id", sort=False):
+        n = g["n"] if "n" in g else pd.Series(math.nan, index=g.index)
+        known = bool(n.notna().all() and n.sum() > 0)
+        acc = float((g.acc * n).sum() / n.sum()) if known else float(g.acc.mean())
+        out.append({"run_id": run, "acc": acc, "n": float(n.sum()) if known else math.nan,
+                    "tasks": len(g)})  # fmt: skip
+    return pd.DataFrame(out, columns=["run_id", "acc", "n", "tasks"])
 
 
 def forgetting_events(

@@ -73,12 +73,20 @@ def scale_equivalence(
 
 
 def per_run(final: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: rare acc (mean over rare tasks), common acc (mean over common ones)."""
+    """One row per run: rare and common acc, each pooled over its tasks weighted by held-out n."""
+    from raremix.studies.analysis_final import common_accuracy
+
     keys = ["run_id", "seed", "size", "params", "flops", "mix", "group"]
-    wide = final.pivot_table(index=keys, columns="role", values="acc", aggfunc="mean")
+    out = final[keys].drop_duplicates("run_id").reset_index(drop=True)
+    for role in ("rare", "common"):
+        acc = (
+            common_accuracy(final, role).set_index("run_id")["acc"]
+            if (final.role == role).any()
+            else {}
+        )
+        out[f"{role}_acc"] = out.run_id.map(acc).astype(float)
     share = final[final.role == "rare"].groupby("run_id")["share"].sum(min_count=1)
-    out = wide.reindex(columns=["rare", "common"]).add_suffix("_acc").reset_index()
-    return out.assign(rare_share=out.run_id.map(share)).rename_axis(columns=None)
+    return out.assign(rare_share=out.run_id.map(share))
 
 
 def group_summary(final: pd.DataFrame) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """The decomposition study's run function: raremix's trainer, plus the umbrella task's
 accuracy on held-out inputs split by what is new in them (`raremix.tasks.tools.novelty`).
 
-Rows are ordinary evaluation rows under the task name `fcall:<category>` (metric `acc`),
-so the results store, the final table and the report treat them like any task.
+Rows are ordinary evaluation rows under the task name `fcall:<category>` (metrics `acc`,
+`n` and the set's baselines), so the results store, the final table and the report treat
+them like any task.
 """
 
 from __future__ import annotations
@@ -44,9 +45,18 @@ class NoveltyEval(Callback):
     def __init__(self, task: str = UMBRELLA) -> None:
         self.task = task
         self.sets: dict[str, tuple[list[str], list[str]]] = {}
+        self.evidence: dict[str, dict[str, float]] = {}
+        """Per category: n and the set's baselines, written beside each accuracy."""
 
     def on_start(self, state: TrainState) -> None:
-        self.sets = category_sets(state.data.tasks[self.task], state.cfg.eval_examples)
+        from raremix.tasks import baselines
+
+        task = state.data.tasks[self.task]
+        self.sets = category_sets(task, state.cfg.eval_examples)
+        self.evidence = {
+            cat: {"n": float(len(ins)), **baselines(task, ins, ans)}
+            for cat, (ins, ans) in self.sets.items()
+        }
 
     def on_eval(self, state: TrainState, metrics: dict[str, dict[str, float]]) -> None:
         from raremix.evaluate import greedy_answers
@@ -61,8 +71,9 @@ class NoveltyEval(Callback):
                 model, state.data.tokenizer, prefixes, inputs, task.max_answer_len, state.device
             )
             acc = float(task.verify(inputs, outs).mean()) if inputs else float("nan")
-            rows.append({"run": state.run_id, "step": state.step,
-                         "task": f"{self.task}:{cat}", "metric": "acc", "value": acc})  # fmt: skip
+            values = {"acc": acc, **self.evidence[cat]}
+            rows += [{"run": state.run_id, "step": state.step, "task": f"{self.task}:{cat}",
+                      "metric": m, "value": v} for m, v in values.items()]  # fmt: skip
         model.train(was_training)
         state.writer.write(rows)
 

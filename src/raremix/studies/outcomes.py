@@ -69,19 +69,18 @@ def learned(acc: np.ndarray, rule: LearnedRule) -> bool:
 def per_run_metrics(
     final: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, rule: LearnedRule
 ) -> pd.DataFrame:
-    """One row per run: run_id, seed, the runs' axis-label columns and every metric."""
+    """One row per run: run_id, seed, the runs' axis-label columns and every metric.
+
+    Accuracies pool a role's tasks weighted by held-out n (`common_accuracy`)."""
+    from raremix.studies.analysis_final import common_accuracy
+
     out = runs.drop(columns=["config", "shares", "rare"], errors="ignore").copy()
-    weight = final["n"] if "n" in final else pd.Series(1.0, index=final.index)
-    f = final.assign(_w=weight.fillna(1.0).astype(float))
-    metrics: dict[str, dict[str, float]] = {r: {} for r in out["run_id"]}
-    for key, rows in f.groupby("run_id"):
-        m = metrics.setdefault(str(key), {})
-        for role in ("rare", "common"):
-            part = rows[rows.role == role]
-            if not part.empty:
-                m[f"{role}_acc"] = float(np.average(part["acc"], weights=part["_w"]))
-        for task, acc in zip(rows["task"], rows["acc"], strict=True):
-            m[f"acc:{task}"] = float(acc)
+    metrics: dict[str, dict[str, float]] = {str(r): {} for r in out["run_id"]}
+    for role in ("rare", "common"):
+        for r in common_accuracy(final, role).to_dict("records"):
+            metrics.setdefault(str(r["run_id"]), {})[f"{role}_acc"] = float(r["acc"])
+    for run_id, task, acc in zip(final["run_id"], final["task"], final["acc"], strict=True):
+        metrics.setdefault(str(run_id), {})[f"acc:{task}"] = float(acc)
     for (run_id, task), c in curves.groupby(["run_id", "task"]):
         c = c.sort_values("step")
         metrics.setdefault(str(run_id), {})[f"learned:{task}"] = float(

@@ -23,7 +23,9 @@ from raremix.tasks.arithmetic import (
     step,
     successor,
 )
+from raremix.tasks.baselines import BASELINES, HEURISTICS, baselines
 from raremix.tasks.core import SPLITS, Examples, Kind, Knob, Split, SynthTask, Task
+from raremix.tasks.heldout import EVAL_EXAMPLES, EVAL_SEED, MIN_HELDOUT, heldout_set
 from raremix.tasks.logic import count, depth, kvrecall, majority, parity
 from raremix.tasks.sequence import chain, copy, inc, permute, reverse, sort
 from raremix.tasks.split import HELDOUT_FRACTION, in_heldout
@@ -98,14 +100,23 @@ class TaskRow(TypedDict):
     output_space: str
     input: str
     answer: str
+    n: int
+    """Held-out examples at the default `eval_examples` (fewer when the space is smaller)."""
+    baselines: dict[str, float]
+    """chance, majority and (where a rule exists) heuristic accuracy on that held-out set."""
+    rule: str
+    """The heuristic's rule, "" when the task has none."""
 
 
-def task_table(seed: int = 0) -> list[TaskRow]:
-    """Every registered task at its default complexity, with a sample example."""
+def task_table(seed: int = 0, n: int = EVAL_EXAMPLES) -> list[TaskRow]:
+    """Every registered task at its default complexity: a sample example, and the size and
+    baselines of the held-out set an evaluation of `n` examples scores it on."""
     rows: list[TaskRow] = []
     for name in TASKS:
         task = make_task(name)
         x, y = sample_row(task, seed)
+        held = heldout_set(task, n)
+        rule = HEURISTICS.get(name)
         rows.append(
             TaskRow(
                 name=task.name,
@@ -117,13 +128,21 @@ def task_table(seed: int = 0) -> list[TaskRow]:
                 output_space=task.output_space,
                 input=x,
                 answer=y,
+                n=len(held),
+                baselines=baselines(task, held.inputs, held.answers),
+                rule=rule.rule if rule else "",
             )
         )
     return rows
 
 
 __all__ = [
+    "BASELINES",
+    "EVAL_EXAMPLES",
+    "EVAL_SEED",
     "HELDOUT_FRACTION",
+    "HEURISTICS",
+    "MIN_HELDOUT",
     "SPLITS",
     "TASKS",
     "Examples",
@@ -134,6 +153,8 @@ __all__ = [
     "Task",
     "TaskFactory",
     "TaskRow",
+    "baselines",
+    "heldout_set",
     "in_heldout",
     "make_task",
     "sample_row",
