@@ -79,11 +79,8 @@ def per_run(final: pd.DataFrame) -> pd.DataFrame:
     keys = ["run_id", "seed", "size", "params", "flops", "mix", "group"]
     out = final[keys].drop_duplicates("run_id").reset_index(drop=True)
     for role in ("rare", "common"):
-        acc = (
-            common_accuracy(final, role).set_index("run_id")["acc"]
-            if (final.role == role).any()
-            else {}
-        )
+        pooled = common_accuracy(final, role)
+        acc: pd.Series = pooled.set_index("run_id")["acc"] if len(pooled) else pd.Series()
         out[f"{role}_acc"] = out.run_id.map(acc).astype(float)
     share = final[final.role == "rare"].groupby("run_id")["share"].sum(min_count=1)
     return out.assign(rare_share=out.run_id.map(share))
