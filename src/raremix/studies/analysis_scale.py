@@ -187,13 +187,15 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
         parts.append(f"{best.mix}: {best.size} {best.rare}")
         lines.append(_fix(runs, base_nat, best))
         eq = scale_equivalence([g.params for g in nat], [g.rare_mean for g in nat], best.rare_mean)
-        lines.append(_factor_line(eq, best, p0))
+        tie = _tie_with_largest(runs, eq, best, nat[-1])
+        lines.append(_factor_line(eq, best, p0) + tie)
         label = f"{best.mix} at {best.size}: scale-equivalent {eq.describe().split(' (')[0]}"
         target = (best.rare_mean, eq.params_at_target, label)
         worth = {
             "reached": f"worth ≈ {eq.describe()} scale",
             "already": "worth no scale (1×: the smallest natural-mix model already reaches it)",
-            "never": f"worth > {eq.largest_factor:.1f}× scale (the largest tried)",
+            "never": f"worth > {eq.largest_factor:.1f}× scale (the largest tried)"
+            + (", though indistinguishable from that model" if tie else ""),
         }[eq.status]
         headline_tail = (
             f" → the designed mix is {worth}; common tasks "
@@ -270,6 +272,24 @@ def _longer(runs: pd.DataFrame, nat: Group, longer: list[Group]) -> list[str]:
         f"vs {nat.rare}: {versus(runs, g, nat)}."
         for g in longer
     ]
+
+
+def _tie_with_largest(runs: pd.DataFrame, eq: ScaleEquivalence, best: Group, largest: Group) -> str:
+    """When no natural size reaches the designed mix's mean, whether the largest is a tie."""
+    from raremix.stats import compare_means
+
+    a = runs.loc[runs.group == best.group, "rare_acc"].dropna().to_numpy()
+    b = runs.loc[runs.group == largest.group, "rare_acc"].dropna().to_numpy()
+    if eq.status != "never" or min(len(a), len(b)) < 2:
+        return ""
+    c = compare_means(a, b, direction="two-sided")
+    if c.p < 0.05:
+        return ""
+    return (
+        f" The factor compares means only: the designed mix and the largest natural-mix model "
+        f"({largest.size}) are indistinguishable ({c.text()}), so read it as ≈ "
+        f"{eq.largest_factor:.1f}×, not more."
+    )
 
 
 def _factor_line(eq: ScaleEquivalence, best: Group, p0: float) -> str:
