@@ -26,9 +26,11 @@ from raremix.checkpoint import load_checkpoint, save_checkpoint
 from raremix.config import OptimConfig, TrainConfig
 from raremix.data import BatchStream, TaskData, to_device
 from raremix.distributed import Dist
+from raremix.errors import RaremixError
 from raremix.evaluate import evaluate
 from raremix.mixture import build_sampler
 from raremix.model import GPT, count_params, flops_per_token
+from raremix.outdir import check_output_dir, make_output_dir
 from raremix.results.rows import MetricWriter
 from raremix.tokens import TokenBatch
 
@@ -101,6 +103,13 @@ def update(
 
 
 def resolve_device(choice: str) -> torch.device:
+    """The device `choice` (auto, cpu, cuda) names here; asking for absent CUDA is bad input."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        build = "has no GPU in reach" if torch.version.cuda else "is a CPU-only build"
+        raise RaremixError(
+            f"device: cuda, but this PyTorch ({torch.__version__}) {build}: "
+            "use device: auto or device: cpu"
+        )
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -112,9 +121,11 @@ def train(
     callbacks: Sequence[Callback] = (),
     resume: bool = True,
 ) -> TrainState:
-    """Train one run in `run_dir`, resuming from its checkpoint when there is one."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Train one run in `run_dir`, resuming from its checkpoint when there is one.
+
+    Everything that can refuse the config (device, data, model shape) runs before
+    `run_dir` is created, so a refused run leaves no empty directory behind."""
+    run_dir = check_output_dir(run_dir, "run directory")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -132,6 +143,7 @@ def train(
     model_cfg = cfg.model.build(data.tokenizer.size, data.block_size)
     model = GPT(model_cfg).to(device)
     optimizer = make_optimizer(model, cfg.optim, fused=device.type == "cuda")
+    make_output_dir(run_dir, "run directory")
     facts = {
         "params": count_params(model_cfg),
         "flops": flops_per_token(model_cfg, data.block_size)
