@@ -208,7 +208,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         if not isinstance(item, str):
             raise RaremixError(
-                f"override {item!r} is a {type(item).__name__}, not a 'key=value' string: "
+                f"override {item!r} is {type(item).__name__}, not a 'key=value' string: "
                 "write e.g. 'steps=500'"
             )
         key, sep, raw = item.partition("=")

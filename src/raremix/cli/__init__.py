@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from raremix.display import safe
 from raremix.errors import RaremixError
 
 app = typer.Typer(
@@ -42,7 +43,7 @@ def main() -> None:
     try:
         rc = app(standalone_mode=False)
     except RaremixError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {safe(err, markup=False)}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.secho("interrupted: finished work is kept; rerun to resume", err=True)

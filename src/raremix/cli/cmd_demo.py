@@ -13,9 +13,10 @@ from raremix.cli import app
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Study directory.")] = Path(
-        "studies/demo"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Study directory (default: studies/demo[-quick])."),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Parallel runs (default: one per core).")
     ] = None,
@@ -29,6 +30,7 @@ def demo(
     runs and writes an HTML + Markdown report. Rerun to resume; finished runs are kept.
     """
     from raremix.configbase import packaged_configs
+    from raremix.outdir import check_output_dir
     from raremix.report import build_report
     from raremix.studies.runner import run_study
     from raremix.studies.spec import load_spec, quick_variant
@@ -37,7 +39,7 @@ def demo(
     spec = load_spec(packaged_configs("studies")["demo"])
     if quick:
         spec = quick_variant(spec)
-        out = out.with_name(out.name + "-quick")
+    out = check_output_dir(out or Path("studies") / ("demo-quick" if quick else "demo"))
     console.print(f"[bold]raremix demo[/]: {spec.description}")
     outcome = run_study(spec, out, workers=workers)
     console.print(outcome.summary(), highlight=False)

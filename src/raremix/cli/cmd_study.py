@@ -11,7 +11,9 @@ from rich.table import Table
 
 from raremix.cli import app
 from raremix.configbase import packaged_configs, resolve_config
+from raremix.display import safe
 from raremix.errors import RaremixError
+from raremix.outdir import check_output_dir
 
 study_app = typer.Typer(
     help="Run studies: a base config swept over axes (sizes, mixtures, seeds), resumably.",
@@ -55,9 +57,9 @@ def run(
     study = load_spec(resolve_config(spec, "studies", "study"))
     if quick:
         study = quick_variant(study)
-    out_dir = out or Path("studies") / (study.name + ("-quick" if quick else ""))
+    out_dir = check_output_dir(out or Path("studies") / (study.name + ("-quick" if quick else "")))
     console = Console()
-    console.print(f"study [bold]{study.name}[/]: {len(expand(study))} runs → {out_dir}")
+    console.print(f"study [bold]{safe(study.name)}[/]: {len(expand(study))} runs → {safe(out_dir)}")
     outcome = run_study(study, out_dir, run_fn=run_fn, workers=workers, backend=backend)  # type: ignore[arg-type]
     console.print(outcome.summary(), highlight=False)
     if outcome.failed:
@@ -71,7 +73,7 @@ def _run_theory(out: Path | None, quick: bool) -> None:
     from raremix.report import build_report
     from raremix.studies.analysis import run_theory_study
 
-    out_dir = out or Path("studies") / ("theory-quick" if quick else "theory")
+    out_dir = check_output_dir(out or Path("studies") / ("theory-quick" if quick else "theory"))
     run_theory_study(out_dir, quick=quick)
     html, _ = build_report(out_dir)
     Console().print(f"report: [bold]{html}[/]")
