@@ -36,7 +36,11 @@ def alias_bomb(levels: int = 9) -> str:
 # name → (what the config file holds: a dict, str or bytes; the CLI args after the file;
 #         a phrase the one error line must contain)
 TRAIN_CORPUS: dict[str, tuple[object, list[str], str]] = {
-    "latin-1 file": ("seed: 0\n# café\n".encode("latin-1"), [], "not UTF-8: save the file as UTF-8"),
+    "latin-1 file": (
+        "seed: 0\n# café\n".encode("latin-1"),
+        [],
+        "not UTF-8: save the file as UTF-8",
+    ),
     "utf-16 file": ("seed: 0\n".encode("utf-16"), [], "UTF-16"),
     "utf-16 without BOM": ("seed: 0\n".encode("utf-16-le"), [], "UTF-16"),
     "override syntax": (tiny_config(), ["steps=[unclosed"], "override 'steps=[unclosed'"),
@@ -66,7 +70,9 @@ TRAIN_CORPUS: dict[str, tuple[object, list[str], str]] = {
     "lr nan": (tiny_config(), ["optim.lr=.nan"], "'optim.lr'"),
     "weight_decay inf": (tiny_config(), ["optim.weight_decay=.inf"], "'optim.weight_decay'"),
     "tau nan": (
-        tiny_config(mixture={"strategy": "temperature", "params": {"tau": math.nan}, "sources": TWO_TASKS}),
+        tiny_config(
+            mixture={"strategy": "temperature", "params": {"tau": math.nan}, "sources": TWO_TASKS}
+        ),
         [],
         "params.tau",
     ),
@@ -218,7 +224,9 @@ def test_unwritable_out_dir(
         (lambda: load_config(data=tiny_config(), overrides="steps=3"), "list of 'key=value'"),  # type: ignore[arg-type]
     ],
 )
-def test_bad_python_api_input_raises_the_project_error(call: Callable[[], object], needle: str) -> None:
+def test_bad_python_api_input_raises_the_project_error(
+    call: Callable[[], object], needle: str
+) -> None:
     with pytest.raises(RaremixError, match=needle):
         call()
 
@@ -249,7 +257,9 @@ def test_names_are_escaped_for_the_terminal(
 ) -> None:
     evil = ["[/bold]", "x\x1b[2Jy", "rtl\u202etxt.exe"]
     data = tmp_path / "data.jsonl"
-    data.write_text("".join(json.dumps({"task": t, "prompt": "p", "response": "r"}) + "\n" for t in evil))
+    data.write_text(
+        "".join(json.dumps({"task": t, "prompt": "p", "response": "r"}) + "\n" for t in evil)
+    )
     mix = tmp_path / "mix.yaml"
     mix.write_text(yaml.safe_dump({"sources": [{"name": t, "size": 10} for t in evil]}))
     for args in (["inspect", str(data)], ["mix", "plan", str(mix)]):
@@ -264,7 +274,9 @@ def test_mix_plans_the_configs_run_length(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = write_config(tmp_path, tiny_config(steps=60, batch_size=32))
-    assert "60 steps × batch 32 = 1,920 examples" in cli(capsys, monkeypatch, "mix", str(config)).out
+    assert (
+        "60 steps × batch 32 = 1,920 examples" in cli(capsys, monkeypatch, "mix", str(config)).out
+    )
     flags = cli(capsys, monkeypatch, "mix", str(config), "--steps", "10", "--batch-size", "4").out
     assert "10 steps × batch 4 = 40 examples" in flags
     bare = tmp_path / "bare.yaml"

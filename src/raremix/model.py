@@ -17,7 +17,6 @@ from torch import nn
 from raremix.configbase import Config
 from raremix.errors import RaremixError, unknown
 
-
 # Sane upper bounds, checked before anything is allocated (a typo'd 10**10 would otherwise
 # ask the allocator for terabytes, or build modules for hours).
 MAX_LAYERS = 256

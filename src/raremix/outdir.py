@@ -21,9 +21,7 @@ def check_output_dir(path: str | Path, what: str = "--out") -> Path:
         raise RaremixError(f"{what} {path}: is a file, not a folder: give a folder path")
     existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
     if not existing.is_dir():
-        raise RaremixError(
-            f"{what} {path}: {existing} is a file, not a folder: give a folder path"
-        )
+        raise RaremixError(f"{what} {path}: {existing} is a file, not a folder: give a folder path")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise RaremixError(
             f"{what} {path}: cannot write in {existing} (permission denied): "

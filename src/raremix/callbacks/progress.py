@@ -67,10 +67,10 @@ class ProgressBar(Callback):
 
     def on_step_end(self, state: TrainState) -> None:
         cfg = state.cfg
-        tenth = max(1, cfg.steps // 10)
-        if self._bar is None and state.step % tenth == 0 and state.step % cfg.eval_every:
-            if state.step != cfg.steps:  # evaluation steps get their line from on_eval
-                self._line(state)
+        # between evaluations (which print their own line from on_eval), every tenth of the run
+        evaluates = state.step % cfg.eval_every == 0 or state.step == cfg.steps
+        if self._bar is None and state.step % max(1, cfg.steps // 10) == 0 and not evaluates:
+            self._line(state)
         if (
             self._bar is not None
             and self._task is not None
@@ -89,8 +89,7 @@ class ProgressBar(Callback):
         elapsed = time.perf_counter() - self._t0
         loss = "-" if state.step == 0 else f"{state.loss:.3f}"
         self.console.print(
-            f"step {state.step:,}/{state.cfg.steps:,}  loss {loss}{self.summary}"
-            f"  {elapsed:.0f}s",
+            f"step {state.step:,}/{state.cfg.steps:,}  loss {loss}{self.summary}  {elapsed:.0f}s",
             markup=False,
             highlight=False,
             soft_wrap=True,

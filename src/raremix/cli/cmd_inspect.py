@@ -60,7 +60,8 @@ def inspect(
         float, typer.Option("--min-share", min=0, max=1, help="Starved below this share.")
     ] = 0.01,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write the long-tail plot here (.png, .svg, .pdf…).")
+        Path | None,
+        typer.Option("--plot", help="Write the long-tail plot here (.png, .svg, .pdf…)."),
     ] = None,
 ) -> None:
     """Per task: rows, share, rarity rank, lengths, and whether the natural mix starves it."""
