@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
@@ -22,11 +21,20 @@ from pydantic import (
 )
 
 from raremix.callbacks.stop import StopWhenLearned
-from raremix.configbase import Config, load, read_yaml
+from raremix.configbase import Config, load, parse_yaml, read_yaml
 from raremix.errors import RaremixError, did_you_mean, unknown
 from raremix.mixture import MixtureConfig
 from raremix.mixture.adaptive import AdaptiveConfig
-from raremix.model import LADDER, GPTConfig, heads_for, ladder_config
+from raremix.model import (
+    LADDER,
+    MAX_BLOCK,
+    MAX_D_MODEL,
+    MAX_LAYERS,
+    MAX_MLP_RATIO,
+    GPTConfig,
+    heads_for,
+    ladder_config,
+)
 from raremix.probes.config import ProbeConfig
 from raremix.schedules import SCHEDULES, budget_problem
 from raremix.tasks.heldout import EVAL_EXAMPLES
@@ -46,15 +54,15 @@ class ModelSpec(Config):
 
     size: str | None = "25k"
     """A rung of the size ladder (see `raremix.model.LADDER`), or null to give the shape below."""
-    n_layer: int | None = Field(None, ge=1)
+    n_layer: int | None = Field(None, ge=1, le=MAX_LAYERS)
     """Depth; overrides the rung's."""
-    d_model: int | None = Field(None, ge=4)
+    d_model: int | None = Field(None, ge=4, le=MAX_D_MODEL)
     """Width; overrides the rung's."""
-    n_head: int | None = Field(None, ge=1)
+    n_head: int | None = Field(None, ge=1, le=MAX_D_MODEL)
     """Attention heads; overrides the rung's."""
-    mlp_ratio: float = Field(4.0, gt=0)
+    mlp_ratio: float = Field(4.0, gt=0, le=MAX_MLP_RATIO)
     """MLP hidden width as a multiple of d_model."""
-    block_size: int | None = Field(None, ge=2)
+    block_size: int | None = Field(None, ge=2, le=MAX_BLOCK)
     """Position table length; default: the longest sequence the tasks can make."""
 
     @model_validator(mode="after")
@@ -161,14 +169,21 @@ class OptimConfig(Config):
         return data
 
 
+# Sane upper bounds, checked on load: past them a run would not allocate or never end.
+MAX_SEED = 2**32 - 1  # NumPy's legacy seeding (np.random.seed) takes no more
+MAX_STEPS = 10**9
+MAX_BATCH = 65_536
+MAX_EVAL_EXAMPLES = 100_000
+
+
 class TrainConfig(Config):
     """A whole training run."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seeds model init, data order and evaluation sets."""
-    steps: int = Field(2000, ge=1)
+    steps: int = Field(2000, ge=1, le=MAX_STEPS)
     """Optimiser steps."""
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH)
     """Examples per step (global, across ranks)."""
     eval_every: int = Field(250, ge=1)
     """Evaluate every this many steps (and at the start and the end)."""
@@ -176,14 +191,14 @@ class TrainConfig(Config):
     """linear: every eval_every steps; log: also at log-spaced steps, dense early, to place onsets."""
     eval_per_decade: int = Field(10, ge=1)
     """log: evaluations per tenfold of steps (steps round(10^(i/eval_per_decade)))."""
-    eval_examples: int = Field(EVAL_EXAMPLES, ge=1)
+    eval_examples: int = Field(EVAL_EXAMPLES, ge=1, le=MAX_EVAL_EXAMPLES)
     """Held-out examples per task at each evaluation (fewer where a task's held-out space is
     smaller; ≥ 200 is the evidence standard)."""
-    eval_seed: int = Field(0, ge=0)
+    eval_seed: int = Field(0, ge=0, le=2**32 - 1)
     """Seed of the held-out draw (0: the calibration draw; a confirmation run takes a fresh one)."""
     checkpoint_every: int = Field(500, ge=1)
     """Save a resumable checkpoint every this many steps (and at the end)."""
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1, le=4096)
     """CPU threads for this run (default: PyTorch's choice)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train; auto picks CUDA when present (with bf16 autocast)."""
@@ -276,9 +291,14 @@ def config_hash(data: dict[str, Any]) -> str:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides (values parsed as YAML scalars) to a raw config dict."""
+    """Apply `a.b.c=value` overrides (values parsed as YAML) to a raw config dict."""
     out = json.loads(json.dumps(data))  # deep copy of plain data
     for item in overrides:
+        if not isinstance(item, str):
+            raise RaremixError(
+                f"override {item!r} is {type(item).__name__}, not a 'key=value' string: "
+                "write e.g. 'steps=500'"
+            )
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise RaremixError(
@@ -291,7 +311,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if not isinstance(nxt, dict):
                 raise RaremixError(f"override '{item}': '{part}' is not a section: check the key")
             node = nxt
-        node[parts[-1]] = yaml.safe_load(raw) if raw else None
+        node[parts[-1]] = parse_yaml(
+            raw, f"override '{item}'", "write the value as YAML, e.g. steps=500"
+        )
     return out
 
 
@@ -301,6 +323,10 @@ def load_config(
     data: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """Read a YAML (or take a dict), apply overrides, validate."""
+    if overrides is not None and not isinstance(overrides, list | tuple):
+        raise RaremixError(
+            f"overrides must be a list of 'key=value' strings, got {type(overrides).__name__}"
+        )
     raw = read_yaml(path) if path is not None else data
     where = str(path) if path is not None else "config"
     if not isinstance(raw, dict):

@@ -1,18 +1,23 @@
 """Config base: small pydantic models that reject typos and fail with one clear line.
 
 Every config in raremix derives from `Config`. Fields carry a one-line docstring
-(used as their description); unknown keys are errors; `load(Cls, data, where)`
-turns pydantic's multi-line report into one `RaremixError` that names the field
-and the fix.
+(used as their description); unknown keys are errors, as are `true`/`false` where a
+number is wanted and inf/nan in any float field; `load(Cls, data, where)` turns
+pydantic's multi-line report into one `RaremixError` that names the field and the fix.
+
+`parse_yaml` is the one YAML reader (files through `read_yaml`, CLI overrides too): UTF-8
+only, safe tags only, duplicate keys refused, alias expansion bounded.
 """
 
 from __future__ import annotations
 
+import codecs
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from raremix.errors import RaremixError, did_you_mean
 
@@ -22,7 +27,24 @@ C = TypeVar("C", bound="Config")
 class Config(BaseModel):
     """Base of every raremix config: frozen, typo-rejecting, documented fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads `batch_size: true` as 1: a number field takes numbers only
+        if isinstance(value, bool) and info.field_name is not None:
+            kinds = _plain_types(cls.model_fields[info.field_name].annotation)
+            if bool not in kinds and kinds & {int, float}:
+                raise ValueError(f"expects a number, not {str(value).lower()}: write a number")
+        return value
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The member types of `int | None`-style annotations (the annotation itself otherwise)."""
+    return set(typing.get_args(annotation)) or {annotation}
 
 
 def _field_names(cls: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -83,19 +105,119 @@ def load(cls: type[C], data: Any, where: str = "config") -> C:
         raise RaremixError(describe_validation_error(cls, err, where)) from None
 
 
+MAX_YAML_VALUES = 100_000
+"""Most values a YAML may expand to through aliases: a bound on 'billion laughs' bombs."""
+
+
+class _Refused(yaml.YAMLError):
+    """A YAML construct raremix refuses (duplicate key, alias bomb), with its fix."""
+
+    def __init__(self, problem: str, fix: str, mark: Any = None) -> None:
+        super().__init__(problem)
+        self.problem, self.fix, self.problem_mark = problem, fix, mark
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (the later would silently win) and counts aliases."""
+
+    aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                key_node, yaml.ScalarNode
+            ):
+                continue  # `<<: *base` overrides are YAML's own merge, not duplicates
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise _Refused(
+                    f"duplicate key '{key}' (also on line {seen[key] + 1})",
+                    "keep one of them",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """Values in `data` with every alias written out; stops past `limit`, refuses cycles."""
+    sizes: dict[int, int | None] = {}
+
+    def size(x: Any) -> int:
+        if not isinstance(x, dict | list):
+            return 1
+        if id(x) in sizes:
+            known = sizes[id(x)]
+            if known is None:
+                raise _Refused("an alias refers to the node that contains it", "remove the cycle")
+            return known
+        sizes[id(x)] = None
+        items = [*x.keys(), *x.values()] if isinstance(x, dict) else x
+        total = 1
+        for item in items:
+            total += size(item)
+            if total > limit:
+                raise _Refused(
+                    f"aliases expand it to more than {limit:,} values",
+                    "write the values out or nest fewer aliases",
+                )
+        sizes[id(x)] = total
+        return total
+
+    return size(data)
+
+
+def decode_text(raw: bytes, where: str) -> str:
+    """UTF-8 text (a UTF-8 BOM is fine), or one line saying which encoding to save it in."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw:
+        raise RaremixError(f"{where}: is UTF-16 or binary, not UTF-8 text: save it as UTF-8")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise RaremixError(
+            f"{where}: line {line}: byte 0x{raw[err.start]:02x} is not UTF-8: save the file as UTF-8"
+        ) from None
+
+
+def parse_yaml(text: str, where: str, fix: str = "fix the syntax") -> Any:
+    """Parse YAML text safely, or raise one `RaremixError` line naming `where` and the fix."""
+    loader = _Loader(text)
+    try:
+        data = loader.get_single_data()
+        if loader.aliases:
+            _expanded_size(data, MAX_YAML_VALUES)
+        return data
+    except _Refused as err:
+        at = f" line {err.problem_mark.line + 1}:" if err.problem_mark is not None else ""
+        raise RaremixError(f"{where}:{at} {err.problem}: {err.fix}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        raise RaremixError(f"{where}:{at} is not valid YAML ({problem}): {fix}") from None
+    except RecursionError:
+        raise RaremixError(f"{where}: is nested too deeply: flatten it") from None
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file, with a one-line error for missing or malformed files."""
+    """Parse a YAML file, with a one-line error for missing, unreadable or malformed files."""
     p = Path(path)
     if not p.is_file():
         raise RaremixError(f"{p}: no such file: check the path")
     try:
-        return yaml.safe_load(p.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" line {mark.line + 1}" if mark is not None else ""
-        raise RaremixError(
-            f"{p}:{at} is not valid YAML ({getattr(err, 'problem', err)}): fix the syntax"
-        ) from None
+        raw = p.read_bytes()
+    except OSError as err:
+        raise RaremixError(f"{p}: cannot read it ({err.strerror}): check its permissions") from None
+    return parse_yaml(decode_text(raw, str(p)), str(p))
 
 
 def packaged_configs(folder: str) -> dict[str, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from numbers import Integral
 
 
 class RaremixError(Exception):
@@ -26,3 +27,11 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def unknown(kind: str, name: str, choices: Iterable[str]) -> RaremixError:
     """`unknown('task', 'revrse', TASKS)` → "unknown task 'revrse': did you mean 'reverse'?"."""
     return RaremixError(f"unknown {kind} '{name}': {did_you_mean(name, choices)}")
+
+
+def whole_number(value: object, name: str, minimum: int = 0) -> int:
+    """`value` as an int if it is a whole number (NumPy's too; a bool is not) of at least
+    `minimum`; else a one-line error naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise RaremixError(f"{name} must be a whole number >= {minimum}, got {value!r}: pass one")
+    return int(value)

@@ -17,21 +17,30 @@ from torch import nn
 from raremix.configbase import Config
 from raremix.errors import RaremixError, unknown
 
+# Sane upper bounds, checked before anything is allocated (a typo'd 10**10 would otherwise
+# ask the allocator for terabytes, or build modules for hours).
+MAX_LAYERS = 256
+MAX_D_MODEL = 16_384
+MAX_MLP_RATIO = 64
+MAX_BLOCK = 65_536
+MAX_VOCAB = 1_048_576
+MAX_PARAMS = 2 * 10**9  # AdamW training state in fp32: ~32 GB
+
 
 class GPTConfig(Config):
     """Shape of a GPT. `vocab_size` and `block_size` are set from the tokenizer and tasks."""
 
-    n_layer: int = Field(2, ge=1)
+    n_layer: int = Field(2, ge=1, le=MAX_LAYERS)
     """Number of transformer blocks (depth)."""
-    d_model: int = Field(32, ge=4)
+    d_model: int = Field(32, ge=4, le=MAX_D_MODEL)
     """Residual stream width."""
-    n_head: int = Field(2, ge=1)
+    n_head: int = Field(2, ge=1, le=MAX_D_MODEL)
     """Attention heads; must divide d_model."""
-    mlp_ratio: float = Field(4.0, gt=0)
+    mlp_ratio: float = Field(4.0, gt=0, le=MAX_MLP_RATIO)
     """MLP hidden width as a multiple of d_model."""
-    vocab_size: int = Field(128, ge=2)
+    vocab_size: int = Field(128, ge=2, le=MAX_VOCAB)
     """Tokens in the vocabulary."""
-    block_size: int = Field(64, ge=2)
+    block_size: int = Field(64, ge=2, le=MAX_BLOCK)
     """Longest sequence the model accepts (sets the position table)."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on attention and MLP outputs (0 keeps training deterministic and fast)."""
@@ -42,6 +51,12 @@ class GPTConfig(Config):
             raise ValueError(
                 f"n_head {self.n_head} must divide d_model {self.d_model}: "
                 f"try n_head {heads_for(self.d_model)}"
+            )
+        params = count_params(self)
+        if params > MAX_PARAMS:
+            raise ValueError(
+                f"the model would have {params:.3g} parameters, above the {MAX_PARAMS:.0e} bound: "
+                "choose a smaller size, d_model or n_layer"
             )
         return self
 

@@ -7,11 +7,12 @@ and checkpoints so that a killed run resumes to bit-identical results on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from raremix.errors import RaremixError
 from raremix.evaluate import evaluate
 from raremix.mixture import build_sampler
 from raremix.model import GPT, count_params, flops_per_token
+from raremix.outdir import check_output_dir, make_output_dir
 from raremix.results.rows import MetricWriter
 from raremix.schedules import eval_steps, lr_at, peak_lr
 from raremix.tokens import TokenBatch
@@ -92,6 +94,13 @@ def update(
 
 
 def resolve_device(choice: str) -> torch.device:
+    """The device `choice` (auto, cpu, cuda) names here; asking for absent CUDA is bad input."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        build = "has no GPU in reach" if torch.version.cuda else "is a CPU-only build"
+        raise RaremixError(
+            f"device: cuda, but this PyTorch ({torch.__version__}) {build}: "
+            "use device: auto or device: cpu"
+        )
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -106,15 +115,26 @@ def train(
     """Train one run in `run_dir`, resuming from its checkpoint when there is one.
 
     The run directory is locked while it trains: a second process on it fails at once.
+    Everything that can refuse the config (device, data, model shape) runs before
+    `run_dir` is created, so a refused run leaves no empty directory behind.
     """
-    run_dir = Path(run_dir)
-    # rank 0 alone writes the run directory (torchrun sets RANK before `setup` reads it)
-    with dir_lock(run_dir, "run directory", enabled=os.environ.get("RANK", "0") == "0"):
-        return _train(cfg, run_dir, callbacks, resume)
+    run_dir = check_output_dir(run_dir, "run directory")
+    with contextlib.ExitStack() as held:
+        # rank 0 alone writes the run directory (torchrun sets RANK before `setup` reads it)
+        rank0 = os.environ.get("RANK", "0") == "0"
+
+        def lock() -> None:
+            held.enter_context(dir_lock(run_dir, "run directory", enabled=rank0))
+
+        return _train(cfg, run_dir, callbacks, resume, lock)
 
 
 def _train(
-    cfg: TrainConfig, run_dir: Path, callbacks: Sequence[Callback], resume: bool
+    cfg: TrainConfig,
+    run_dir: Path,
+    callbacks: Sequence[Callback],
+    resume: bool,
+    lock: Callable[[], None],
 ) -> TrainState:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -133,6 +153,8 @@ def _train(
     model_cfg = cfg.model.build(data.tokenizer.size, data.block_size)
     model = GPT(model_cfg).to(device)
     optimizer = make_optimizer(model, cfg.optim, fused=device.type == "cuda")
+    make_output_dir(run_dir, "run directory")
+    lock()  # from here on this process alone writes run_dir
     params = count_params(model_cfg)
     flops_per_step = flops_per_token(model_cfg, data.block_size) * cfg.batch_size * data.block_size
     facts = {

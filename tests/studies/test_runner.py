@@ -239,6 +239,10 @@ def test_study_cli(
     monkeypatch.chdir(tmp_path)
     first = cli(capsys, monkeypatch, "study", "run", str(study), "--workers", "2")
     assert first.code == 0 and "3 done, 0 skipped, 0 failed" in first.out
+    # piped (not a terminal), a plain line per finished run stands in for the live bar
+    assert sorted(line.split()[0] for line in first.out.splitlines() if " done seed=" in line) == [
+        "1/3", "2/3", "3/3"
+    ]  # fmt: skip
     assert len(ResultStore.open(tmp_path / "studies" / "clidemo").finished_ids()) == 3
     again = cli(capsys, monkeypatch, "study", "run", str(study))
     assert again.code == 0 and "0 done, 3 skipped" in again.out

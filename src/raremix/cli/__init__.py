@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from raremix.display import safe
 from raremix.errors import RaremixError
 
 app = typer.Typer(
@@ -59,7 +60,7 @@ def main() -> None:
     try:
         rc = app(standalone_mode=False)
     except RaremixError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {safe(err, markup=False)}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.secho("interrupted: finished work is kept; rerun to resume", err=True)

@@ -13,9 +13,10 @@ from raremix.cli import app
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Study directory.")] = Path(
-        "studies/demo"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Study directory (default: studies/demo[-quick])."),
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Parallel runs (default: one per core).")
     ] = None,
@@ -30,6 +31,7 @@ def demo(
     """
     from raremix.cli.cmd_study import prepare_study
     from raremix.configbase import packaged_configs
+    from raremix.outdir import check_output_dir
     from raremix.report import build_report
     from raremix.studies.runner import run_study
     from raremix.studies.spec import load_spec
@@ -37,8 +39,7 @@ def demo(
     console = Console()
     # the demo reports evidence: its declared confirmation seeds on a fresh held-out draw
     spec = prepare_study(load_spec(packaged_configs("studies")["demo"]), quick, confirm=True)
-    if quick:
-        out = out.with_name(out.name + "-quick")
+    out = check_output_dir(out or Path("studies") / ("demo-quick" if quick else "demo"))
     console.print(f"[bold]raremix demo[/]: {spec.description}")
     outcome = run_study(spec, out, workers=workers)
     console.print(outcome.summary(), highlight=False)

@@ -21,7 +21,7 @@ from raremix.cli.data_options import (
     data_spec,
     read_data,
 )
-from raremix.display import wide_console
+from raremix.display import safe, wide_console
 from raremix.errors import RaremixError
 
 
@@ -60,17 +60,21 @@ def inspect(
         float, typer.Option("--min-share", min=0, max=1, help="Starved below this share.")
     ] = 0.01,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write the long-tail plot (PNG) here.")
+        Path | None,
+        typer.Option("--plot", help="Write the long-tail plot here (.png, .svg, .pdf…)."),
     ] = None,
 ) -> None:
     """Per task: rows, share, rarity rank, lengths, and whether the natural mix starves it."""
-    from rich.markup import escape
     from rich.table import Table
 
     from raremix.tagged import starvation_lines, task_stats
 
     if (steps is None) != (batch_size is None):
         raise RaremixError("give --steps and --batch-size together (or neither: one pass)")
+    if plot is not None:
+        from raremix.report.plots import check_figure_path
+
+        check_figure_path(plot, "--plot")  # before the data is read, not after
     spec = data_spec(
         None, "data", path=data, format=format, task_col=task_col, prompt_col=prompt_col,
         response_col=response_col, messages_col=messages_col, chat_template=chat_template,
@@ -96,13 +100,13 @@ def inspect(
         table.add_row(*(_cell(str(col), v) for col, v in row.items()))
     console.print(table)
     for line in starvation_lines(frame, run=run):
-        console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {safe(line)}", highlight=False, soft_wrap=True)
     if plot is not None:
         from raremix.report.plots import save_figure
         from raremix.tagged.plot import longtail_figure
 
         save_figure(longtail_figure(frame), plot)
-        console.print(f"long-tail plot → {plot}", highlight=False, soft_wrap=True)
+        console.print(f"long-tail plot → {safe(plot)}", highlight=False, soft_wrap=True)
 
 
 def _tokenizer(name: str) -> Any:
@@ -128,4 +132,4 @@ def _cell(col: str, value: Any) -> str:
         return f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return safe(value)

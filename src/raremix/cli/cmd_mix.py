@@ -28,8 +28,9 @@ from raremix.cli.data_options import (
     read_data,
 )
 from raremix.configbase import load, read_yaml
-from raremix.display import wide_console
+from raremix.display import safe, wide_console
 from raremix.errors import RaremixError
+from raremix.outdir import check_output_dir
 from raremix.tagged.spec import path_beside
 
 if TYPE_CHECKING:
@@ -61,8 +62,16 @@ Config = Annotated[
         help="YAML with a 'mixture:' section (and optionally 'data:'), or a bare mixture."
     ),
 ]
-Steps = Annotated[int, typer.Option("--steps", min=1, help="Training steps (global batches).")]
-BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Global batch size.")]
+Steps = Annotated[
+    int | None,
+    typer.Option(
+        "--steps", min=1, help="Training steps (global batches); default: the config's, else 1000."
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    typer.Option("--batch-size", min=1, help="Global batch size; default: the config's, else 32."),
+]
 Data = Annotated[
     str | None,
     typer.Option(
@@ -86,6 +95,35 @@ def _sections(config: Path) -> tuple[Any, str, dict[str, Any] | None]:
     return raw["mixture"], f"{config}: mixture", section
 
 
+def _run_length(config: Path, steps: int | None, batch_size: int | None) -> tuple[int, int]:
+    """Steps and batch size: the flags, else the config's (with a training config's defaults
+    when it has `tasks:`), else 1000 × 32 for a bare mixture."""
+    from pydantic import create_model
+    from pydantic.fields import FieldInfo
+
+    from raremix.config import TrainConfig
+    from raremix.configbase import Config
+
+    raw = read_yaml(config)
+    raw = raw if isinstance(raw, dict) and "mixture" in raw else {}
+    training = "tasks" in raw
+    fields = {  # TrainConfig's two fields, bounds and messages included
+        key: FieldInfo.merge_field_infos(
+            TrainConfig.model_fields[key],
+            default=TrainConfig.model_fields[key].default if training else fallback,
+        )
+        for key, fallback in (("steps", 1000), ("batch_size", 32))
+    }
+    length = create_model(
+        "RunLength",
+        __base__=Config,
+        steps=(int, fields["steps"]),
+        batch_size=(int, fields["batch_size"]),
+    )
+    run: Any = load(length, {k: raw[k] for k in fields if k in raw}, str(config))
+    return steps or run.steps, batch_size or run.batch_size
+
+
 def _bind(
     config: Path, console: Console, data: str | None, **flags: Any
 ) -> tuple[MixtureConfig, dict[str, int] | None, Any, str]:
@@ -105,7 +143,7 @@ def _bind(
     if unused:
         console.print(
             f"note: {len(unused)} task(s) of the data are not in the mixture and are never drawn: "
-            + ", ".join(unused[:10])
+            + ", ".join(safe(u, markup=False) for u in unused[:10])
             + (", …" if len(unused) > 10 else ""),
             highlight=False,
             markup=False,
@@ -117,8 +155,8 @@ def _bind(
 @mix_app.command("plan")
 def plan(
     config: Config,
-    steps: Steps = 1000,
-    batch_size: BatchSize = 32,
+    steps: Steps = None,
+    batch_size: BatchSize = None,
     data: Data = None,
     format: Format = None,
     task_col: TaskCol = None,
@@ -134,6 +172,7 @@ def plan(
     from raremix.mixture.plan import plan_table
     from raremix.mixture.resolve import resolve
 
+    steps, batch_size = _run_length(config, steps, batch_size)
     console = wide_console()
     mix, sizes, _, where = _bind(
         config, console, data, format=format, task_col=task_col, prompt_col=prompt_col,
@@ -150,8 +189,8 @@ def plan(
 def write(
     config: Config,
     out: Annotated[Path, typer.Option("--out", help="Folder for the shards (resumes if rerun).")],
-    steps: Steps = 1000,
-    batch_size: BatchSize = 32,
+    steps: Steps = None,
+    batch_size: BatchSize = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the mixed stream.")] = 0,
     shard_rows: Annotated[
         int, typer.Option("--shard-rows", min=1, help="Rows per shard (whole batches).")
@@ -185,6 +224,8 @@ def write(
 
     if shard_format not in ("parquet", "jsonl"):
         raise RaremixError(f"--shard-format '{shard_format}': use parquet or jsonl")
+    check_output_dir(out)
+    steps, batch_size = _run_length(config, steps, batch_size)
     console = wide_console()
     mix, sizes, tagged, _ = _bind(
         config, console, data, format=format, task_col=task_col, prompt_col=prompt_col,
@@ -221,7 +262,7 @@ def write(
     )
     _print_plan(console, title, frame, None)
     console.print(
-        f"shards in {out} (read them with raremix.mixture.read_shards); "
+        f"shards in {safe(out, markup=False)} (read them with raremix.mixture.read_shards); "
         "state-rank0.json there continues the stream",
         highlight=False,
         markup=False,
@@ -269,4 +310,4 @@ def _cell(value: Any) -> str:
         return f"{int(value):,}"
     if isinstance(value, numbers.Real):
         return f"{float(value):,.0f}" if float(value) >= 100 else f"{float(value):.4g}"
-    return str(value)
+    return safe(value)

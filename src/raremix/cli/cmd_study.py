@@ -11,7 +11,9 @@ from rich.table import Table
 
 from raremix.cli import app
 from raremix.configbase import packaged_configs, resolve_config
+from raremix.display import safe
 from raremix.errors import RaremixError
+from raremix.outdir import check_output_dir
 
 if TYPE_CHECKING:
     from raremix.studies.spec import StudySpec
@@ -72,9 +74,9 @@ def run(
         return
     study = prepare_study(load_spec(resolve_config(spec, "studies", "study")), quick, confirm)
     suffix = ("-confirm" if confirm else "") + ("-quick" if quick else "")
-    out_dir = out or Path("studies") / (study.name + suffix)
+    out_dir = check_output_dir(out or Path("studies") / (study.name + suffix))
     console = Console()
-    console.print(f"study [bold]{study.name}[/]: {len(expand(study))} runs → {out_dir}")
+    console.print(f"study [bold]{safe(study.name)}[/]: {len(expand(study))} runs → {safe(out_dir)}")
     outcome = run_study(study, out_dir, run_fn=run_fn, workers=workers, backend=backend,  # type: ignore[arg-type]
                         trust_run_fn=trust_run_fn)  # fmt: skip
     console.print(outcome.summary(), highlight=False)
@@ -107,7 +109,7 @@ def _run_theory(out: Path | None, quick: bool) -> None:
     from raremix.report import build_report
     from raremix.studies.analysis import run_theory_study
 
-    out_dir = out or Path("studies") / ("theory-quick" if quick else "theory")
+    out_dir = check_output_dir(out or Path("studies") / ("theory-quick" if quick else "theory"))
     run_theory_study(out_dir, quick=quick)
     html, _ = build_report(out_dir)
     Console().print(f"report: [bold]{html}[/]")

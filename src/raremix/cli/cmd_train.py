@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from raremix.cli import app
+from raremix.display import safe, wide_console
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -42,14 +42,18 @@ def train(
     from raremix.callbacks.loggers import make_loggers
     from raremix.callbacks.progress import ProgressBar
     from raremix.config import load_config
+    from raremix.outdir import check_output_dir
+    from raremix.trainer import resolve_device
     from raremix.trainer import train as run_training
 
     cfg = load_config(config, overrides or [])
-    run_dir = out or Path("runs") / f"{config.stem}-{cfg.hash()}"
+    run_dir = check_output_dir(out or Path("runs") / f"{config.stem}-{cfg.hash()}")
+    resolve_device(cfg.device)  # refuse an absent GPU before printing anything
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 alone reports
-    console = Console(quiet=not main)
-    console.print(f"run dir [bold]{run_dir}[/]  (config hash {cfg.hash()})")
-    callbacks = [ProgressBar(), *make_loggers(logger or [])]
+    console = wide_console()
+    console.quiet = not main
+    header = f"run dir [bold]{safe(run_dir)}[/]  (config hash {cfg.hash()})"
+    callbacks = [ProgressBar(console=console, header=header), *make_loggers(logger or [])]
     state = run_training(cfg, run_dir, callbacks=callbacks, resume=resume)
     console.print(final_table(state.last_eval, cfg.rare, state.facts))
 
@@ -68,7 +72,7 @@ def final_table(metrics: dict[str, dict[str, float]], rare: list[str], facts: di
         m = metrics[task]
         base = [m[k] for k in ("chance", "majority", "heuristic") if k in m]
         table.add_row(
-            f"[bold yellow]{task} (rare)[/]" if task in rare else task,
+            f"[bold yellow]{safe(task)} (rare)[/]" if task in rare else safe(task),
             f"{m['acc']:.3f}",
             f"{m['loss']:.3f}",
             f"{m['n']:.0f}" if "n" in m else "-",

@@ -11,7 +11,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from raremix.config import OptimConfig, TaskSpec, apply_overrides, config_hash
+from raremix.config import (
+    MAX_BATCH,
+    MAX_SEED,
+    MAX_STEPS,
+    OptimConfig,
+    TaskSpec,
+    apply_overrides,
+    config_hash,
+)
 from raremix.configbase import Config, load, read_yaml
 from raremix.errors import RaremixError, did_you_mean
 from raremix.mixture import MixtureConfig
@@ -40,11 +48,11 @@ class HFTrainConfig(Config):
     """How a synthetic task's prompt announces it: '<name> ', its instruction, nothing, or its output format."""
     mixture: MixtureConfig
     """How the tasks are mixed; sources are task names (tagged data: sizes come from the row counts)."""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seeds the data order and anything random in training."""
-    steps: int = Field(1000, ge=1)
+    steps: int = Field(1000, ge=1, le=MAX_STEPS)
     """Optimiser steps."""
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
     """Examples per step (global, across ranks)."""
     max_length: int = Field(256, ge=4)
     """Longest training sequence in tokens (longer ones are cut on the right)."""

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from raremix.configbase import load
+from raremix.errors import whole_number
 from raremix.mixture.curricula import CURRICULA, TaskFacts, curriculum_schedule
 from raremix.mixture.resolve import Plan, resolve
 from raremix.mixture.sampler import MixtureSampler
@@ -108,6 +109,8 @@ def build_sampler(
     `batch_size` is the global batch over all ranks; `total_steps` is needed by
     fraction-based schedules, end-of-training anneals and unimax.
     """
+    if total_steps is not None:
+        whole_number(total_steps, "total_steps", minimum=1)
     config = mix if isinstance(mix, MixtureConfig) else load(MixtureConfig, mix, "mixture")
     plan = resolve(config, sizes, batch_size=batch_size, total_steps=total_steps)
     return MixtureSampler(plan, seed=seed, batch_size=batch_size, rank=rank, world_size=world_size)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from raremix.errors import RaremixError
+from raremix.errors import RaremixError, whole_number
 from raremix.mixture.draw import InverseCDF, arrange, draw_iid, draw_stratified, occurrence
 from raremix.mixture.permute import feistel_domain, key_of, mix64, mix64_int, permute
 from raremix.mixture.resolve import Plan
@@ -44,10 +44,10 @@ class MixtureSampler:
     def __init__(
         self, plan: Plan, *, seed: int, batch_size: int, rank: int = 0, world_size: int = 1
     ) -> None:
-        if batch_size < 1:
-            raise RaremixError(
-                f"batch_size must be >= 1, got {batch_size}: pass a positive global batch size"
-            )
+        whole_number(seed, "seed")
+        whole_number(batch_size, "batch_size", minimum=1)
+        whole_number(rank, "rank")
+        whole_number(world_size, "world_size", minimum=1)
         if world_size < 1 or not 0 <= rank < world_size:
             raise RaremixError(
                 f"rank {rank} is outside world_size {world_size}: need 0 <= rank < world_size"

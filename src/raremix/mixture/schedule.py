@@ -120,6 +120,11 @@ def compile_schedule(
                 f"{where}: phases {i - 1} and {i} both start at step {starts[i - 1]}: "
                 "train for more steps or merge the phases"
             )
+    if total_steps is not None and spec.phases[-1].anneal == "none" and starts[-1] >= total_steps:
+        raise RaremixError(
+            f"{where}: phases[{len(starts) - 1}] starts at step {starts[-1]}, but the run has "
+            f"{total_steps} steps, so it would never run: start it earlier or train longer"
+        )
     if spec.phases[-1].anneal != "none" and (total_steps is None or total_steps <= starts[-1]):
         raise RaremixError(
             f"{where}: the last phase anneals until the end of training, which must come after "

@@ -23,8 +23,26 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 DPI = 110
 
 
+def check_figure_path(path: Path, what: str = "figure") -> Path:
+    """`path`, if matplotlib can write its suffix and its folder can be made; else one line."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from raremix.errors import RaremixError
+    from raremix.outdir import check_output_dir
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in kinds:
+        raise RaremixError(
+            f"{what} {path}: cannot write a '{path.suffix}' figure: "
+            f"end the name in one of {', '.join('.' + k for k in sorted(kinds))} (e.g. .png)"
+        )
+    check_output_dir(path.parent, what)
+    return path
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Write `fig` as PNG at `path` (parents created) and close it."""
+    """Write `fig` at `path` (PNG, or the format its suffix names; parents created), close it."""
+    check_figure_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, facecolor="white")  # constrained layout: no tight bbox pass
     plt.close(fig)

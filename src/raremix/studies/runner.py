@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from raremix.dirlock import dir_lock
+from raremix.display import safe
 from raremix.errors import RaremixError, did_you_mean, unknown
 from raremix.results.rows import METRICS_FILE, MetricWriter, load_rows
 from raremix.studies.completeness import missing_rows
@@ -223,6 +224,16 @@ class _Bar:
                 self.progress.console.print(line, style="red", markup=False, highlight=False)
         failed = f"{self.n_failed} failed" if self.n_failed else ""
         self.progress.update(self.task, advance=1, failed=failed)
+        if self.enabled and result.ok and not self.progress.console.is_terminal:
+            # piped or logged, the bar draws nothing until the end: a plain line per run
+            task = self.progress.tasks[0]
+            self.progress.console.print(
+                f"{task.completed:.0f}/{task.total:.0f} done {safe(_describe(run), markup=False)} "
+                f"({run.run_id}, {result.wall_s:.0f}s)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _one_line(err: BaseException) -> str:

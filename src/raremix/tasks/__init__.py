@@ -11,7 +11,7 @@ from typing import Protocol, TypedDict
 
 import numpy as np
 
-from raremix.errors import unknown
+from raremix.errors import RaremixError, unknown
 from raremix.tasks.arithmetic import (
     add,
     between,
@@ -76,6 +76,8 @@ TASKS: dict[str, TaskFactory] = {
 
 def make_task(name: str, complexity: int | None = None) -> SynthTask:
     """The registered task `name`, at its default complexity unless one is given."""
+    if not isinstance(name, str):
+        raise RaremixError(f"task name must be a string, got {name!r}: pass one such as 'copy'")
     factory = TASKS.get(name)
     if factory is None:
         raise unknown("task", name, TASKS)
