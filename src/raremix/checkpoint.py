@@ -55,12 +55,15 @@ def save_checkpoint(
     permission denied) is one `RaremixError` and leaves the last good checkpoint as it was.
     """
     final, tmp, old = run_dir / CKPT, run_dir / f".{CKPT}.tmp", run_dir / f".{CKPT}.old"
+    target = tmp  # what is being written, for the error message (safetensors names no path)
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        save_model(_unwrap(model), str(tmp / WEIGHTS))
+        target = tmp / WEIGHTS
+        save_model(_unwrap(model), str(target))
         tensors, plain = _split_optimizer(optimizer.state_dict())
-        save_file({**tensors, **_rng_tensors()}, str(tmp / TENSORS))
+        target = tmp / TENSORS
+        save_file({**tensors, **_rng_tensors()}, str(target))
         state = {"step": step, "optimizer": plain, "data": data_state}
         (tmp / STATE).write_text(json.dumps(state))
         files = {name: _sha256(tmp / name) for name in HASHED}
@@ -76,9 +79,11 @@ def save_checkpoint(
         if old.exists() and not final.exists():
             os.replace(old, final)
         shutil.rmtree(tmp, ignore_errors=True)
+        where = err.filename if isinstance(err, OSError) and err.filename else target
+        kept = f"the last good one in {final} is intact" if final.exists() else "none was kept"
         raise RaremixError(
-            f"cannot write the checkpoint of step {step} ({_why(err)}); the last good one in "
-            f"{final} is intact: free disk space or fix permissions, then rerun to resume"
+            f"cannot write the checkpoint of step {step}: {where}: {_why(err, path=False)}; "
+            f"{kept}: free disk space or fix permissions, then rerun to resume"
         ) from None
     shutil.rmtree(old, ignore_errors=True)
     _fsync(run_dir)
@@ -126,20 +131,28 @@ def load_checkpoint(
             f"checkpoint in {folder} does not fit this model ({str(err).splitlines()[0][:120]}): "
             "use the model config it was saved with, or a new run directory"
         ) from None
+    except SafetensorError as err:
+        raise RaremixError(f"{folder / WEIGHTS} is unreadable ({_why(err)}): {_restart(folder)}") from None
     try:
         state = json.loads((folder / STATE).read_text())
+    except ValueError as err:
+        raise RaremixError(f"{folder / STATE} is unreadable ({_why(err)}): {_restart(folder)}") from None
+    try:
+        tensors = load_file(folder / TENSORS)
+    except SafetensorError as err:
+        raise RaremixError(f"{folder / TENSORS} is unreadable ({_why(err)}): {_restart(folder)}") from None
+    try:
         if state["step"] != meta["step"]:
             raise ValueError(f"{META} says step {meta['step']}, {STATE} says {state['step']}")
-        tensors = load_file(folder / TENSORS)
         optimizer.load_state_dict(_join_optimizer(state["optimizer"], tensors, optimizer))
         torch.set_rng_state(tensors["rng/torch"])
         cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
         if cuda and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([tensors[k] for k in cuda])
         data = state["data"]
-    except (ValueError, KeyError, TypeError, IndexError, RuntimeError, SafetensorError) as err:
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as err:
         raise RaremixError(
-            f"checkpoint in {folder} is unreadable ({_why(err)}): {_restart(folder)}"
+            f"checkpoint in {folder} is inconsistent ({_why(err)}): {_restart(folder)}"
         ) from None
     return int(meta["step"]), data
 
@@ -245,11 +258,12 @@ def _restart(folder: Path) -> str:
     return f"delete {folder} (or pass --no-resume) to restart from step 0, or restore it from a backup"
 
 
-def _why(err: BaseException) -> str:
-    """An exception as one short line: an OSError's path and errno text, else its message."""
+def _why(err: BaseException, path: bool = True) -> str:
+    """An exception as one short line: an OSError's errno text (and path), else its message."""
     if isinstance(err, OSError) and err.strerror:
-        return f"{err.filename}: {err.strerror}" if err.filename else err.strerror
-    return (str(err).splitlines() or [type(err).__name__])[0][:160]
+        return f"{err.filename}: {err.strerror}" if err.filename and path else err.strerror
+    text = (str(err).splitlines() or [type(err).__name__])[0]
+    return text.rpartition("I/O error: ")[2][:160]  # safetensors: "Error while serializing: I/O error: …"
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
