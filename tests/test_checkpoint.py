@@ -226,3 +226,17 @@ def test_a_failed_checkpoint_write_keeps_the_last_good_one(finished: Path, tmp_p
     # with room again, the run resumes from step 10 to exactly the uninterrupted result
     train(load_config(data=CFG), run)
     assert read_rows(run / "metrics.jsonl").equals(read_rows(finished / "metrics.jsonl"))
+
+
+class _PauseAt(Callback):
+    def on_step_end(self, state) -> None:  # type: ignore[no-untyped-def]
+        state.stop = state.step == 10
+
+
+def test_a_run_paused_by_a_callback_resumes_rather_than_counting_as_finished(
+    finished: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    assert train(load_config(data=CFG), run, callbacks=[_PauseAt()]).step == 10
+    assert train(load_config(data=CFG), run).step == 20
+    assert read_rows(run / "metrics.jsonl").equals(read_rows(finished / "metrics.jsonl"))

@@ -212,9 +212,11 @@ def train(
                 _evaluate(state, eval_sets, callbacks, train_loss=loss_sum / max(1, loss_n))
             loss_sum, loss_n = 0.0, 0
         if (state.step % cfg.checkpoint_every == 0 or last) and dist.is_main:
+            # finished: nothing is left to train (a callback's `stop` is a pause: resuming goes on)
+            finished = state.step == cfg.steps or stream.exhausted
             save_checkpoint(run_dir, model, optimizer, state.step,
                             {"stream": stream.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n,
-                             "last_eval": state.last_eval, "finished": last}, expect)  # fmt: skip
+                             "last_eval": state.last_eval, "finished": finished}, expect)  # fmt: skip
     state.facts["train_seconds"] = time.perf_counter() - t0
     for cb in callbacks:
         cb.on_end(state)

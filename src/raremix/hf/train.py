@@ -235,7 +235,8 @@ def train_hf(
                     "loss_n": loss_n,
                     "tokens": tokens,
                     "last_eval": state.last_eval,
-                    "finished": last,
+                    # nothing left to train (a callback's `stop` is a pause: resuming goes on)
+                    "finished": state.step == cfg.steps or sampler.ended,
                 },
                 expect,
             )
