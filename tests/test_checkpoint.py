@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from cli_runner import cli
 from limits import file_size_limit
-from tiny_configs import tiny_config
-
 from raremix.callbacks import Callback
 from raremix.checkpoint import HASHED
 from raremix.config import load_config
 from raremix.errors import RaremixError
 from raremix.results.rows import read_rows
 from raremix.trainer import train
+from tiny_configs import tiny_config
 
 CFG = tiny_config(steps=20, eval_every=10, checkpoint_every=10, eval_examples=16)
 
@@ -57,7 +57,9 @@ def test_a_checkpoint_is_safetensors_and_json_with_checksums(finished: Path) -> 
     assert meta["step"] == 20 and json.loads((ckpt / "state.json").read_text())["step"] == 20
     for name in HASHED:
         assert meta["files"][name] == hashlib.sha256((ckpt / name).read_bytes()).hexdigest()
-    assert not (finished / ".checkpoint.tmp").exists() and not (finished / ".checkpoint.old").exists()
+    assert (
+        not (finished / ".checkpoint.tmp").exists() and not (finished / ".checkpoint.old").exists()
+    )
 
 
 def _truncate(path: Path) -> None:
@@ -145,7 +147,9 @@ def _rehash(ckpt: Path) -> None:
     _edit_meta(files={n: hashlib.sha256((ckpt / n).read_bytes()).hexdigest() for n in HASHED})(ckpt)
 
 
-@pytest.mark.parametrize("where", ["state.pt", "state.json", "state.safetensors", "model.safetensors"])
+@pytest.mark.parametrize(
+    "where", ["state.pt", "state.json", "state.safetensors", "model.safetensors"]
+)
 def test_a_malicious_pickle_in_a_checkpoint_runs_no_code(
     finished: Path, tmp_path: Path, where: str
 ) -> None:

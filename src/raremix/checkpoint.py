@@ -132,15 +132,21 @@ def load_checkpoint(
             "use the model config it was saved with, or a new run directory"
         ) from None
     except SafetensorError as err:
-        raise RaremixError(f"{folder / WEIGHTS} is unreadable ({_why(err)}): {_restart(folder)}") from None
+        raise RaremixError(
+            f"{folder / WEIGHTS} is unreadable ({_why(err)}): {_restart(folder)}"
+        ) from None
     try:
         state = json.loads((folder / STATE).read_text())
     except ValueError as err:
-        raise RaremixError(f"{folder / STATE} is unreadable ({_why(err)}): {_restart(folder)}") from None
+        raise RaremixError(
+            f"{folder / STATE} is unreadable ({_why(err)}): {_restart(folder)}"
+        ) from None
     try:
         tensors = load_file(folder / TENSORS)
     except SafetensorError as err:
-        raise RaremixError(f"{folder / TENSORS} is unreadable ({_why(err)}): {_restart(folder)}") from None
+        raise RaremixError(
+            f"{folder / TENSORS} is unreadable ({_why(err)}): {_restart(folder)}"
+        ) from None
     try:
         if state["step"] != meta["step"]:
             raise ValueError(f"{META} says step {meta['step']}, {STATE} says {state['step']}")
@@ -171,10 +177,14 @@ def read_meta(folder: Path) -> dict[str, Any]:
                 f"longer loads because loading one can run code): {_restart(folder)}"
             )
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise RaremixError(f"{path} is not a {FORMAT} manifest (format {got!r}): {_restart(folder)}")
+        raise RaremixError(
+            f"{path} is not a {FORMAT} manifest (format {got!r}): {_restart(folder)}"
+        )
     step = meta.get("step")
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise RaremixError(f"{path}: step must be a whole number >= 0, not {step!r}: {_restart(folder)}")
+        raise RaremixError(
+            f"{path}: step must be a whole number >= 0, not {step!r}: {_restart(folder)}"
+        )
     files = meta.get("files")
     if not isinstance(files, dict) or not all(isinstance(files.get(n), str) for n in HASHED):
         raise RaremixError(f"{path} lacks the sha256 of {', '.join(HASHED)}: {_restart(folder)}")
@@ -227,7 +237,9 @@ def _join_optimizer(
     for i, saved in enumerate(plain["param_groups"]):
         # JSON has no tuples: give back the live group's tuple fields (Adam's betas) as tuples
         now = live[i] if i < len(live) else {}  # a count mismatch is load_state_dict's error
-        groups.append({k: tuple(v) if isinstance(now.get(k), tuple) else v for k, v in saved.items()})
+        groups.append(
+            {k: tuple(v) if isinstance(now.get(k), tuple) else v for k, v in saved.items()}
+        )
     return {"state": state, "param_groups": groups}
 
 
@@ -255,7 +267,9 @@ def _fsync(path: Path) -> None:
 
 
 def _restart(folder: Path) -> str:
-    return f"delete {folder} (or pass --no-resume) to restart from step 0, or restore it from a backup"
+    return (
+        f"delete {folder} (or pass --no-resume) to restart from step 0, or restore it from a backup"
+    )
 
 
 def _why(err: BaseException, path: bool = True) -> str:
@@ -263,7 +277,9 @@ def _why(err: BaseException, path: bool = True) -> str:
     if isinstance(err, OSError) and err.strerror:
         return f"{err.filename}: {err.strerror}" if err.filename and path else err.strerror
     text = (str(err).splitlines() or [type(err).__name__])[0]
-    return text.rpartition("I/O error: ")[2][:160]  # safetensors: "Error while serializing: I/O error: …"
+    return text.rpartition("I/O error: ")[2][
+        :160
+    ]  # safetensors: "Error while serializing: I/O error: …"
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

@@ -176,6 +176,8 @@ def test_rerunning_a_finished_run_keeps_its_summary_and_lmeval(
     shutil.copytree(gpt2_run, run_dir)
     summary, doc = json.loads((run_dir / "summary.json").read_text()), read_lmeval(run_dir)
     assert summary["final"]["const"]["acc"] == 1.0  # the real last evaluation, not {}
-    state = train_hf(load_hf_config(data=tagged_config(models["gpt2"])), run_dir, table=tagged_rows())
+    state = train_hf(
+        load_hf_config(data=tagged_config(models["gpt2"])), run_dir, table=tagged_rows()
+    )
     assert json.loads((run_dir / "summary.json").read_text()) == summary
     assert read_lmeval(run_dir) == doc and state.facts == summary["facts"]

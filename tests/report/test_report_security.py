@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_runner import cli
 from tiny_study import fake_study
 
+from cli_runner import cli
 from raremix.errors import RaremixError
 from raremix.report import build_report
 from raremix.report.content import Report, Section
@@ -103,7 +103,10 @@ def test_markup_in_task_names_and_labels_is_escaped(tmp_path: Path) -> None:
     assert "<script" not in html and "<img src=x" not in html
     assert re.search(r"(?<!\\)<(?!/?details>|summary>|/summary>)", md) is None  # no raw tag
     assert "[click](" not in md  # no link; in HTML, Markdown link syntax is plain text anyway
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        and "&lt;img src=x onerror=alert(1)&gt;" in html
+    )
     # Markdown: every '<' from the study is backslash-escaped, so it renders as written
     assert r"\<script\>alert(1)\</script\>" in md and r"\<img src=x onerror=alert(1)\>" in md
     assert r"\[click\](javascript:alert(1))" in md

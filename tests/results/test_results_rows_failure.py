@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from limits import file_size_limit
 
+from limits import file_size_limit
 from raremix.errors import RaremixError
 from raremix.results.rows import MetricWriter, load_rows
 

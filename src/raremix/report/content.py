@@ -273,9 +273,7 @@ def theory_report(study_dir: Path, verdict: Verdict) -> Report:
         text.append(
             f"The whole lab ran in {record['wall_s']} s{' (quick variant)' if record.get('quick') else ''}."
         )
-    summary = pd.read_parquet(
-        study_file(study_dir, Path(ANALYSIS_DIR) / "theory_summary.parquet")
-    )
+    summary = pd.read_parquet(study_file(study_dir, Path(ANALYSIS_DIR) / "theory_summary.parquet"))
     shown = summary.drop(columns=[c for c in summary.columns if c.endswith("_sd")])
     table: dict[str, list[Any]] = {
         "columns": list(shown.columns),

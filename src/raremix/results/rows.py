@@ -95,7 +95,9 @@ class MetricWriter:
         A failed write (disk full, permission denied) is one `RaremixError`, and the
         file is cut back to the rows before this call: no torn line is left mid-file."""
         batch = [rows] if isinstance(rows, Mapping) else list(rows)
-        data = memoryview("".join(json.dumps(metric_row(r, self.run)) + "\n" for r in batch).encode())
+        data = memoryview(
+            "".join(json.dumps(metric_row(r, self.run)) + "\n" for r in batch).encode()
+        )
         end = self._file.seek(0, os.SEEK_END)
         try:
             while data:

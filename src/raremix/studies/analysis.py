@@ -70,7 +70,9 @@ class Verdict:
         for fig in verdict.figures:
             if not (isinstance(fig, dict) and isinstance(fig.get("file"), str)
                     and isinstance(fig.get("caption"), str)):  # fmt: skip
-                raise RaremixError(f"{path}: a figure needs a file and a caption, not {fig!r}: {fix}")
+                raise RaremixError(
+                    f"{path}: a figure needs a file and a caption, not {fig!r}: {fix}"
+                )
         return verdict
 
     def rich_table(self) -> Table:
