@@ -259,11 +259,16 @@ def _sha256(path: Path) -> str:
 
 
 def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    """Flush `path` to disk; for a folder (its entries) only where the filesystem allows."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        if not path.is_dir():
+            raise
 
 
 def _restart(folder: Path) -> str:
