@@ -37,6 +37,9 @@ from raremix.results.rows import MetricWriter
 from raremix.schedules import eval_steps, lr_at, peak_lr
 from raremix.tokens import TokenBatch
 
+SUMMARY = "summary.json"
+"""Written when a run ends: {step, facts, final}, `final` the last evaluation's metrics."""
+
 
 @dataclass
 class TrainState:
@@ -174,6 +177,11 @@ def _train(
     loss_sum, loss_n = 0.0, 0
     if ckpt is not None:
         state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
+        state.last_eval = data_state.get("last_eval", {})
+        if data_state.get("finished") and (done := finished_summary(run_dir, state.step)):
+            state.facts = done["facts"]  # a rerun of a finished run: its summary stands
+            close_run(writer, dist)
+            return state
         stream.load_state_dict(data_state["stream"])
         loss_sum, loss_n = data_state["loss_sum"], data_state["loss_n"]
         writer.truncate_after(
@@ -238,22 +246,40 @@ def _train(
             loss_sum, loss_n = 0.0, 0
         last = last or state.stop  # an evaluation may have ended the run (stop_when_learned)
         if (state.step % cfg.checkpoint_every == 0 or last) and dist.is_main:
+            # finished: nothing is left to train (a callback's `stop` is a pause: resuming goes on)
+            finished = state.step == cfg.steps or stream.exhausted
             save_checkpoint(run_dir, model, optimizer, state.step,
-                            {"stream": stream.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n}, expect)  # fmt: skip
+                            {"stream": stream.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n,
+                             "last_eval": state.last_eval, "finished": finished}, expect)  # fmt: skip
     state.facts["train_seconds"] = time.perf_counter() - t0
     for cb in callbacks:
         cb.on_end(state)
     if dist.is_main:
-        (run_dir / "summary.json").write_text(
+        (run_dir / SUMMARY).write_text(
             json.dumps(
                 {"step": state.step, "facts": state.facts, "final": state.last_eval}, indent=1
             )
         )
-    else:
-        writer.close()
+    close_run(writer, dist)
+    return state
+
+
+def finished_summary(run_dir: Path, step: int) -> dict[str, Any] | None:
+    """The run's `summary.json` if it is intact and was written at `step`, else None."""
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return None
+    fields_ok = isinstance(summary, dict) and isinstance(summary.get("facts"), dict)
+    return summary if fields_ok and summary.get("step") == step else None
+
+
+def close_run(writer: MetricWriter, dist: Dist) -> None:
+    """Close the metrics file (other ranks' scratch one is deleted) and leave the group."""
+    writer.close()
+    if not dist.is_main:
         distributed.remove_scratch(writer.path)
     distributed.shutdown(dist)
-    return state
 
 
 def _evaluate(

@@ -168,3 +168,20 @@ def test_config_errors_name_the_fix(tmp_path: Path) -> None:
         load_hf_config(data={**base, "tasks": {"copy": {}}})
     with pytest.raises(RaremixError, match="unknown task 'coppy': did you mean 'copy'"):
         load_hf_config(data={**base, "data": None, "tasks": {"coppy": {}}})
+
+
+@pytest.mark.slow
+def test_rerunning_a_finished_run_keeps_its_summary_and_lmeval(
+    models: dict[str, Path], gpt2_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(gpt2_run, run_dir)
+    summary, doc = json.loads((run_dir / "summary.json").read_text()), read_lmeval(run_dir)
+    assert summary["final"]["const"]["acc"] == 1.0  # the real last evaluation, not {}
+    state = train_hf(
+        load_hf_config(data=tagged_config(models["gpt2"])), run_dir, table=tagged_rows()
+    )
+    assert json.loads((run_dir / "summary.json").read_text()) == summary
+    assert read_lmeval(run_dir) == doc and state.facts == summary["facts"]

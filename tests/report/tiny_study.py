@@ -111,6 +111,7 @@ def fake_study(
     probes: bool = False,
     rare_acc: dict[tuple[str, str], float] | None = None,
     seeds: tuple[int, ...] = (0, 1),
+    tasks: tuple[str, ...] = ("compare", "copy", "inc"),
 ) -> Path:
     """A scale-vs-mix study dir with hand-made curves: rare acc rises to `rare_acc[size, mix]`.
 
@@ -120,7 +121,6 @@ def fake_study(
     finals = rare_acc or {("12k", "natural"): 0.3, ("100k", "natural"): 0.7,
                           ("12k", "upweight"): 0.9, ("100k", "upweight"): 0.95}  # fmt: skip
     params = {"12k": 12_000, "100k": 96_000}
-    tasks = ["compare", "copy", "inc"]
     store = ResultStore(root / "store")
     steps = np.arange(0, 1001, 100)
     for (size, mix), top in finals.items():

@@ -141,8 +141,11 @@ def test_two_processes_share_one_teacher_and_its_labels(tmp_path: Path) -> None:
         trained = pool.starmap(_ensure, [(str(tmp_path), tiny_distill())] * 2)
     assert sorted(trained) == [False, True]  # one trained it; the other waited and reused it
     (teacher,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    chunks = sorted((teacher / "labels").glob("*.pt"))
-    assert [c.name for c in chunks] == ["successor.k4.n64.00000.pt", "successor.k4.n64.00001.pt"]
+    chunks = sorted((teacher / "labels").glob("*.safetensors"))
+    assert [c.name for c in chunks] == [
+        "successor.k4.n64.00000.safetensors",
+        "successor.k4.n64.00001.safetensors",
+    ]
     assert not list(teacher.rglob(".*.tmp"))  # every file was renamed into place
     stamp = [c.stat().st_mtime_ns for c in chunks]
     cfg = DistillConfig(**tiny_distill())

@@ -197,21 +197,19 @@ def losses_and_accuracy(model: torch.nn.Module, batches: Batches) -> tuple[np.nd
 
 def load_reference(run_dir: Path, state: TrainState) -> torch.nn.Module:
     """The model of a finished raremix run (its config.yaml and checkpoint/)."""
-    from safetensors.torch import load_model
-
+    from raremix.checkpoint import CKPT, load_weights
     from raremix.config import load_config
     from raremix.data import TaskData
     from raremix.model import GPT
 
-    weights = run_dir / "checkpoint" / "model.safetensors"
-    if not (run_dir / "config.yaml").is_file() or not weights.is_file():
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / CKPT).is_dir():
         raise RaremixError(
             f"adaptive.reference {run_dir}: no config.yaml and checkpoint/ there: give a finished run directory"
         )
     cfg = load_config(run_dir / "config.yaml")
     data = TaskData(cfg, list(cfg.tasks))
     model = GPT(cfg.model.build(data.tokenizer.size, data.block_size)).to(state.device)
-    load_model(model, str(weights))
+    load_weights(run_dir / CKPT, model)  # checksums verified
     return model
 
 

@@ -42,6 +42,9 @@ from raremix.probes import probe, shift_labels, to_rows
 from raremix.results.rows import MetricWriter
 from raremix.schedules import lr_at, peak_lr
 from raremix.trainer import (
+    SUMMARY,
+    close_run,
+    finished_summary,
     make_optimizer,
     resolve_device,
     set_lr,
@@ -181,6 +184,11 @@ def _train_hf(
     loss_sum, loss_n, tokens = 0.0, 0, 0  # tokens: trained (non-pad) tokens over all ranks
     if ckpt is not None:
         state.step, data_state = load_checkpoint(ckpt, model, optimizer, expect)
+        state.last_eval = data_state.get("last_eval", {})
+        if data_state.get("finished") and (done := finished_summary(run_dir, state.step)):
+            state.facts = done["facts"]  # a rerun of a finished run: its outputs stand
+            close_run(writer, dist)
+            return state
         sampler.load_state_dict(data_state["sampler"])
         loss_sum, loss_n = data_state["loss_sum"], data_state["loss_n"]
         tokens = int(data_state.get("tokens", 0))
@@ -240,6 +248,9 @@ def _train_hf(
                     "loss_sum": loss_sum,
                     "loss_n": loss_n,
                     "tokens": tokens,
+                    "last_eval": state.last_eval,
+                    # nothing left to train (a callback's `stop` is a pause: resuming goes on)
+                    "finished": state.step == cfg.steps or sampler.ended,
                 },
                 expect,
             )
@@ -250,10 +261,7 @@ def _train_hf(
         cb.on_end(seen)
     if dist.is_main:
         _finish(state, items)
-    else:
-        writer.close()
-        distributed.remove_scratch(writer.path)
-    distributed.shutdown(dist)
+    close_run(writer, dist)
     return state
 
 
@@ -342,7 +350,7 @@ def _finish(state: HFState, items: dict[str, EvalItems]) -> None:
     )
     state.facts["lm_eval"] = str(write_lmeval(state.run_dir, doc))
     summary = {"step": state.step, "facts": state.facts, "final": state.last_eval}
-    (state.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    (state.run_dir / SUMMARY).write_text(json.dumps(summary, indent=1))
 
 
 def run_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def build_report(study_dir: Path) -> tuple[Path, Path]:
     `analysis/verdict.json` is missing or older than the store's runs. Figures go to
     `study_dir/figures/`.
     """
-    from raremix.report.content import study_report, theory_report
+    from raremix.report.content import study_file, study_report, theory_report
     from raremix.report.render import to_html, to_markdown
 
     root = Path(study_dir)
@@ -31,6 +31,7 @@ def build_report(study_dir: Path) -> tuple[Path, Path]:
     analysis = root / ANALYSIS_DIR
     if _stale(root):
         analyze_study(root, echo=False)
+    study_file(root, analysis / VERDICT_FILE)  # a link out of the study is refused
     verdict = Verdict.load(analysis)
     report = (theory_report if verdict.study == "theory" else study_report)(root, verdict)
     html, md = root / HTML_FILE, root / MD_FILE

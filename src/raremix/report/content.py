@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from raremix.errors import RaremixError
 from raremix.report.plots import mix_order, save_figure
 from raremix.report.plots_curves import (
     has_probes,
@@ -23,11 +24,12 @@ from raremix.report.plots_curves import (
     rare_curves_figure,
     task_curves_figure,
 )
-from raremix.studies.analysis import ANALYSIS_DIR, FINAL_FILE, Verdict, outcome_row
+from raremix.studies.analysis import ANALYSIS_DIR, FINAL_FILE, VERDICT_FILE, Verdict, outcome_row
 from raremix.studies.analysis_final import LAST_EVALS, load_study, task_curves
 from raremix.studies.analysis_scale import best_designed, group_summary
 
 FIGURES = "figures"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -102,24 +104,55 @@ PROBE_NOTES = {
 }
 
 
+def study_file(study_dir: Path, rel: str | Path, what: str = "", fix: str = "") -> Path:
+    """`study_dir/rel`, refused unless it is a file inside the study folder (links followed).
+
+    A report reads only its study's files: a path that escapes (`../..`, absolute, or a
+    symbolic link out) would copy a private file into a report meant to be shared.
+    `what` names the path in the error (default: `rel`), `fix` says what to do.
+    """
+    root = Path(study_dir).resolve()
+    path = (root / rel).resolve()
+    what = what or str(rel)
+    fix = fix or "replace it with a plain file inside the study folder"
+    if not path.is_relative_to(root):
+        raise RaremixError(
+            f"{what} is outside the study folder {root} (a report reads only the study's "
+            f"own files): {fix}"
+        )
+    if not path.is_file():
+        raise RaremixError(f"{what} is not a file in the study folder {root}: {fix}")
+    return path
+
+
 def copy_analysis_figure(study_dir: Path, rel: str) -> str:
-    """Copy `analysis/<rel>` to `figures/<name>`; the new path relative to the study dir."""
-    src = study_dir / ANALYSIS_DIR / rel
-    dest = study_dir / FIGURES / Path(rel).name
+    """Copy `analysis/<rel>` (a PNG inside the study) to `figures/<name>`; the new path
+    relative to the study dir."""
+    verdict = Path(study_dir) / ANALYSIS_DIR / VERDICT_FILE
+    what = f"figure {rel!r} named in {verdict}"
+    fix = f"delete {verdict} and rerun `raremix report` to analyse the study again"
+    src = study_file(study_dir, Path(ANALYSIS_DIR) / rel, what, fix)
+    with src.open("rb") as f:
+        if f.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+            raise RaremixError(f"{what} is not a PNG image: {fix}")
+    dest = study_dir / FIGURES / src.name
     dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)  # a planted link there would make the copy write through it
     shutil.copyfile(src, dest)
     return f"{FIGURES}/{dest.name}"
 
 
 def _draw(study_dir: Path, name: str, fig: Any) -> str:
-    save_figure(fig, study_dir / FIGURES / name)
+    dest = study_dir / FIGURES / name
+    dest.unlink(missing_ok=True)  # as in `copy_analysis_figure`: never write through a link
+    save_figure(fig, dest)
     return f"{FIGURES}/{name}"
 
 
 def study_report(study_dir: Path, verdict: Verdict) -> Report:
     """The report of a runner study (scale-vs-mix, demo, injection or any other)."""
     study = load_study(study_dir)
-    final = pd.read_parquet(study_dir / ANALYSIS_DIR / FINAL_FILE)
+    final = pd.read_parquet(study_file(study_dir, Path(ANALYSIS_DIR) / FINAL_FILE))
     curves = task_curves(study)
     groups = group_summary(final)
     mixes = mix_order(groups)
@@ -253,13 +286,17 @@ def theory_report(study_dir: Path, verdict: Verdict) -> Report:
     from raremix.studies.analysis_theory import CONFIG_FILE
 
     record_path = study_dir / CONFIG_FILE
-    record = yaml.safe_load(record_path.read_text()) if record_path.exists() else {}
+    record = (
+        yaml.safe_load(study_file(study_dir, CONFIG_FILE).read_text())
+        if record_path.exists()
+        else {}
+    )
     text = [str(record.get("description", ""))] if record.get("description") else []
     if "wall_s" in record:
         text.append(
             f"The whole lab ran in {record['wall_s']} s{' (quick variant)' if record.get('quick') else ''}."
         )
-    summary = pd.read_parquet(study_dir / ANALYSIS_DIR / "theory_summary.parquet")
+    summary = pd.read_parquet(study_file(study_dir, Path(ANALYSIS_DIR) / "theory_summary.parquet"))
     shown = summary.drop(columns=[c for c in summary.columns if c.endswith("_sd")])
     table: dict[str, list[Any]] = {
         "columns": list(shown.columns),

@@ -7,9 +7,11 @@ and can be mailed as one file. The Markdown links the PNGs in `figures/`.
 from __future__ import annotations
 
 import base64
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from raremix.report.content import Report, Section
 
@@ -94,8 +96,27 @@ def to_html(report: Report, root: Path) -> str:
     )
 
 
+def _md(text: Any) -> str:
+    """Text from the study (task names, labels, captions) as inert Markdown, on one line.
+
+    Backslash-escaped `<` cannot open raw HTML (`<script>`, `<img onerror=…>`) nor an
+    autolink, and an escaped `[` cannot open a link (`[x](javascript:…)`); the reader
+    sees the characters as written.
+    """
+    out = str(text).replace("\\", "\\\\")
+    for ch in "<>[]`":
+        out = out.replace(ch, "\\" + ch)
+    return " ".join(out.splitlines())
+
+
 def _md_cell(v: Any) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    return _md(v).replace("|", "\\|")
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`, which cannot close it early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _md_table(table: dict[str, list[Any]]) -> list[str]:
@@ -109,22 +130,24 @@ def _md_table(table: dict[str, list[Any]]) -> list[str]:
 def to_markdown(report: Report) -> str:
     """The report as Markdown; figures are linked relative to the study dir."""
     v = report.verdict
-    out = [f"# {report.title}", "", v.title, "", f"> **{v.headline}**", ""]
+    out = [f"# {_md(report.title)}", "", _md(v.title), "", f"> **{_md(v.headline)}**", ""]
     if v.table.get("columns"):
         out += _md_table(v.table)
-    out += [f"- {line}" for line in v.lines] + [""]
+    out += [f"- {_md(line)}" for line in v.lines] + [""]
     for s in report.sections:
-        out += [f"## {s.title}", ""]
+        out += [f"## {_md(s.title)}", ""]
         for t in s.text:
-            out += [t, ""]
+            out += [_md(t), ""]
         if s.table:
             out += _md_table(s.table)
         for f in s.figures:
-            out += [f"![{_md_cell(f.caption)}]({f.file})", "", f"*{f.caption}*", ""]
+            link = quote(f.file)  # a file name cannot end the link or start markup
+            out += [f"![{_md(f.caption)}]({link})", "", f"*{_md(f.caption)}*", ""]
             if f.how:
-                out += [f"How to read this: {f.how}", ""]
+                out += [f"How to read this: {_md(f.how)}", ""]
         if s.details:
             summary, text = s.details
-            out += [f"<details><summary>{summary}</summary>", "", "```yaml", text.rstrip(), "```",
-                    "", "</details>", ""]  # fmt: skip
+            fence = _fence(text)
+            out += [f"<details><summary>{escape(summary)}</summary>", "", f"{fence}yaml",
+                    text.rstrip(), fence, "", "</details>", ""]  # fmt: skip
     return "\n".join(out)

@@ -7,6 +7,8 @@ on disk, so a crash mid-write leaves at most one torn last line, which readers d
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -55,7 +57,7 @@ def _parse(line: bytes, path: Path, lineno: int) -> dict[str, Any]:
 
 
 class MetricWriter:
-    """Appends metric rows to a JSONL file, flushing each write.
+    """Appends metric rows to a JSONL file, each write straight to disk (no buffer).
 
     `run` defaults to the name of the file's directory (a study run's dir is its id).
     Opening repairs a torn last line left by a crash. Use as a context manager or `close()`.
@@ -66,7 +68,11 @@ class MetricWriter:
         self.run = self.path.parent.name if run is None else run
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
-        self._file = self.path.open("ab")
+        self._file = self._open()
+
+    def _open(self) -> io.FileIO:
+        # unbuffered: a failed write leaves no bytes in a buffer to land later, mid-file
+        return io.FileIO(self.path, "ab")
 
     def _repair(self) -> None:
         """Cut a torn last line (no newline) so appends start on a fresh line."""
@@ -84,11 +90,25 @@ class MetricWriter:
             f.truncate(end)
 
     def write(self, rows: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> None:
-        """Append one row or several, then flush (each row is one line)."""
+        """Append one row or several (each row is one line), straight to the file.
+
+        A failed write (disk full, permission denied) is one `RaremixError`, and the
+        file is cut back to the rows before this call: no torn line is left mid-file."""
         batch = [rows] if isinstance(rows, Mapping) else list(rows)
-        text = "".join(json.dumps(metric_row(r, self.run)) + "\n" for r in batch)
-        self._file.write(text.encode())
-        self._file.flush()
+        data = memoryview(
+            "".join(json.dumps(metric_row(r, self.run)) + "\n" for r in batch).encode()
+        )
+        end = self._file.seek(0, os.SEEK_END)
+        try:
+            while data:
+                data = data[self._file.write(data) :]
+        except OSError as err:
+            with contextlib.suppress(OSError):  # cut the part-written rows: the earlier ones stand
+                os.ftruncate(self._file.fileno(), end)
+            raise RaremixError(
+                f"cannot append metric rows to {self.path} ({err.strerror or err}); the rows "
+                "written before are intact: free disk space or fix permissions, then rerun to resume"
+            ) from None
 
     def log(self, step: int, task: str, metric: str, value: float) -> None:
         """Append one row for this writer's run."""
@@ -100,19 +120,32 @@ class MetricWriter:
         `truncate_after(-1)` empties the file (a fresh start). The rewrite is atomic.
         """
         self._file.close()
-        if self.path.exists():
-            kept = [
-                line
-                for i, line in enumerate(_complete_lines(self.path), 1)
-                if line.strip() and _parse(line, self.path, i)["step"] <= step
-            ]
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self._rewrite(step)
+        finally:
+            self._file = self._open()
+
+    def _rewrite(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        kept = [
+            line
+            for i, line in enumerate(_complete_lines(self.path), 1)
+            if line.strip() and _parse(line, self.path, i)["step"] <= step
+        ]
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
             tmp.write_bytes(b"".join(line + b"\n" for line in kept))
             os.replace(tmp, self.path)
-        self._file = self.path.open("ab")
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise RaremixError(
+                f"cannot rewrite {self.path} ({err.strerror or err}); it is unchanged: "
+                "free disk space or fix permissions, then rerun"
+            ) from None
 
     def close(self) -> None:
-        """Close the file (rows are already flushed)."""
+        """Close the file (every row is already written)."""
         self._file.close()
 
     def __enter__(self) -> MetricWriter:

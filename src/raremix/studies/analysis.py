@@ -75,8 +75,22 @@ class Verdict:
 
     @classmethod
     def load(cls, analysis_dir: Path) -> Verdict:
-        """Read `verdict.json` from `analysis_dir`."""
-        return cls(**json.loads((analysis_dir / VERDICT_FILE).read_text()))
+        """Read `verdict.json` from `analysis_dir`; a malformed one is one `RaremixError`."""
+        from raremix.errors import RaremixError
+
+        path = analysis_dir / VERDICT_FILE
+        fix = f"delete {path} and rerun `raremix report` to analyse the study again"
+        try:
+            verdict = cls(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError) as err:
+            raise RaremixError(f"{path} is unreadable ({str(err)[:160]}): {fix}") from None
+        for fig in verdict.figures:
+            if not (isinstance(fig, dict) and isinstance(fig.get("file"), str)
+                    and isinstance(fig.get("caption"), str)):  # fmt: skip
+                raise RaremixError(
+                    f"{path}: a figure needs a file and a caption, not {fig!r}: {fix}"
+                )
+        return verdict
 
     def rich_table(self) -> Table:
         """The verdict table for the console."""

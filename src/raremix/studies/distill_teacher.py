@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from raremix.config import TrainConfig
 
@@ -155,19 +156,18 @@ class TeacherCache:
     def model(self) -> torch.nn.Module:
         """The finished teacher, loaded from its last checkpoint."""
         if self._model is None:
-            from safetensors.torch import load_model
-
+            from raremix.checkpoint import CKPT, load_weights
             from raremix.model import GPT
 
             self.ensure()
             data = self.data
             model = GPT(self.teacher_cfg.model.build(data.tokenizer.size, data.block_size))
-            load_model(model, str(self.dir / "checkpoint" / "model.safetensors"))
+            load_weights(self.dir / CKPT, model)  # checksums verified
             self._model = model.eval()
         return self._model
 
     def _chunk_path(self, task: str, i: int) -> Path:
-        return self.dir / "labels" / f"{task}.k{self.top_k}.n{self.chunk}.{i:05d}.pt"
+        return self.dir / "labels" / f"{task}.k{self.top_k}.n{self.chunk}.{i:05d}.safetensors"
 
     def labels(self, task: str, n: int) -> dict[str, torch.Tensor]:
         """The teacher's labels of the first `n` pool inputs of `task` (see `label_with_teacher`)."""
@@ -181,8 +181,8 @@ class TeacherCache:
                     if not path.exists():
                         path.parent.mkdir(parents=True, exist_ok=True)
                         out = self._label_chunk(task, i)
-                        _publish(path, lambda p, out=out: torch.save(out, p))
-        parts = [torch.load(self._chunk_path(task, i)) for i in chunks]
+                        _publish(path, lambda p, out=out: save_file(out, str(p)))
+        parts = [load_file(self._chunk_path(task, i)) for i in chunks]  # no pickle: no code runs
         if not parts:
             return {}
         out = {k: torch.cat([p[k] for p in parts])[:n] for k in LABEL_KEYS}
