@@ -252,3 +252,49 @@ def test_files_a_folder_read_leaves_out_are_said_aloud(tmp_path: Path, raremix) 
     result = raremix("inspect", str(folder))
     assert result.code == 0
     assert "2 file(s) in" in result.out and "b.jsonl.gz" in result.out and "notes.txt" in result.out
+
+
+# the same lines through `raremix mix plan|write --data` ----------------------------------
+
+
+BAD_DATA: dict[str, tuple[str, bytes, str]] = {
+    "duplicate header": ("dup.csv", b"task,prompt,response,task\na,p,r,b\n", "appears 2 times"),
+    "lone surrogate": ("s.jsonl", b'{"task": "a", "prompt": "\\ud800", "response": "r"}\n',
+                       ":1: the prompt holds a lone surrogate"),
+    "deep nesting": ("d.jsonl", b"[" * 20_000 + b"\n", ":1: nests too deeply"),
+    "ragged csv": ("r.csv", b"task,prompt,response\na,p\n", ":2: has 2 fields"),
+    "not parquet": ("x.parquet", b"PAR1 not really", "not a readable Parquet file"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["plan", "write"])
+@pytest.mark.parametrize("case", list(BAD_DATA))
+def test_mix_with_bad_data_is_one_line(tmp_path: Path, raremix, command: str, case: str) -> None:
+    name, content, needle = BAD_DATA[case]
+    data = tmp_path / name
+    data.write_bytes(content)
+    config = tmp_path / "mix.yaml"
+    config.write_text("mixture: {strategy: natural}\n")
+    extra = ["--out", str(tmp_path / "shards")] if command == "write" else []
+    one_line_error(raremix("mix", command, str(config), "--data", str(data), *extra), needle)
+    assert not (tmp_path / "shards").exists()
+
+
+def test_a_yaml_rejected_path_is_beside_the_yaml_and_never_its_input(
+    tmp_path: Path, raremix, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # relative paths in the YAML are not cwd's
+    data = tmp_path / "d.jsonl"
+    text = f"{GOOD}\nbroken\n"
+    data.write_text(text)
+    config = tmp_path / "mix.yaml"
+    section = "data: {path: d.jsonl, skip_invalid: true, rejected: %s}\n"
+    config.write_text("mixture: {strategy: natural}\n" + section % "d.jsonl")
+    result = raremix("mix", "write", str(config), "--out", str(tmp_path / "o"), "--steps", "2")
+    one_line_error(result, "would overwrite the data")
+    assert data.read_text() == text and not (tmp_path / "o").exists()
+    config.write_text("mixture: {strategy: natural}\n" + section % "bad.jsonl")
+    assert raremix("mix", "plan", str(config)).code == 0
+    assert json.loads((tmp_path / "bad.jsonl").read_text())["line"] == 2
+    assert not list((tmp_path / "cwd").iterdir())

@@ -115,6 +115,8 @@ def write_mixed(
     }
     _claim(folder, manifest)
     sampler = build_sampler(mix, tables.sizes, seed=seed, batch_size=batch_size, total_steps=steps)
+    for leftover in folder.glob(".*.tmp"):  # a killed write's half-written state or manifest
+        leftover.unlink(missing_ok=True)
     state = folder / STATE
     if state.is_file():
         try:
