@@ -247,11 +247,12 @@ def test_files_a_folder_read_leaves_out_are_said_aloud(tmp_path: Path, raremix) 
     (folder / "b.jsonl.gz").write_bytes(b"\x1f\x8b")
     (folder / ".cache" / "x.jsonl").write_text("hidden")  # hidden: neither data nor noise
     (folder / "a.jsonl.rejected.jsonl").write_text("an earlier run's rejects\n")
+    (folder / "gone.jsonl").symlink_to(tmp_path / "deleted.jsonl")  # a broken link
     data = read_tagged(folder)
-    assert data.not_read == [str(folder / "b.jsonl.gz"), str(folder / "notes.txt")]
+    assert data.not_read == [str(folder / p) for p in ("b.jsonl.gz", "gone.jsonl", "notes.txt")]
     result = raremix("inspect", str(folder))
     assert result.code == 0
-    assert "2 file(s) in" in result.out and "b.jsonl.gz" in result.out and "notes.txt" in result.out
+    assert "3 file(s) in" in result.out and "b.jsonl.gz" in result.out and "notes.txt" in result.out
 
 
 # the same lines through `raremix mix plan|write --data` ----------------------------------

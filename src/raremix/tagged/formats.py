@@ -30,6 +30,15 @@ def _first_line(err: BaseException) -> str:
 
 def read_jsonl(path: Path, rows: Rows) -> None:
     """Every non-blank line of `path` as a row: valid, or rejected with its line number."""
+    try:
+        _read_jsonl_lines(path, rows)
+    except OSError as err:
+        raise RaremixError(
+            f"{path}: cannot read it ({err.strerror or _first_line(err)}): check the file"
+        ) from None
+
+
+def _read_jsonl_lines(path: Path, rows: Rows) -> None:
     with path.open("rb") as f:
         for n, raw in enumerate(f, 1):  # binary lines end at b"\n" only
             if not raw.strip(_JSON_SPACE):

@@ -248,11 +248,11 @@ def _folder_inputs(folder: Path, format: str) -> tuple[list[tuple[str, str]], li
     inputs, not_read = [], []
     for p in sorted(folder.rglob("*")):
         hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
-        if hidden or not p.is_file() or p.name.lower().endswith(REJECTED_SUFFIX):
+        if hidden or p.is_dir() or p.name.lower().endswith(REJECTED_SUFFIX):
             continue
         _check_name(p)
         fmt = _format_of(p)
-        if fmt is not None and format in ("auto", fmt):
+        if p.is_file() and fmt is not None and format in ("auto", fmt):  # not a broken link
             inputs.append((str(p), fmt))
         else:
             not_read.append(str(p))
