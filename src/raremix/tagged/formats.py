@@ -28,8 +28,9 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
-def read_jsonl(path: Path, rows: Rows) -> None:
-    """Every non-blank line of `path` as a row: valid, or rejected with its line number."""
+def read_jsonl(source: str, rows: Rows) -> None:
+    """Every non-blank line of a JSONL file as a row: valid, or rejected by its line number."""
+    path = Path(source)
     try:
         _read_jsonl_lines(path, rows)
     except OSError as err:

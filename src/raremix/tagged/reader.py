@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ SUFFIXES = {
     ".csv": "csv",
 }
 REJECTED_SUFFIX = ".rejected.jsonl"
-READERS = {
+READERS: dict[str, Callable[[str, Rows], None]] = {
     "jsonl": formats.read_jsonl,
     "parquet": formats.read_parquet,
     "csv": formats.read_csv,
@@ -113,7 +113,7 @@ def read_spec(spec: TaggedSpec) -> TaggedData:
     """Read the data a `TaggedSpec` describes (its `path` must be set).
 
     Every input row ends up in `table` or in `rejected`; with skip_invalid the rejected
-    rows are written out (even when no row is valid) before anything else can fail.
+    rows are written out, even when no row is valid (the read then fails, naming them).
     """
     if not spec.path:
         raise RaremixError("data: no path: give the data file or folder (--data PATH)")
@@ -123,8 +123,7 @@ def read_spec(spec: TaggedSpec) -> TaggedData:
     render = render_plain if spec.chat_template is None else template_renderer(spec.chat_template)
     rows = Rows(spec, render)
     for source, fmt in inputs:
-        reader: Any = READERS[fmt]
-        reader(Path(source) if fmt == "jsonl" else source, rows)
+        READERS[fmt](source, rows)
     table = rows.table()
     data = TaggedData(table, rows.rejected, [source for source, _ in inputs], not_read=not_read)
     if rows.rejected:
