@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from raremix.cli import app
+from raremix.configbase import read_yaml
+from raremix.errors import RaremixError
 
 results_app = typer.Typer(
     help="Query and export a study's results (runs and metric rows).", no_args_is_help=True
@@ -49,12 +50,16 @@ def show(study_dir: StudyDir) -> None:
 
     runs = ResultStore.open(study_dir).runs()
     spec_file = study_dir / "study.yaml"
-    spec = yaml.safe_load(spec_file.read_text()) if spec_file.exists() else {}
-    labels = [label_column(a) for a in (spec or {}).get("axes") or {} if label_column(a) in runs]
+    spec = (read_yaml(spec_file) if spec_file.exists() else None) or {}
+    if not isinstance(spec, dict):
+        raise RaremixError(f"{spec_file}: expected a mapping (name, axes, …): fix the file")
+    axes = spec.get("axes")
+    axes = axes if isinstance(axes, dict) else {}
+    labels = [label_column(a) for a in axes if label_column(a) in runs]
     columns = ["run_id", *labels, "status", "wall_s", "error"]
     runs = runs.sort_values(labels or ["run_id"])[columns]
     done = int((runs["status"] == "done").sum())
-    title = f"{(spec or {}).get('name', study_dir.name)}: {done} done, {len(runs) - done} failed"
+    title = f"{spec.get('name', study_dir.name)}: {done} done, {len(runs) - done} failed"
     Console().print(frame_table(runs, title, limit=len(runs)))
 
 

@@ -108,4 +108,14 @@ def read_data(spec: TaggedSpec, console: Console) -> TaggedData:
     if data.rejected:
         line += f"; [bold yellow]{len(data.rejected):,} invalid rows set aside[/] → {escape(str(data.rejected_path))}"
     console.print(line, highlight=False, soft_wrap=True)
+    if data.not_read:
+        kind = ".jsonl, .parquet or .csv" if spec.format == "auto" else f"--format {spec.format}"
+        shown = ", ".join(escape(f) for f in data.not_read[:5])
+        more = ", …" if len(data.not_read) > 5 else ""
+        console.print(
+            f"[yellow]note:[/] {len(data.not_read)} file(s) in {escape(str(spec.path))} were "
+            f"not read (not {kind}): {shown}{more}",
+            highlight=False,
+            soft_wrap=True,
+        )
     return data

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -366,7 +367,10 @@ def write_shards(
         if buffered >= rows_per_shard:
             flush()
     flush()
-    (out / f"state-rank{sampler.rank}.json").write_text(json.dumps(sampler.state_dict()))
+    state = out / f"state-rank{sampler.rank}.json"
+    tmp = state.with_name(f".{state.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(sampler.state_dict()))
+    os.replace(tmp, state)  # killed mid-write: the previous state stays whole
     return paths
 
 

@@ -5,6 +5,10 @@ Layout: `ROOT/runs/<run_id>.parquet` (one row per run) and `ROOT/metrics/<run_id
 atomically renamed, so concurrent writers never contend and a crash never leaves a
 half-visible file. The run file is written last: it is the run's commit marker, and
 metrics without one are invisible to queries. Re-adding a run replaces its files.
+
+Reading is read-only: `sql` runs only SELECT statements on a connection that can
+read nothing outside the store. A file damaged anyway (a disk fault, a copy cut short)
+is named in one line with the fix: delete that run's files and rerun the study.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +37,15 @@ RUN_COLUMNS = ("run_id", "study", "status", "wall_s", "error", "config")
 STATUSES = ("done", "failed")
 TABLES = ("metrics", "runs")
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+READ_ONLY = ("SELECT",)
+"""Statement types `sql` runs: a query never changes the store or writes files."""
+# errors in the query itself; any other DuckDB error may come from a damaged file
+_QUERY_ERRORS = (
+    duckdb.ParserException,
+    duckdb.BinderException,
+    duckdb.CatalogException,
+    duckdb.PermissionException,
+)
 
 _METRIC_SCHEMA = pa.schema(
     [
@@ -156,14 +170,22 @@ class ResultStore:
         path = self.root / "runs" / f"{run_id}.parquet"
         if not path.exists():
             return False
-        return bool(pq.read_table(path, columns=["status"]).column("status")[0].as_py() == "done")
+        try:
+            status = pq.read_table(path, columns=["status"]).column("status")[0].as_py()
+        except (pa.ArrowException, OSError, IndexError, KeyError) as err:
+            raise self._damaged(path, err) from None
+        return bool(status == "done")
 
     def finished_ids(self) -> set[str]:
         """Ids of every run that finished successfully."""
         return set(self.sql("select run_id from runs where status = 'done'")["run_id"])
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory DuckDB connection with views `runs` and `metrics` over the files."""
+    def connect(self, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """A fresh in-memory DuckDB connection with views `runs` and `metrics` over the files.
+
+        `read_only` (the default) locks it to reading the store's own files: no file
+        outside it can be read, and no file can be written (COPY … TO, ATTACH).
+        """
         con = duckdb.connect()
         runs_dir, metrics_dir = self.root / "runs", self.root / "metrics"
         if any(runs_dir.glob("*.parquet")):
@@ -182,20 +204,38 @@ class ResultStore:
             )
         else:
             con.execute(f"create view metrics as {_EMPTY_METRICS}")
+        if read_only:
+            root = _sql_str(str(self.root.resolve()) + os.sep)
+            con.execute(f"set allowed_directories = [{root}]")
+            con.execute("set enable_external_access = false")
+            con.execute("set lock_configuration = true")
         return con
 
-    def sql(self, query: str) -> pd.DataFrame:
-        """Run a SQL query over the views `runs` and `metrics`; the result as a DataFrame."""
-        con = self.connect()
+    @contextmanager
+    def _session(self, *, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection whose DuckDB errors become one line: a damaged file, or the query."""
+        con = None
         try:
-            return con.execute(query).df()
+            con = self.connect(read_only=read_only)
+            yield con
         except duckdb.Error as err:
-            first = str(err).strip().splitlines()[0]
-            raise RaremixError(
-                f"SQL error: {first}: check the query (tables: runs, metrics)"
-            ) from None
+            raise self._explain(err) from None
         finally:
-            con.close()
+            if con is not None:
+                con.close()
+
+    def sql(self, query: str) -> pd.DataFrame:
+        """Run a read-only SQL query (SELECT only) over the views `runs` and `metrics`."""
+        with self._session() as con:
+            for statement in con.extract_statements(query):
+                kind = statement.type.name
+                if kind not in READ_ONLY:
+                    raise RaremixError(
+                        f"SQL: {kind} statements are not allowed (the results store is "
+                        "read-only): write a SELECT over runs and metrics; "
+                        "`raremix results export` writes files"
+                    )
+            return con.execute(query).df()
 
     def runs(self) -> pd.DataFrame:
         """The run table: one row per run (ordered by run_id)."""
@@ -224,13 +264,41 @@ class ResultStore:
         order = "run, step, task, metric" if table == "metrics" else "run_id"
         options = "format parquet" if fmt == "parquet" else "format csv, header true"
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        con = self.connect()
         try:
-            con.execute(
-                f"copy (select * from {table} order by {order}) to {_sql_str(tmp)} ({options})"
-            )
+            with self._session(read_only=False) as con:
+                con.execute(
+                    f"copy (select * from {table} order by {order}) to {_sql_str(tmp)} ({options})"
+                )
             os.replace(tmp, dest)
         finally:
-            con.close()
             tmp.unlink(missing_ok=True)
         return dest
+
+    # damaged files -----------------------------------------------------------------
+
+    def _explain(self, err: duckdb.Error) -> RaremixError:
+        """A DuckDB error as one line: the damaged file it came from, or the query's fault."""
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if not isinstance(err, _QUERY_ERRORS):
+            for path in sorted((self.root / "runs").glob("*.parquet")) + sorted(
+                (self.root / "metrics").glob("*.parquet")
+            ):
+                try:
+                    pq.read_table(path)
+                except (pa.ArrowException, OSError) as bad:
+                    return self._damaged(path, bad)
+        return RaremixError(f"SQL error: {first}: check the query (tables: runs, metrics)")
+
+    def _damaged(self, path: Path, err: BaseException) -> RaremixError:
+        """One line naming a damaged store file and how to redo its run."""
+        run = path.stem
+        files = " and ".join(
+            str(self.root / sub / f"{run}.parquet")
+            for sub in ("runs", "metrics")
+            if (self.root / sub / f"{run}.parquet").exists()
+        )
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        return RaremixError(
+            f"{path}: damaged results file ({first}): delete {files}, then rerun the study "
+            f"(`raremix study run`) to redo run '{run}'"
+        )

@@ -1,10 +1,10 @@
 """Bring your own data: task-tagged rows from JSONL, Parquet, CSV or Hugging Face datasets.
 
-Data flow: `spec` (the column mapping) → `reader` (files and datasets; `rows` checks
-each row, `chat` turns messages into prompt and response: task, prompt, response,
-file, line) → `stats` + `plot` (per-task counts, shares, lengths, rarity,
-starvation; the long-tail plot) and `mix` (one mixture source per task: plans,
-training-loop adapters, shards).
+Data flow: `spec` (the column mapping) → `reader` (files and datasets, each read by
+its `formats` reader; `rows` checks each row, `chat` turns messages into prompt and
+response: task, prompt, response, file, line) → `stats` + `plot` (per-task counts,
+shares, lengths, rarity, starvation; the long-tail plot) and `mix` (one mixture source
+per task: plans, training-loop adapters, shards).
 
     from raremix.tagged import read_tagged, tagged_sources
     data = read_tagged("fcall.jsonl", skip_invalid=True, rejected_path="rejected.jsonl")

@@ -12,6 +12,7 @@ its `write_shards`, called a shard at a time so that a killed write resumes.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -130,8 +131,17 @@ def _write_mixed(
     }
     _claim(folder, manifest)
     sampler = build_sampler(mix, tables.sizes, seed=seed, batch_size=batch_size, total_steps=steps)
-    if (folder / STATE).is_file():
-        sampler.load_state_dict(json.loads((folder / STATE).read_text()))
+    for leftover in folder.glob(".*.tmp"):  # a killed write's half-written state or manifest
+        leftover.unlink(missing_ok=True)
+    state = folder / STATE
+    if state.is_file():
+        try:
+            sampler.load_state_dict(json.loads(state.read_text()))
+        except (ValueError, KeyError, TypeError, AttributeError, RaremixError) as err:
+            raise RaremixError(
+                f"{state}: damaged sampler state ({_short(err)}): delete that file and rerun; "
+                "the write restarts from step 0 and rewrites the shards"
+            ) from None
     for shard in _shards(folder, fmt):
         if _shard_step(shard) > sampler.step:  # written after the last saved state
             shard.unlink()
@@ -179,7 +189,15 @@ def _claim(folder: Path, manifest: dict[str, Any]) -> None:
     """Check that `folder` is empty or holds this very write; record it."""
     path = folder / MANIFEST
     if path.is_file():
-        old = json.loads(path.read_text())
+        try:
+            old = json.loads(path.read_text())
+            if not isinstance(old, dict):
+                raise ValueError(f"a JSON {type(old).__name__}, not an object")
+        except ValueError as err:
+            raise RaremixError(
+                f"{path}: damaged manifest ({_short(err)}): delete the folder {folder} and "
+                "rerun (the write starts over)"
+            ) from None
         changed = [k for k in manifest if old.get(k) != manifest[k]]
         if changed:
             raise RaremixError(
@@ -192,4 +210,16 @@ def _claim(folder: Path, manifest: dict[str, Any]) -> None:
         raise RaremixError(
             f"{folder}: holds shards that no manifest describes: write to a new --out folder"
         )
-    path.write_text(json.dumps(manifest, indent=1))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, path)  # never a torn manifest
+
+
+def _short(err: BaseException) -> str:
+    """An exception as one short line (a KeyError's message is just the key)."""
+    text = (str(err).strip().splitlines() or [""])[0][:160]
+    return (
+        f"{type(err).__name__}: {text}"
+        if isinstance(err, KeyError | TypeError)
+        else text or type(err).__name__
+    )

@@ -14,17 +14,20 @@ with its reason, counted, and written to a rejected-rows JSONL.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from raremix.errors import RaremixError, did_you_mean
+from raremix.errors import RaremixError
+from raremix.tagged import formats
 from raremix.tagged.chat import render_plain, template_renderer
-from raremix.tagged.rows import COLUMNS, Rows, all_valid
+from raremix.tagged.formats import HUB_PREFIX
+from raremix.tagged.rows import Rows
 from raremix.tagged.spec import TaggedSpec
 
 SUFFIXES = {
@@ -35,7 +38,12 @@ SUFFIXES = {
     ".csv": "csv",
 }
 REJECTED_SUFFIX = ".rejected.jsonl"
-HUB_PREFIX = "hf:"
+READERS: dict[str, Callable[[str, Rows], None]] = {
+    "jsonl": formats.read_jsonl,
+    "parquet": formats.read_parquet,
+    "csv": formats.read_csv,
+    "hf": formats.read_hf,
+}
 
 
 @dataclass
@@ -51,6 +59,9 @@ class TaggedData:
     """What was read: files, a dataset folder, or hf:NAME."""
     rejected_path: Path | None = None
     """Where the rejected rows were written, if any were."""
+    not_read: list[str] = field(default_factory=list)
+    """Files in a data folder that were not read: not .jsonl/.parquet/.csv (or not the
+    --format given). Callers say so: nothing is left out silently."""
 
     @property
     def rows_read(self) -> int:
@@ -99,38 +110,50 @@ def read_tagged(
 
 
 def read_spec(spec: TaggedSpec) -> TaggedData:
-    """Read the data a `TaggedSpec` describes (its `path` must be set)."""
+    """Read the data a `TaggedSpec` describes (its `path` must be set).
+
+    Every input row ends up in `table` or in `rejected`; with skip_invalid the rejected
+    rows are written out, even when no row is valid (the read then fails, naming them).
+    """
     if not spec.path:
         raise RaremixError("data: no path: give the data file or folder (--data PATH)")
+    inputs, not_read = _inputs(spec)
+    if spec.skip_invalid:
+        _check_rejected_path(_rejected_path(spec), spec, inputs)
     render = render_plain if spec.chat_template is None else template_renderer(spec.chat_template)
     rows = Rows(spec, render)
-    files = []
-    for source, fmt in _inputs(spec):
-        files.append(source)
-        if fmt == "jsonl":
-            _read_jsonl(Path(source), rows)
-        else:
-            _read_arrow(_arrow(source, fmt, spec), source, rows)
+    for source, fmt in inputs:
+        READERS[fmt](source, rows)
     table = rows.table()
-    data = TaggedData(table, rows.rejected, files)
-    if table.num_rows == 0:
-        shown = spec.path
-        if not rows.rejected:
-            raise RaremixError(f"{shown}: has no rows: give a file with task-tagged rows")
-        raise RaremixError(
-            f"{shown}: none of its {len(rows.rejected)} rows is valid (first: {_where(rows.rejected[0])}: "
-            f"{rows.rejected[0]['reason']}): check the column mapping"
-        )
+    data = TaggedData(table, rows.rejected, [source for source, _ in inputs], not_read=not_read)
     if rows.rejected:
         data.rejected_path = write_rejected(rows.rejected, _rejected_path(spec))
+    if table.num_rows == 0:
+        if not rows.rejected:
+            raise RaremixError(f"{spec.path}: has no rows: give a file with task-tagged rows")
+        first = rows.rejected[0]
+        raise RaremixError(
+            f"{spec.path}: none of its {len(rows.rejected)} rows is valid (first: {_where(first)}: "
+            f"{first['reason']}; all are in {data.rejected_path}): check the column mapping"
+        )
     return data
 
 
 def write_rejected(rejected: list[dict[str, Any]], path: Path) -> Path:
-    """Write rejected rows as JSONL (one object per row: file, line|row, reason, input)."""
+    """Write rejected rows as JSONL (one object per row: file, line|row, reason, input).
+
+    Written under a temporary name and renamed, so a crash leaves the old file or the
+    new one. A lone surrogate (from a JSON escape like "\\ud800") is written as that
+    escape, so the file stays valid UTF-8 and reads back to the same text.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        f.writelines(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in rejected)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", errors="backslashreplace") as f:
+            f.writelines(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in rejected)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -153,15 +176,45 @@ def _rejected_path(spec: TaggedSpec) -> Path:
     return Path(name + REJECTED_SUFFIX)
 
 
+def _check_rejected_path(target: Path, spec: TaggedSpec, inputs: list[tuple[str, str]]) -> None:
+    """Refuse a rejected-rows path that would overwrite an input or be read as data."""
+    for source, _ in inputs:
+        if source.startswith(HUB_PREFIX):
+            continue
+        if target.resolve() == Path(source).resolve() or (
+            target.exists() and os.path.samefile(target, source)
+        ):
+            raise RaremixError(
+                f"rejected-rows path {target} is the input {source}: writing rejected rows "
+                "there would overwrite the data: pass another --rejected path"
+            )
+    root = Path(str(spec.path))
+    if (
+        not str(spec.path).startswith(HUB_PREFIX)
+        and root.is_dir()
+        and target.resolve().is_relative_to(root.resolve())
+        and not target.name.lower().endswith(REJECTED_SUFFIX)
+    ):
+        raise RaremixError(
+            f"rejected-rows path {target} is inside the data folder {root} and would be read "
+            f"as data next time: pass a --rejected path outside it, or end it in {REJECTED_SUFFIX}"
+        )
+
+
 def _is_saved_dataset(folder: Path) -> bool:
     return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
 
 
-def _inputs(spec: TaggedSpec) -> list[tuple[str, str]]:
-    """(file or dataset, format) pairs to read, in order."""
+def _format_of(path: Path) -> str | None:
+    """The format a file's suffix names, whatever its case (DATA.JSONL is JSONL)."""
+    return SUFFIXES.get(path.suffix.lower())
+
+
+def _inputs(spec: TaggedSpec) -> tuple[list[tuple[str, str]], list[str]]:
+    """(file or dataset, format) pairs to read, in order, and a folder's files not read."""
     assert spec.path is not None
     if spec.path.startswith(HUB_PREFIX):
-        return [(spec.path, "hf")]
+        return [(spec.path, "hf")], []
     path = Path(spec.path)
     if not path.exists():
         raise RaremixError(
@@ -169,138 +222,48 @@ def _inputs(spec: TaggedSpec) -> list[tuple[str, str]]:
         )
     if path.is_dir():
         if spec.format == "hf" or (spec.format == "auto" and _is_saved_dataset(path)):
-            return [(str(path), "hf")]
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and not p.name.endswith(REJECTED_SUFFIX)
-            and (
-                p.suffix in SUFFIXES
-                if spec.format == "auto"
-                else p.suffix.lstrip(".") == spec.format
-            )
-        )
-        if not files:
-            raise RaremixError(
-                f"{path}: holds no .jsonl, .parquet or .csv files: point --data at the data"
-            )
-        return [(str(p), SUFFIXES.get(p.suffix, spec.format)) for p in files]
+            return [(str(path), "hf")], []
+        return _folder_inputs(path, spec.format)
+    _check_name(path)
     if spec.format == "auto":
-        fmt = SUFFIXES.get(path.suffix)
+        fmt = _format_of(path)
         if fmt is None:
             raise RaremixError(
                 f"{path}: unknown format '{path.suffix}': rename it to .jsonl, .parquet or .csv, "
                 "or pass --format jsonl|parquet|csv"
             )
-        return [(str(path), fmt)]
+        return [(str(path), fmt)], []
     if spec.format == "hf":
         raise RaremixError(f"{path}: --format hf needs a folder written by save_to_disk or hf:NAME")
-    return [(str(path), spec.format)]
+    return [(str(path), spec.format)], []
 
 
-def _read_jsonl(path: Path, rows: Rows) -> None:
-    with path.open("rb") as f:
-        for n, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue  # a blank line holds no row
-            try:
-                text = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                shown = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                rows.reject(
-                    str(path), n, "line", f"is not UTF-8 ({err.reason}): re-encode the file", shown
-                )
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as err:
-                rows.reject(str(path), n, "line", f"not valid JSON ({err.msg}): fix the line", text)
-                continue
-            if not isinstance(obj, dict):
-                rows.reject(
-                    str(path),
-                    n,
-                    "line",
-                    f"is a JSON {type(obj).__name__}, not an object: write one object per line",
-                    text,
-                )
-                continue
-            rows.add(obj, str(path), n, "line", text)
+def _folder_inputs(folder: Path, format: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """A folder's data files (all formats, or only `format`) and the other files in it.
+
+    Hidden files and folders (.cache, .DS_Store) and earlier rejected-rows files are
+    neither data nor reported.
+    """
+    inputs, not_read = [], []
+    for p in sorted(folder.rglob("*")):
+        hidden = any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if hidden or p.is_dir() or p.name.lower().endswith(REJECTED_SUFFIX):
+            continue
+        _check_name(p)
+        fmt = _format_of(p)
+        if p.is_file() and fmt is not None and format in ("auto", fmt):  # not a broken link
+            inputs.append((str(p), fmt))
+        else:
+            not_read.append(str(p))
+    if not inputs:
+        wanted = ".jsonl, .parquet or .csv" if format == "auto" else f".{format}"
+        raise RaremixError(f"{folder}: holds no {wanted} files: point --data at the data")
+    return inputs, not_read
 
 
-def _read_arrow(table: pa.Table, source: str, rows: Rows) -> None:
-    spec = rows.spec
-    roles = ("task", "messages") if spec.messages is not None else ("task", "prompt", "response")
-    names = [str(getattr(spec, r)) for r in roles]
-    for role, name in zip(roles, names, strict=True):
-        if name not in table.column_names:
-            raise RaremixError(
-                f"{source}: no column '{name}' for the {role} "
-                f"({did_you_mean(name, table.column_names)}): map it with --{role}-col"
-            )
-    if spec.messages is None and all_valid(table, *names):
-        n = table.num_rows
-        columns = [table.column(c).cast(pa.string()) for c in names]
-        columns += [pa.array([source] * n, pa.string()), pa.array(range(1, n + 1), pa.int64())]
-        rows.add_valid(pa.Table.from_arrays(columns, schema=pa.schema(COLUMNS)))
-        return
-    columns = [table.column(n).to_pylist() for n in names]  # row by row, to name each problem
-    for i, values in enumerate(zip(*columns, strict=True), 1):
-        obj = dict(zip(names, values, strict=True))
-        rows.add(obj, source, i, "row", obj)
-
-
-def _arrow(source: str, fmt: str, spec: TaggedSpec) -> pa.Table:
-    """A Parquet, CSV or Hugging Face dataset as an Arrow table."""
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(source)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise RaremixError(
-                f"{source}: not a readable Parquet file ({err}): check the file"
-            ) from None
-    if fmt == "csv":
-        import pyarrow.csv as pcsv
-
-        text_cols = [spec.task, spec.prompt, spec.response, spec.messages or spec.task]
-        options = pcsv.ConvertOptions(column_types=dict.fromkeys(text_cols, pa.string()))
-        try:
-            return pcsv.read_csv(source, convert_options=options)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise RaremixError(
-                f"{source}: not a readable CSV file ({err}): check the file"
-            ) from None
-    return _hf_table(source, spec.split)
-
-
-def _hf_table(source: str, split: str | None) -> pa.Table:
-    """A saved (save_to_disk) or hub dataset's split as an Arrow table."""
+def _check_name(path: Path) -> None:
+    """A file name that is not UTF-8 cannot be recorded in the `file` column."""
     try:
-        import datasets
-    except ImportError:
-        raise RaremixError(
-            f"{source}: reading Hugging Face datasets needs `datasets`: pip install 'raremix[hf]'"
-        ) from None
-    if source.startswith(HUB_PREFIX):
-        name = source.removeprefix(HUB_PREFIX)
-        try:
-            ds: Any = datasets.load_dataset(name, split=split or "train")
-        except Exception as err:  # network, auth, or a bad name: datasets raises many types
-            raise RaremixError(
-                f"{source}: cannot load from the hub ({str(err).splitlines()[0][:160]}): "
-                "check the name and the network, or save it to disk and pass the folder"
-            ) from None
-    else:
-        ds = datasets.load_from_disk(source)
-    if isinstance(ds, datasets.DatasetDict):
-        splits = list(ds)
-        chosen = split or ("train" if "train" in ds else splits[0] if len(splits) == 1 else None)
-        if chosen is None or chosen not in ds:
-            hint = did_you_mean(chosen, splits) if chosen else f"choose one of: {', '.join(splits)}"
-            raise RaremixError(f"{source}: which split? {hint}: pass --split NAME")
-        ds = ds[chosen]
-    table: pa.Table = ds.with_format("arrow")[:]
-    return table
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise RaremixError(f"{str(path)!a}: the file name is not UTF-8: rename it") from None

@@ -46,6 +46,14 @@ class Rows:
         if isinstance(checked, str):
             self.reject(file, line, unit, checked, raw)
             return
+        for role, text in zip(("task", "prompt", "response"), checked, strict=True):
+            if not _is_utf8(text):
+                reason = (
+                    f"the {role} holds a lone surrogate (an unpaired \\uD800-\\uDFFF escape), "
+                    "which no text encoding can store: fix or remove the escape"
+                )
+                self.reject(file, line, unit, reason, raw)
+                return
         self.task.append(checked[0])
         self.prompt.append(checked[1])
         self.response.append(checked[2])
@@ -99,7 +107,7 @@ class Rows:
         if isinstance(messages, str):  # CSV keeps a list as JSON text
             try:
                 messages = json.loads(messages)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 return f"'{name}' is text that is not a JSON list of turns: write it as a list"
         split = split_messages(messages)
         if isinstance(split, str):
@@ -132,6 +140,17 @@ class Rows:
         if not self.chunks:
             return pa.table({c: pa.array([], t) for c, t in COLUMNS.items()})
         return pa.concat_tables(self.chunks).combine_chunks()
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether `text` can be stored: JSON's \\ud800 escapes decode to unencodable surrogates."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def all_valid(table: pa.Table, task: str, prompt: str, response: str) -> bool:

@@ -42,13 +42,16 @@ class TaggedSpec(Config):
     """Set invalid rows aside (written to `rejected`, counted) instead of stopping at the first."""
     rejected: str | None = None
     """Where skip_invalid writes the rejected rows as JSONL (default:
-    <data name>.rejected.jsonl in the working directory)."""
+    <data name>.rejected.jsonl in the working directory); never an input file."""
 
 
 def path_beside(section: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """A `data:` section whose relative `path` is read as relative to `folder` (the YAML's
-    own folder); hub names (`hf:NAME`) and absolute paths are left as they are."""
-    path = section.get("path")
-    if isinstance(path, str) and not path.startswith("hf:"):
-        return {**section, "path": str(folder / path)}
-    return section
+    """A `data:` section whose relative `path` and `rejected` are read as relative to
+    `folder` (the YAML's own folder); hub names (`hf:NAME`) and absolute paths are left
+    as they are."""
+    out = dict(section)
+    for key in ("path", "rejected"):
+        value = out.get(key)
+        if isinstance(value, str) and not value.startswith("hf:"):
+            out[key] = str(folder / value)
+    return out
