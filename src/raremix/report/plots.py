@@ -81,12 +81,15 @@ SEEDS_GID = "seeds"
 
 
 def seed_offsets(runs: pd.DataFrame) -> dict[str, float]:
-    """Per group, the factor its seed points are shifted right on a log-params axis: groups
-    of the same size get 1.06, 1.12, … so their seeds sit beside the means, not on them."""
+    """Per group, the factor its seed points are shifted right on a log-params axis, so they
+    sit beside the means, not on them: groups of one size step 2.5% of the axis span apart
+    (the span taken as at least 4×, so that a narrow axis does not spread them)."""
+    params = runs["params"].to_numpy(dtype=float)
+    span = max(float(np.log(params.max() / params.min())), float(np.log(4.0)))
     out: dict[str, float] = {}
     for _, g in runs.groupby("params", sort=False):
         for k, group in enumerate(dict.fromkeys(g["group"])):
-            out[str(group)] = 1.06 ** (k + 1)
+            out[str(group)] = float(np.exp(0.025 * span * (k + 1)))
     return out
 
 
