@@ -15,7 +15,8 @@ from tiny_study import fake_study
 from raremix.cli import main
 from raremix.report import build_report
 from raremix.report.build import _stale
-from raremix.results.store import ResultStore
+from raremix.report.plots_curves import flat_probe, probe_table
+from raremix.studies.analysis_final import load_study
 
 CHROMIUM = shutil.which("chromium") or next(
     (p for p in ("/usr/bin/chromium",) if Path(p).exists()), None
@@ -30,9 +31,10 @@ def test_report_of_a_real_study(reported: tuple[Path, str]) -> None:
     study, printed = reported
     assert f"report: {study / 'report.html'}" in printed
     html, md = (study / "report.html").read_text(), (study / "report.md").read_text()
-    # the lab config probes by default: one figure per probe metric the runs wrote
-    metrics = ResultStore.open(study).metrics()
-    n_probe = metrics.metric[metrics.metric.str.startswith("probe/")].nunique()
+    # the lab config probes by default: one figure per probe metric that moves (flat: named)
+    data = load_study(study)
+    probes = probe_table(data.metrics, data.runs)
+    n_probe = sum(flat_probe(probes, m) is None for m in set(probes.metric))
     assert n_probe >= 5
     assert len(images(html)) == 3 + n_probe  # frontier, rare-task curves, per-task curves
     assert "http://" not in html and "https://" not in html and "<link" not in html

@@ -105,6 +105,14 @@ def _config(size: str, strategy: str, seed: int, **extra: Any) -> dict[str, Any]
     return {**cfg, **extra}
 
 
+EVIDENCE = {
+    "compare": {"n": 256.0, "chance": 1 / 3, "majority": 0.45, "heuristic": 0.73},
+    "copy": {"n": 256.0, "chance": 2e-5, "majority": 0.004},  # no heuristic rule
+    "inc": {"n": 40.0, "chance": 2e-4, "majority": 0.025, "heuristic": 0.1},
+}
+"""fake_study's held-out n and baselines per task, as raremix.evaluate writes them."""
+
+
 def fake_study(
     root: Path,
     *,
@@ -112,11 +120,14 @@ def fake_study(
     rare_acc: dict[tuple[str, str], float] | None = None,
     seeds: tuple[int, ...] = (0, 1),
     tasks: tuple[str, ...] = ("compare", "copy", "inc"),
+    evidence: bool = False,
 ) -> Path:
     """A scale-vs-mix study dir with hand-made curves: rare acc rises to `rare_acc[size, mix]`.
 
     Common tasks reach 0.9; the 12k natural run forgets the rare task once (0.7 → 0.3);
-    with `probes`, probe/interference (rare task) and probe/neuron_share (every task) rows.
+    with `probes`, probe/interference (rare task) and probe/neuron_share (every task) rows
+    and a flat probe/dead_neurons (0 throughout); with `evidence`, each evaluation's held-out
+    n and baselines (`EVIDENCE`).
     """
     finals = rare_acc or {("12k", "natural"): 0.3, ("100k", "natural"): 0.7,
                           ("12k", "upweight"): 0.9, ("100k", "upweight"): 0.95}  # fmt: skip
@@ -138,6 +149,9 @@ def fake_study(
                         {"step": int(step), "task": task, "metric": "acc", "value": acc},
                         {"step": int(step), "task": task, "metric": "loss", "value": 2 - acc},
                     ]
+                    if evidence:
+                        rows += [{"step": int(step), "task": task, "metric": m, "value": v}
+                                 for m, v in EVIDENCE[task].items()]  # fmt: skip
                     if probes:
                         share = 0.1 * (1 + (task == "compare") * (mix == "upweight"))
                         rows.append({"step": int(step), "task": task, "metric": "probe/neuron_share",
@@ -146,6 +160,8 @@ def fake_study(
                     cos = 0.6 * np.exp(-i / 3) - 0.05 * (size == "12k")
                     rows.append({"step": int(step), "task": "compare", "metric": "probe/interference",
                                  "value": float(cos)})  # fmt: skip
+                    rows.append({"step": int(step), "task": "", "metric": "probe/dead_neurons",
+                                 "value": 0.0})  # fmt: skip
                 rows.append({"step": int(step), "task": "", "metric": "lr", "value": 0.003})
             info = {
                 "study": "scale-vs-mix", "model_size": size, "mixture": mix, "seed": str(seed),

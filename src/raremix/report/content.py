@@ -7,20 +7,25 @@ HTML and Markdown.
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from raremix.errors import RaremixError
+from raremix.report.evidence import NOT_ABOVE, evidence_table, task_evidence
 from raremix.report.plots import mix_order, save_figure
 from raremix.report.plots_curves import (
+    flat_probe,
     has_probes,
     probe_figure,
     probe_table,
+    probe_text,
     rare_curves_figure,
     task_curves_figure,
 )
@@ -30,6 +35,8 @@ from raremix.studies.analysis_scale import best_designed, group_summary
 
 FIGURES = "figures"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL_N = 200
+"""Held-out examples per task the protocol asks for where the input space allows (§6)."""
 
 
 @dataclass
@@ -64,22 +71,25 @@ class Report:
 
 
 HOW_FRONTIER = (
-    "Each point is one model size under one mix: the mean over seeds of the rare task's "
-    "held-out accuracy (left) and of the common tasks' (right); error bars are one sd over "
-    "seeds. A mix that lifts the left panel without lowering the right one protects the rare "
-    "task at no cost. The dotted line is the smallest model's rare accuracy under the best "
-    "designed mix; where it meets the natural-mix line (★) is the natural-mix model size that "
-    "matches it: the scale-equivalence factor."
+    "Each line joins the means over seeds of one mix: the rare task's held-out accuracy (left) "
+    "and the common tasks' (right), pooled by held-out n; error bars are one sd over seeds, "
+    "cut at 0 and 1. The small circles just right of each mean are the single seeds: with few "
+    "seeds, read them rather than the bar. A mix that lifts the left panel without lowering the "
+    "right one protects the rare task at no cost. The dotted line is the smallest model's rare "
+    "accuracy under the best designed mix; where it meets the natural-mix line (★) is the "
+    "natural-mix model size that matches it: the scale-equivalence factor."
 )
 HOW_RARE = (
-    "Lines are the mean over seeds, shaded bands the min–max across seeds; colour is the mix, "
-    "line style the model size. A late, abrupt rise is a grokking-like onset; a wide band means "
+    "Thick lines are the mean over seeds, thin lines of the same colour and style each single "
+    "seed; colour is the mix, line style the model size. The grey dashed line is the strongest "
+    "baseline (chance, majority or the task's heuristic rule): accuracy at or under it shows "
+    "nothing learned. A late, abrupt rise is a grokking-like onset; thin lines far apart mean "
     "the seeds disagree, so a single run would mislead."
 )
 HOW_TASKS = (
     "Every task's held-out accuracy for the smallest model under the two mixes named above the "
-    "panels (mean over seeds); the rare task is the thick line. An × marks a run where a task "
-    "fell more than 0.2 below an earlier peak: acquire-then-forget."
+    "panels (thick: mean over seeds; thin: each seed); the rare task is the thickest line. An × "
+    "marks a run where a task fell more than 0.2 below an earlier peak: acquire-then-forget."
 )
 HOW_HEATMAP = (
     "Each cell is the final accuracy (mean over seeds) of one injected task at one injection "
@@ -88,20 +98,22 @@ HOW_HEATMAP = (
     "columns."
 )
 HOW_PROBE = (
-    "Left: the probe over training, one line per group (mean over seeds, band min–max); "
-    "right: its final value (mean of the last {n} measurements) against model size, one line "
-    "per mix. Both show the rare task's rows when the probe has them, else the run-level ones."
+    "Left: the probe over training, one thick line per group (mean over seeds) and a thin one "
+    "per seed; right: its final value (mean of the last {n} measurements) against model size, "
+    "one line per mix, each seed a circle beside it. Both show the rare task's rows when the "
+    "probe has them, else the run-level ones."
 )
-PROBE_NOTES = {
-    "probe/interference": "Interference is the cosine between the rare task's gradient and the "
-    "common tasks': positive, they pull together; negative, the common tasks undo the rare "
-    "task's updates; near 0, they no longer interact. The interference account expects more "
-    "conflict, for longer, in small models on the natural mix.",
-    "probe/neuron_share": "Neuron share is the fraction of units the task relies on: a rare "
-    "task that is starved of capacity keeps a small share.",
-    "probe/grad_norm": "Gradient norm per task: large common-task gradients that stay large "
-    "are what keeps overwriting a rare task's features.",
-}
+HOW_EVIDENCE = (
+    "Per group and task: accuracy as mean ± sd over seeds (each seed the mean of its last {n} "
+    "evaluations), the held-out examples each seed was scored on, and a 95% Wilson interval "
+    "on the answers pooled over seeds (round(acc × n) right of n per seed). The interval is "
+    "how far the held-out sample alone could move the accuracy; how far seeds disagree is "
+    "the sd. Baselines on the same held-out set: chance (a uniformly random answer in the "
+    "output space), majority (always the most common answer), heuristic (the simplest rule "
+    "that does well; — where the task has none). ‘above’: the interval clears the strongest "
+    "baseline; ‘≈ within CI’: the mean does but the interval reaches it; ‘⚠ not above’ "
+    "(red): the accuracy does not beat a trivial rule, so nothing was shown to be learned."
+)
 
 
 def study_file(study_dir: Path, rel: str | Path, what: str = "", fix: str = "") -> Path:
@@ -173,6 +185,7 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
         if verdict.analysis == "injection":
             title = "Injection rate × model size"
         sections.append(Section(title, figures=main_figs))
+    sections.append(_evidence(final, list(groups.group)))
 
     figs = []
     if (curves.role == "rare").any():  # a study may have no rare target (e.g. ordering only)
@@ -194,15 +207,7 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
         sections.append(Section("Learning curves", figures=figs))
 
     if probes := has_probes(study.metrics):
-        p = probe_table(study.metrics, study.runs)
-        figs = []
-        for metric in probes:
-            name = "probe_" + metric.removeprefix("probe/").replace("/", "_") + ".png"
-            fig = probe_figure(p, metric, mixes)
-            figs.append(
-                Figure(_draw(study_dir, name, fig), f"{metric}.", HOW_PROBE.format(n=LAST_EVALS))
-            )
-        sections.append(Section("Probes", figures=figs))
+        sections.append(_probes(study_dir, probe_table(study.metrics, study.runs), probes, mixes))
 
     sections.append(_runs_section(study.runs, study_dir))
     base = study.spec.get("base", {})
@@ -212,6 +217,45 @@ def study_report(study_dir: Path, verdict: Verdict) -> Report:
             Section("Base run config", details=("the study's base config (YAML)", dump))
         )
     return Report(f"raremix report: {study.name}", verdict, sections)
+
+
+def _probes(study_dir: Path, p: pd.DataFrame, probes: list[str], mixes: list[str]) -> Section:
+    """One figure per probe metric, titled by what it measures; flat ones named, not drawn."""
+    figs, flat = [], []
+    for metric in probes:
+        name = "probe_" + metric.removeprefix("probe/").replace("/", "_") + ".png"
+        value = flat_probe(p, metric)
+        if value is not None:
+            flat.append(f"{metric} ({'no finite value' if math.isnan(value) else f'{value:g}'})")
+            (study_dir / FIGURES / name).unlink(missing_ok=True)  # an earlier report's plot
+            continue
+        title, how = probe_text(metric)
+        how = f"{how} {HOW_PROBE.format(n=LAST_EVALS)}".strip()
+        figs.append(
+            Figure(
+                _draw(study_dir, name, probe_figure(p, metric, mixes)), f"{title} ({metric}).", how
+            )
+        )
+    text = []
+    if flat:
+        text.append(
+            f"Not drawn, the same value in every run and step shown: {', '.join(flat)}: a flat "
+            "probe cannot tell the runs apart."
+        )
+    return Section("Probes", text=text, figures=figs)
+
+
+def _evidence(final: pd.DataFrame, order: list[str]) -> Section:
+    """The per-task final accuracy with its n, Wilson interval and baselines."""
+    ev = task_evidence(final, order)
+    text = [HOW_EVIDENCE.format(n=LAST_EVALS)]
+    below = ev[ev.verdict == NOT_ABOVE]
+    if len(below):
+        groups = ev.groupby("task", sort=False).group.nunique().to_dict()
+        counts = below.groupby("task", sort=False).group.nunique().to_dict()
+        shown = "; ".join(f"{t} in {k} of {groups[t]} groups" for t, k in counts.items())
+        text.append(f"Not above the strongest baseline: {shown}.")
+    return Section("Per-task accuracy and baselines", text=text, table=evidence_table(ev))
 
 
 def _hypotheses(verdict: Verdict) -> Section:
@@ -262,7 +306,36 @@ def _about(
         f"summarised by the mean of its last {LAST_EVALS} evaluations (single checkpoints are "
         "noisy), and groups by mean ± sd over seeds."
     )
+    text.append(_evidence_size(final))
     return Section("About this study", text=text)
+
+
+def _evidence_size(final: pd.DataFrame) -> str:
+    """How many scored answers the accuracies rest on: seeds per group, n per task."""
+    seeds = final.groupby("group").seed.nunique()
+    span = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()}–{seeds.max()}"
+    if "n" not in final or final["n"].isna().all():
+        return (
+            f"Evidence: {span} seed{'s' if seeds.max() > 1 else ''} per group; the held-out size "
+            "was not recorded by these runs (written before raremix stored n)."
+        )
+    n = final.groupby(["role", "task"])["n"].median().reset_index()
+    n = n.sort_values(["role", "task"], ascending=[False, True])  # rare first
+    tasks = ", ".join(f"{t} {v:.0f}" for t, v in zip(n.task, n["n"], strict=True))
+    rare = float(n.loc[n.role == "rare", "n"].sum()) if (n.role == "rare").any() else math.nan
+    pooled = (
+        f"; a group's rare accuracy rests on {span} × {rare:.0f} scored answers"
+        if np.isfinite(rare) else ""
+    )  # fmt: skip
+    small = sorted(str(t) for t in n.task[n["n"] < SMALL_N])
+    note = ""
+    if small:
+        which = "all" if len(small) == len(n) else ", ".join(small)
+        note = f" ({which} under the {SMALL_N} the protocol asks for where inputs allow)"
+    return (
+        f"Evidence: {span} seed{'s' if seeds.max() > 1 else ''} per group; held-out examples per "
+        f"seed (rare first): {tasks}{note}{pooled}. Intervals are in the per-task table."
+    )
 
 
 def _runs_section(runs: pd.DataFrame, study_dir: Path) -> Section:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -15,6 +16,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -76,22 +78,67 @@ def params_axis(ax: Axes, params: Sequence[float], labels: Sequence[str]) -> Non
     ax.set_xlabel("parameters (log scale)")
 
 
+def clipped_yerr(
+    mean: npt.ArrayLike,
+    sd: npt.ArrayLike,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> np.ndarray:
+    """(2, N) error-bar lengths for mean ± sd that stop at [lo, hi]: an accuracy of 0.97 ± 0.05
+    gets a bar up to 1.0, not past it. An unknown sd (one seed) draws no bar."""
+    m = np.asarray(mean, dtype=float)
+    s = np.nan_to_num(np.asarray(sd, dtype=float), nan=0.0)
+    below, above = m - np.clip(m - s, lo, hi), np.clip(m + s, lo, hi) - m
+    return np.maximum(np.stack([below, above]), 0.0)  # (2, N)
+
+
+SEED_POINT: dict[str, Any] = {"s": 16, "alpha": 0.75, "lw": 0.9, "zorder": 3}
+"""Per-seed markers: small hollow circles in the mix's colour, drawn beside the mean."""
+SEEDS_GID = "seeds"
+"""The gid of every per-seed scatter, so a figure's seeds can be found (and tested)."""
+
+
+def seed_offsets(runs: pd.DataFrame) -> dict[str, float]:
+    """Per group, the factor its seed points are shifted right on a log-params axis, so they
+    sit beside the means, not on them: groups of one size step 2.5% of the axis span apart
+    (the span taken as at least 4×, so that a narrow axis does not spread them)."""
+    params = runs["params"].to_numpy(dtype=float)
+    span = max(float(np.log(params.max() / params.min())), float(np.log(4.0)))
+    out: dict[str, float] = {}
+    for _, g in runs.groupby("params", sort=False):
+        for k, group in enumerate(dict.fromkeys(g["group"])):
+            out[str(group)] = float(np.exp(0.025 * span * (k + 1)))
+    return out
+
+
 def frontier_figure(
-    groups: pd.DataFrame, study: str = "", target: tuple[float, float, str] | None = None
+    groups: pd.DataFrame,
+    study: str = "",
+    target: tuple[float, float, str] | None = None,
+    runs: pd.DataFrame | None = None,
 ) -> Figure:
-    """Rare- (left) and common-task (right) acc, mean ± sd over seeds, vs params; one line
-    per mix. `target` = (acc, params where natural reaches it or nan, label) draws the
-    scale-equivalence read-off."""
+    """Rare- (left) and common-task (right) acc, mean ± sd over seeds (bars clipped to [0, 1]),
+    vs params; one line per mix. `runs` (`analysis_scale.per_run`) adds each seed as a point
+    beside its group's mean. `target` = (acc, params where natural reaches it or nan, label)
+    draws the scale-equivalence read-off."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained", sharey=True)
     order = mix_order(groups)
     colors = mix_colors(order)
+    offsets = seed_offsets(runs) if runs is not None else {}
     for ax, role in zip(axes, ("rare", "common"), strict=True):
         for mix in order:
             g = groups[groups.mix == mix].sort_values("params")
             ax.errorbar(
-                g.params, g[f"{role}_mean"], yerr=g[f"{role}_sd"].fillna(0.0), marker="o",
-                capsize=4, lw=2 if mix == "natural" else 1.4, color=colors[mix], label=mix,
+                g.params, g[f"{role}_mean"], yerr=clipped_yerr(g[f"{role}_mean"], g[f"{role}_sd"]),
+                marker="o", capsize=4, lw=2 if mix == "natural" else 1.4, color=colors[mix],
+                label=mix,
             )  # fmt: skip
+        if runs is not None:
+            for group, r in runs.groupby("group", sort=False):
+                x = r.params * offsets[str(group)]
+                color = colors.get(str(r.mix.iloc[0]), "grey")
+                ax.scatter(x, r[f"{role}_acc"], facecolors="none", edgecolors=[color],
+                           gid=SEEDS_GID, **SEED_POINT)  # fmt: skip
         params_axis(ax, groups.params.tolist(), groups["size"].tolist())
         ax.set_title(f"{role}-task accuracy", fontsize=10)
         ax.set_ylim(-0.03, 1.03)
@@ -108,7 +155,8 @@ def frontier_figure(
             ax.plot([at], [acc], marker="*", ms=12, color="black", ls="none")
     axes[0].set_ylabel("held-out accuracy (mean of last 3 evals)")
     axes[0].legend(title="mix", fontsize=8)
-    fig.suptitle(f"{study}: accuracy vs model size, per mix (error bars: sd over seeds)")
+    seeds = "; circles: single seeds" if runs is not None else ""
+    fig.suptitle(f"{study}: accuracy vs model size, per mix (error bars: sd over seeds{seeds})")
     return fig
 
 

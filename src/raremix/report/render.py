@@ -29,6 +29,7 @@ th, td { border: 1px solid #d5d9de; padding: 4px 10px; text-align: right; }
 th { background: #f3f5f7; }
 td:first-child, th:first-child { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
+tr.flag td { background: #fdecea; color: #8a1c12; }
 figure { margin: 14px 0 26px; }
 figure img { max-width: 100%; border: 1px solid #e3e6ea; }
 figcaption { font-weight: 600; margin-top: 4px; }
@@ -43,9 +44,12 @@ footer { color: #7a848d; font-size: 12px; margin-top: 40px; }
 
 def _html_table(table: dict[str, list[Any]]) -> str:
     head = "".join(f"<th>{escape(str(c))}</th>" for c in table["columns"])
+    flagged = table.get("flagged") or [False] * len(table["rows"])  # rows to mark in red
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in table["rows"]
+        ('<tr class="flag">' if flag else "<tr>")
+        + "".join(f"<td>{escape(str(v))}</td>" for v in row)
+        + "</tr>"
+        for row, flag in zip(table["rows"], flagged, strict=True)
     )
     return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 

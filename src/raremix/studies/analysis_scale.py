@@ -72,8 +72,17 @@ def scale_equivalence(
     return ScaleEquivalence("never", math.inf, math.nan, largest)
 
 
+def strongest_baseline(final: pd.DataFrame) -> pd.Series:
+    """Per row of the final table: the best of its task's chance, majority and heuristic
+    accuracies (NaN where none is recorded): what an accuracy must beat to mean anything."""
+    cols = [c for c in ("chance", "majority", "heuristic") if c in final]
+    return final[cols].max(axis=1, skipna=True) if cols else pd.Series(math.nan, final.index)
+
+
 def per_run(final: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: rare and common acc, each pooled over its tasks weighted by held-out n."""
+    """One row per run: rare and common acc, each pooled over its tasks weighted by held-out n;
+    rare_n (the rare tasks' held-out examples) and rare_baseline (their `strongest_baseline`,
+    pooled the same way)."""
     from raremix.studies.analysis_final import common_accuracy
 
     keys = ["run_id", "seed", "size", "params", "flops", "mix", "group"]
@@ -82,6 +91,15 @@ def per_run(final: pd.DataFrame) -> pd.DataFrame:
         pooled = common_accuracy(final, role)
         acc: pd.Series = pooled.set_index("run_id")["acc"] if len(pooled) else pd.Series()
         out[f"{role}_acc"] = out.run_id.map(acc).astype(float)
+        if role == "rare":
+            n = pooled.set_index("run_id")["n"] if len(pooled) else pd.Series()
+            out["rare_n"] = out.run_id.map(n).astype(float)
+    # pool the baseline as the accuracy is pooled: common_accuracy over baseline-as-acc rows
+    bars = final.assign(acc=strongest_baseline(final))
+    bar = common_accuracy(bars[bars.acc.notna()], "rare")
+    out["rare_baseline"] = out.run_id.map(
+        bar.set_index("run_id")["acc"] if len(bar) else pd.Series()
+    ).astype(float)
     share = final[final.role == "rare"].groupby("run_id")["share"].sum(min_count=1)
     return out.assign(rare_share=out.run_id.map(share))
 
@@ -94,6 +112,8 @@ def group_summary(final: pd.DataFrame) -> pd.DataFrame:
         params=("params", "median"),
         flops=("flops", "median"),
         rare_share=("rare_share", "mean"),
+        rare_n=("rare_n", "median"),
+        rare_baseline=("rare_baseline", "mean"),
         rare_mean=("rare_acc", "mean"),
         rare_sd=("rare_acc", "std"),
         rare_learned=("rare_acc", lambda a: int((a >= LEARNED).sum())),
@@ -117,6 +137,10 @@ class Group:
     params: float
     flops: float
     rare_share: float
+    rare_n: float
+    """The rare tasks' held-out examples per seed (NaN for runs written before n was)."""
+    rare_baseline: float
+    """What the rare acc must beat: the strongest of chance, majority and heuristic."""
     rare_mean: float
     rare_sd: float
     rare_learned: int
@@ -216,7 +240,9 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
         f"Accuracy is held-out exact match, each run summarised by the mean of its last "
         f"{LAST_EVALS} evaluations; ± is the sd over {seeds} seed{'s' if seeds > 1 else ''}"
         f"{' (one seed: no spread measured)' if seeds < 2 else ''}; common = mean over the "
-        f"common tasks ({commons}), weighted by held-out n where recorded. Differences are "
+        f"common tasks ({commons}), weighted by held-out n where recorded; rare n = held-out "
+        f"rare-task examples per seed, rare baseline = the best of chance, majority and the "
+        f"task's heuristic rule on them (an acc at or below it shows nothing). Differences are "
         f"two-sided permutation tests over seeds with a 95% CI (docs/statistics.md); they are "
         f"descriptive — a study's claims are its declared hypotheses."
     )
@@ -224,7 +250,7 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
 
     name = str(ctx.get("name", ""))
     fig_file = "figures/frontier.png"
-    save_figure(frontier_figure(groups, name, target), out / fig_file)
+    save_figure(frontier_figure(groups, name, target, runs), out / fig_file)
     caption = (
         "Rare- and common-task accuracy (mean ± sd over seeds) vs parameters, one line per mix."
     )
@@ -326,6 +352,8 @@ def _table(rows: list[Group]) -> dict[str, list[Any]]:
         "params",
         "train FLOPs",
         "rare share",
+        "rare n",
+        "rare baseline",
         "rare acc",
         f"rare ≥ {LEARNED}",
         "common acc",
@@ -339,6 +367,8 @@ def _table(rows: list[Group]) -> dict[str, list[Any]]:
                 f"{g.params:,.0f}" if np.isfinite(g.params) else "",
                 f"{g.flops:.2e}" if np.isfinite(g.flops) else "",
                 f"{g.rare_share:.1%}" if np.isfinite(g.rare_share) else "",
+                f"{g.rare_n:.0f}" if np.isfinite(g.rare_n) else "",
+                f"{g.rare_baseline:.2f}" if np.isfinite(g.rare_baseline) else "",
                 g.rare,
                 g.learned,
                 pm(g.common_mean, g.common_sd),
