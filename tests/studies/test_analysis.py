@@ -211,8 +211,11 @@ def test_scale_verdict_on_a_known_study(tmp_path: Path) -> None:
     v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs), echo=False)
     # natural 0.305 @ 12k → 0.905 @ 96k (8×); the target 0.605 is at half-way: √8 ≈ 2.8×
     assert "worth ≈ 2.8× scale" in v.headline
-    assert "Phenomenon (larger models learn the rare task better): shown" in v.lines[0]
-    assert "Fix at 12k: upweight" in v.lines[1] and "+0.0 points" in v.lines[1]
+    # each difference is a test with a CI; 2 seeds per arm cannot reach p < 0.05 (1/3 at best)
+    assert v.lines[0].startswith("Larger vs smaller on the natural mix: rare acc 100k")
+    assert "+0.60 [+0.57, +0.63], p = 0.333 (permutation (exact, 6 splits)" in v.lines[0]
+    assert v.lines[1].startswith("Designed mix at 12k: upweight")
+    assert "common tasks 0.91 → 0.91: +0.00" in v.lines[1]
     assert any(
         "Acquire-then-forget" in line
         and "in 2 of 6 runs: 12k · natural seed 0 compare: 0.70@500 → 0.30@600" in line
@@ -224,7 +227,7 @@ def test_scale_verdict_counts_the_seeds_that_learned_the_rare_task(tmp_path: Pat
     # each seed ends at its group's value + 0.01 × seed (seeds 0, 1, 2)
     accs = {("12k", "natural"): 0.2, ("100k", "natural"): 0.885, ("12k", "upweight"): 0.95}
     v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs, seeds=(0, 1, 2)), echo=False)
-    assert v.lines[0].endswith("Seeds with rare acc ≥ 0.9: 0 of 3 at 12k, 1 of 3 at 100k.")
+    assert v.lines[0].endswith("Seeds with rare acc ≥ 0.9: 1 of 3 vs 0 of 3.")
     assert "rare acc ≥ 0.9 in 3 of 3 seeds vs 0 of 3" in v.lines[1]
     table = dict(zip(v.table["columns"], zip(*v.table["rows"], strict=True), strict=True))
     assert table["rare ≥ 0.9"] == ("0 of 3", "1 of 3", "3 of 3")
@@ -233,8 +236,9 @@ def test_scale_verdict_counts_the_seeds_that_learned_the_rare_task(tmp_path: Pat
 def test_scale_verdict_says_plainly_when_the_effect_is_absent(tmp_path: Path) -> None:
     accs = {("12k", "natural"): 0.5, ("100k", "natural"): 0.52, ("12k", "upweight"): 0.9}
     v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs), echo=False)
-    assert "NOT shown in this run" in v.lines[0]
-    assert "> 8.0× scale (the largest tried)" in v.headline
+    assert "+0.02 [-0.01, +0.05], p = 0.333" in v.lines[0]  # no effect, and a CI that says so
+    assert "> 8.0× scale (the largest tried), though not told apart from that model" in v.headline
+    assert "too few for an exact test" in v.lines[2]
 
 
 def test_injection_thresholds(tmp_path: Path) -> None:

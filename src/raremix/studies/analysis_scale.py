@@ -219,7 +219,7 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
             "reached": f"worth ≈ {eq.describe()} scale",
             "already": "worth no scale (1×: the smallest natural-mix model already reaches it)",
             "never": f"worth > {eq.largest_factor:.1f}× scale (the largest tried)"
-            + (", though indistinguishable from that model" if tie else ""),
+            + (", though not told apart from that model" if tie else ""),
         }[eq.status]
         headline_tail = (
             f" → the designed mix is {worth}; common tasks "
@@ -301,13 +301,21 @@ def _longer(runs: pd.DataFrame, nat: Group, longer: list[Group]) -> list[str]:
 
 
 def _tie_with_largest(runs: pd.DataFrame, eq: ScaleEquivalence, best: Group, largest: Group) -> str:
-    """When no natural size reaches the designed mix's mean, whether the largest is a tie."""
-    from raremix.stats import compare_means
+    """When no natural size reaches the designed mix's mean: is the largest one a tie, or
+    are there too few seeds to tell? ('' when the designed mix is clearly ahead.)"""
+    from raremix.stats import compare_means, min_seeds_for_exact
 
     a = runs.loc[runs.group == best.group, "rare_acc"].dropna().to_numpy()
     b = runs.loc[runs.group == largest.group, "rare_acc"].dropna().to_numpy()
-    if eq.status != "never" or min(len(a), len(b)) < 2:
+    if eq.status != "never":
         return ""
+    floor = min_seeds_for_exact(0.05, paired=False, direction="two-sided")
+    if min(len(a), len(b)) < floor:
+        return (
+            f" The factor compares means only, and {min(len(a), len(b))} seeds per arm are too "
+            f"few for an exact test to tell the designed mix from the largest natural-mix model "
+            f"({largest.size}; it needs {floor}), so read it as ≥ about {eq.largest_factor:.1f}×."
+        )
     c = compare_means(a, b, direction="two-sided")
     if c.p < 0.05:
         return ""
