@@ -196,7 +196,7 @@ def test_verdict_json_has_every_field_from_the_runs(study: Path) -> None:
     final = pd.read_parquet(study / "analysis" / "final.parquet")
     nat12 = final[(final.group == "12k · natural") & (final.role == "rare")].acc.mean()
     assert f"12k {nat12:.2f}" in v.headline  # the numbers come from the runs
-    assert any(line.startswith("Phenomenon") for line in v.lines)
+    assert any(line.startswith("Larger vs smaller on the natural mix") for line in v.lines)
     assert any(
         line.startswith("Scale-equivalence factor") and "log(params)" in line for line in v.lines
     )

@@ -40,7 +40,8 @@ def spec(run_fn: str = DEMO, seeds: tuple[int, ...] = (0, 1)) -> StudySpec:
 
 
 def rows(steps: list[int], tasks: tuple[str, ...] = ("a", "b")) -> list[dict[str, Any]]:
-    return [{"step": s, "task": t, "metric": "loss", "value": 1.0} for s in steps for t in tasks]
+    return [{"step": s, "task": t, "metric": m, "value": 1.0}
+            for s in steps for t in tasks for m in ("acc", "loss")]  # fmt: skip
 
 
 def test_missing_rows_names_what_is_missing() -> None:
@@ -54,7 +55,11 @@ def test_missing_rows_names_what_is_missing() -> None:
         "2 of 5 evaluation steps have no rows (first: step 20)"
     )
     torn = rows([0, 10, 20, 30]) + rows([40], ("a",))
-    assert missing_rows(config, {}, torn) == "step 40 lacks metric rows that step 0 has"
+    assert missing_rows(config, {}, torn) == (
+        "step 40 lacks the held-out accuracy of tasks that step 0 scored"
+    )
+    weights_at_0 = [*rows([0, 10, 20, 30, 40]), {"step": 0, "task": "a", "metric": "weight"}]
+    assert missing_rows(config, {}, weights_at_0) is None  # other cadences are not required
     assert missing_rows(config, {}, []) == "it wrote no metric rows but reached step 40"
     assert missing_rows({"depth": 3}, {"acc": 0.5}, []) is None  # states no steps: not checked
 
