@@ -187,3 +187,16 @@ def test_null_simulation_through_the_verdict_engine(metric: str) -> None:
         hits += evaluate(declaration, _table(rng, big=same, small=same))[0].outcome == "supported"
     bound = 0.05 + 3.1 * np.sqrt(0.05 * 0.95 / sims)
     assert hits / sims <= bound, hits
+
+
+def test_a_bad_axis_value_is_one_line_before_any_worker_starts(tmp_path: Path) -> None:
+    from raremix.studies.runner import run_study
+
+    spec = yaml.safe_load(DEMO.read_text())
+    spec["axes"] = {"model.size": ["25k", "999k"], "seed": [0]}
+    del spec["hypotheses"], spec["quick"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(RaremixError, match=r"unknown ladder size '999k'") as err:
+        run_study(path, tmp_path / "out", progress=False)
+    assert "\n" not in str(err.value) and not (tmp_path / "out" / "runs").exists()
