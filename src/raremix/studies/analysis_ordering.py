@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from raremix.stats import Judged, claim_outcome, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 
@@ -127,20 +128,10 @@ def pm(values: pd.Series | list[float], digits: int = 2) -> str:
     return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
 
 
-def beats(a: pd.Series, b: pd.Series) -> int:
-    """+1 if mean(a) exceeds mean(b) by more than the larger sd, −1 if the reverse, else 0."""
-    sd = max(
-        float(a.std(ddof=1)) if len(a) > 1 else 0.0, float(b.std(ddof=1)) if len(b) > 1 else 0.0
-    )
-    d = float(a.mean() - b.mean())
-    return 1 if d > sd else -1 if -d > sd else 0
-
-
-def verdict_word(scores: list[int]) -> str:
-    """reproduced (every comparison won), not reproduced (none won), mixed otherwise."""
-    if scores and all(s == 1 for s in scores):
-        return "reproduced"
-    return "not reproduced" if all(s <= 0 for s in scores) else "mixed"
+UNPAIRED = (
+    "unpaired: the arms share each seed's initialisation but not its data stream, which the "
+    "order changes"
+)
 
 
 def _curve_panel(ax: Any, curves: pd.DataFrame, arms: list[str], colors: dict[str, Any],
@@ -177,23 +168,19 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     rf = [a for a in arms if a.startswith("rarity-first")]
     rest = [a for a in arms if not a.startswith("rarity-first")]
     by_arm = {a: per_run[per_run.arm == a] for a in arms}
-    scores, lines = [], []
-    for a in rf:
-        for b in rest:
-            s = beats(by_arm[a].rare, by_arm[b].rare)
-            scores.append(s)
-            word = {1: "beats", -1: "loses to", 0: "ties with"}[s]
-            lines.append(
-                f"{a} {word} {b} on the rare tasks: {pm(by_arm[a].rare)} vs {pm(by_arm[b].rare)} "
-                f"({by_arm[a].rare.mean() - by_arm[b].rare.mean():+.2f})."
-            )
-    word = verdict_word(scores)
-    best = max(arms, key=lambda a: by_arm[a].rare.mean())
-    headline = (
-        f"{word}: rare-task accuracy after the fine-tune — "
-        + ", ".join(f"{a} {pm(by_arm[a].rare)}" for a in arms)
-        + f"; best order: {best} (CTFT: rarest first is best)."
+    judged = judge(
+        {f"{a} − {b}, rare acc": (by_arm[a].rare, by_arm[b].rare) for a in rf for b in rest},
+        family="rarity-first beats every other order",
+        direction="greater",
     )
+    finding, why = claim_outcome(judged, "greater")
+    top = max(arms, key=lambda a: by_arm[a].rare.mean())
+    headline = (
+        f"{finding}: rarity-first beats every other order on the rare tasks ({why}) — "
+        + ", ".join(f"{a} {pm(by_arm[a].rare)}" for a in arms)
+        + f"; highest mean: {top}."
+    )
+    lines = [j.text() + "." for j in judged]
     orders = {r.run_id: r.order for r in runs}
     seeds0 = per_run.sort_values("seed").groupby("arm").run_id.first().to_dict()
     lines += [
@@ -205,9 +192,10 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         + "; BWT over the stages (negative = forgetting): "
         + ", ".join(f"{a} {pm(by_arm[a].bwt, 3)}" for a in arms)
         + ".",
-        f"A comparison counts as won when the means differ by more than the larger sd over seeds; "
-        f"each run's accuracy is the mean of its last {LAST_EVALS} evaluations. Verdict: "
-        "reproduced if every rarity-first arm beats every other order, not reproduced if none does.",
+        f"Each run's rare accuracy is the mean of its last {LAST_EVALS} evaluations. Every "
+        "rarity-first arm is compared with every other order by a one-sided exact permutation "
+        f"test with a Welch t 95% CI ({UNPAIRED}), Holm-adjusted over the {len(judged)} "
+        "comparisons; the claim is supported only if every one is significant (docs/statistics.md).",
     ]
     table: dict[str, list[Any]] = {
         "columns": ["arm", "rare acc", "common acc", "all acc", "BWT", "seeds"],
@@ -223,6 +211,8 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         headline=headline,
         lines=lines,
         table=table,
+        finding=finding,
+        comparisons=[j.as_dict() for j in judged],
         figures=[
             {
                 "file": "figures/rarity_first.png",
@@ -310,26 +300,48 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
     arms = [a for a in _arm_order(runs, out.parent) if a in set(per_run.arm)]
     by = {a: per_run[per_run.arm == a] for a in arms}
     have = {"joint", "structured-first", "open-first"} <= set(arms)
+    judged: list[Judged] = []
     if have:
-        sj = beats(by["structured-first"]["all"], by["joint"]["all"])
-        so = beats(by["structured-first"]["all"], by["open-first"]["all"])
-        word = verdict_word([sj, so])
-        gain = by["structured-first"]["all"].mean() - by["joint"]["all"].mean()
-        headline = (
-            f"{word}: mean accuracy over all tasks — structured-first {pm(by['structured-first']['all'])}, "
-            f"joint {pm(by['joint']['all'])}, open-first {pm(by['open-first']['all'])} "
-            f"(structured-first − joint: {100 * gain:+.1f} points; Omni-Thinker: +6.2%)."
+        sf, joint, of = by["structured-first"], by["joint"], by["open-first"]
+        claim = judge(
+            {
+                "structured-first − joint, all acc": (sf["all"], joint["all"]),
+                "structured-first − open-first, all acc": (sf["all"], of["all"]),
+            },
+            family="structured-first beats joint and open-first",
+            direction="greater",
         )
-        collapse = beats(by["joint"].open_ent_mid, by["structured-first"].open_ent_mid)
-        protect = beats(by["structured-first"].open, by["open-first"].open)
+        finding, why = claim_outcome(claim, "greater")
+        collapse = judge(
+            {"joint − structured-first, open-task entropy at stage 1 end": (
+                joint.open_ent_mid, sf.open_ent_mid)},
+            family="structured training collapses open-task entropy",
+        )  # fmt: skip
+        protect = judge(
+            {"structured-first − open-first, open acc": (sf.open, of.open)},
+            family="ordering protects the open tasks",
+        )
+        judged = [*claim, *collapse, *protect]
+        gain = sf["all"].mean() - joint["all"].mean()
+        headline = (
+            f"{finding}: structured-first beats joint and open-first ({why}) — mean accuracy "
+            f"over all tasks structured-first {pm(sf['all'])}, joint {pm(joint['all'])}, "
+            f"open-first {pm(of['all'])} (structured-first − joint: {100 * gain:+.1f} points; "
+            "Omni-Thinker: +6.2% after RL post-training of a pretrained model)."
+        )
+        entropy_word = {
+            "greater": "lower after structured training: it collapses",
+            "less": "higher after structured training: no collapse",
+        }.get(collapse[0].call, "not distinguishable from joint's")
         lines = [
+            *(j.text() + "." for j in claim),
             "Entropy collapse on open tasks after the structured stage (step "
-            f"{mid[by['structured-first'].run_id.iloc[0]]}): open-task answer entropy structured-first "
-            f"{pm(by['structured-first'].open_ent_mid)} vs joint {pm(by['joint'].open_ent_mid)} nats at the "
-            f"same step — {'lower: structured training collapses it' if collapse == 1 else 'not lower by more than the seed spread' if collapse == 0 else 'higher: no collapse'}.",
+            f"{mid[sf.run_id.iloc[0]]}): open-task answer entropy structured-first "
+            f"{pm(sf.open_ent_mid)} vs joint {pm(joint.open_ent_mid)} nats at the same step — "
+            f"structured-first's is {entropy_word}: {collapse[0].text()}.",
             "Does ordering protect the open tasks? final open-task accuracy: "
             + ", ".join(f"{a} {pm(by[a].open)}" for a in arms)
-            + f" (structured-first vs open-first: {'better' if protect == 1 else 'worse' if protect == -1 else 'within the seed spread'}).",
+            + f"; {protect[0].text()}.",
             "Does open-task training raise the structured tasks' entropy? structured-task entropy "
             "at the stage boundary → final: "
             + ", ".join(
@@ -343,14 +355,14 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
             "structured tasks at the same step): "
             + ", ".join(f"{a} {pm(by[a].bwt, 3)}" for a in arms)
             + ".",
-            "A comparison counts as won when the means differ by more than the larger sd over seeds; "
-            f"each run's accuracy is the mean of its last {LAST_EVALS} evaluations. Verdict: reproduced "
-            "if structured-first beats both joint and open-first, not reproduced if it beats neither.",
+            f"Each run's accuracy is the mean of its last {LAST_EVALS} evaluations. The claim's "
+            "two comparisons are one-sided exact permutation tests with Welch t 95% CIs "
+            f"({UNPAIRED}), Holm-adjusted together; it is supported only if both are "
+            "significant. Entropy and open-task accuracy are two-sided tests of their own.",
         ]
     else:
-        headline = (
-            "mixed: the study needs the joint, structured-first and open-first arms to compare"
-        )
+        finding = "inconclusive"
+        headline = "inconclusive: the study needs the joint, structured-first and open-first arms to compare"
         lines = []
     table: dict[str, list[Any]] = {
         "columns": ["arm", "all acc", "structured acc", "open acc", "open entropy @ stage 1 end",
@@ -368,6 +380,8 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
         headline=headline,
         lines=lines,
         table=table,
+        finding=finding,
+        comparisons=[j.as_dict() for j in judged],
         figures=[
             {
                 "file": "figures/structured_first.png",
