@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from raremix.errors import RaremixError
-from raremix.stats import claim_outcome, compare_means, holm, judge, within_margin
+from raremix.stats import claim_outcome, compare_means, floor_note, holm, judge, within_margin
 
 LOW = [0.20, 0.22, 0.25, 0.21, 0.23]
 HIGH = [0.60, 0.62, 0.65, 0.61, 0.63]
@@ -72,3 +72,12 @@ def test_equivalence_is_rarely_called_when_the_truth_is_the_margin() -> None:
 def test_a_margin_must_be_positive() -> None:
     with pytest.raises(RaremixError, match="margin must be positive"):
         judge({"x": (HIGH, LOW)}, family="f", margin=0.0)
+
+
+def test_a_family_too_large_for_its_seeds_says_so() -> None:
+    # 5 vs 5 two-sided: the exact floor is 2/252 ≈ 0.0079; Holm over 8 needs p < 0.00625
+    eight = judge({f"c{i}": (HIGH, LOW) for i in range(8)}, family="f")
+    assert {j.call for j in eight} == {"indistinguishable"}
+    assert "Underpowered by design" in floor_note(eight) and "0.00625" in floor_note(eight)
+    assert floor_note(eight[:6]) == ""  # 0.05 / 6 = 0.0083 > 0.0079: reachable
+    assert floor_note(judge({"x": ([0.1], [0.2])}, family="f")) == ""  # nothing tested

@@ -58,7 +58,9 @@ def test_verdict_follows_the_novel_categories(
     # 5 seeds: the fewest at which a one-sided exact test can pass Holm over the two categories
     v = decomposition_verdict(fake_final(gains), {"name": "decomposition"}, tmp_path)
     assert v.finding == finding
-    novel = [v.comparison(f"umbrella+subtasks − umbrella, {c}") for c in ("new-tool", "new-composition")]
+    novel = [
+        v.comparison(f"umbrella+subtasks − umbrella, {c}") for c in ("new-tool", "new-composition")
+    ]
     assert tuple(c["call"] for c in novel) == calls
     assert novel[0]["effect"] == pytest.approx(gains["new-tool"])
     assert novel[0]["family"] != v.comparison("umbrella+subtasks − umbrella, seen")["family"]

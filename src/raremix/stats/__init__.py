@@ -25,7 +25,7 @@ from raremix.stats.decide import (
     seeds_needed,
     within_margin,
 )
-from raremix.stats.family import Call, Judged, claim_outcome, effect_said, judge
+from raremix.stats.family import Call, Judged, claim_outcome, effect_said, floor_note, judge
 from raremix.stats.survival import kaplan_meier, logrank, survival_fit
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "compare_means",
     "decide",
     "effect_said",
+    "floor_note",
     "holm",
     "judge",
     "kaplan_meier",

@@ -137,6 +137,28 @@ def claim_outcome(judged: Sequence[Judged], want: Call) -> tuple[Outcome, str]:
     return "inconclusive", f"not all {want}: {calls}"
 
 
+def floor_note(judged: Sequence[Judged], alpha: float = 0.05) -> str:
+    """'' — or a sentence saying the family cannot reach significance at its seeds: the
+    smallest p an exact permutation test can give is at least Holm's first threshold α/m."""
+    tested = [j.comparison for j in judged if j.comparison is not None]
+    if not tested:
+        return ""
+    floors = []
+    for c in tested:
+        paired = c.test.startswith("paired")
+        count = 2 ** c.n[0] if paired else math.comb(c.n[0] + c.n[1], c.n[0])
+        sides = 2 if c.direction == "two-sided" else 1
+        floors.append(sides / min(count, 10_000))
+    floor, threshold = min(floors), alpha / len(tested)
+    if floor < threshold:
+        return ""
+    return (
+        f"Underpowered by design: with these seeds the smallest exact p is {floor:.3g}, not "
+        f"below Holm's first threshold {alpha:g}/{len(tested)} = {threshold:.3g}, so no "
+        "comparison in this family can be significant; more seeds are needed."
+    )
+
+
 def _call(c: Comparison, p_adjusted: float, alpha: float, margin: float | None) -> Call:
     if p_adjusted < alpha and c.effect != 0:
         sign_ok = {"greater": c.effect > 0, "less": c.effect < 0, "two-sided": True}[c.direction]

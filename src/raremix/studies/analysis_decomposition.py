@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
-from raremix.stats import claim_outcome, judge
+from raremix.stats import claim_outcome, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 from raremix.studies.decomposition import CATEGORIES, UMBRELLA
@@ -89,6 +89,7 @@ def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
     lines = [
         f"Claim tested: {CLAIM}.",
         *(j.text() + "." for j in claim + others),
+        *filter(None, [floor_note(claim)]),
         f"{dec_arm} vs {umb_arm} on the umbrella task's ({UMBRELLA}) greedy-decoded accuracy, "
         f"{n_seeds} seed(s) per arm: the held-out tools and compositions decide the claim "
         f"(one-sided exact permutation tests, Holm over the {len(claim)}; supported only if "

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
-from raremix.stats import Judged, claim_outcome, effect_said, judge
+from raremix.stats import Judged, claim_outcome, effect_said, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 from raremix.studies.analysis_scale import pm
@@ -123,6 +123,8 @@ def depth_width_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> 
         f"no initialisation is shared), Holm over the {len(judged)} comparisons; 'deeper wins' "
         f"needs Holm-adjusted p < 0.05. Compositional: {', '.join(comp) or 'none'}."
     )
+    if note := floor_note(judged):
+        lines.append(note)
     lines.append(_per_task_line(final))
 
     from raremix.report.plots import save_figure

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
-from raremix.stats import Judged, judge
+from raremix.stats import Judged, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_scale import pm
 
@@ -190,6 +190,8 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
             "there, passing the teacher is not the teacher labels' doing (compare with labelled only)."
         )
     key = cross[cross.task == shown[0]]
+    if note := floor_note([j for j in judged if j.name.startswith(f"{shown[0]}: ")]):
+        lines.append(note)
     finding = "supported" if key.passes_at.notna().any() else "inconclusive"
     best = key.iloc[int(np.argmax(key.best.to_numpy()))]
     head_where = (

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from raremix.stats import Judged, claim_outcome, judge
+from raremix.stats import Judged, claim_outcome, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 
@@ -181,6 +181,8 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         + f"; highest mean: {top}."
     )
     lines = [j.text() + "." for j in judged]
+    if note := floor_note(judged):
+        lines.append(note)
     orders = {r.run_id: r.order for r in runs}
     seeds0 = per_run.sort_values("seed").groupby("arm").run_id.first().to_dict()
     lines += [
@@ -335,6 +337,7 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
         }.get(collapse[0].call, "not distinguishable from joint's")
         lines = [
             *(j.text() + "." for j in claim),
+            *filter(None, [floor_note(claim)]),
             "Entropy collapse on open tasks after the structured stage (step "
             f"{mid[sf.run_id.iloc[0]]}): open-task answer entropy structured-first "
             f"{pm(sf.open_ent_mid)} vs joint {pm(joint.open_ent_mid)} nats at the same step — "

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.results.store import ResultStore
-from raremix.stats import Judged, judge
+from raremix.stats import Judged, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 from raremix.studies.analysis_scale import per_run, pm
@@ -110,6 +110,8 @@ def strategies_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> V
     tested = sum(j.comparison is not None for j in judged)
     finding, headline = _headline(simple, adaptive, calls, tested)
     lines += [_adaptive_line(a, simple, judged, calls) for a in adaptive]
+    if note := floor_note(judged):
+        lines.append(note)
     if big := [a for a in arms if a.kind == "bigger model"]:
         versus_big = _versus_bigger(big[0], [a for a in arms if a.kind != "bigger model"])
         judged += versus_big
