@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from raremix.errors import RaremixError
-from raremix.stats import claim_outcome, compare_means, floor_note, holm, judge, within_margin
+from raremix.stats import (
+    claim_outcome,
+    compare_means,
+    floor_note,
+    holm,
+    judge,
+    mean_sd,
+    within_margin,
+)
 
 LOW = [0.20, 0.22, 0.25, 0.21, 0.23]
 HIGH = [0.60, 0.62, 0.65, 0.61, 0.63]
@@ -81,3 +89,9 @@ def test_a_family_too_large_for_its_seeds_says_so() -> None:
     assert "Underpowered by design" in floor_note(eight) and "0.00625" in floor_note(eight)
     assert floor_note(eight[:6]) == ""  # 0.05 / 6 = 0.0083 > 0.0079: reachable
     assert floor_note(judge({"x": ([0.1], [0.2])}, family="f")) == ""  # nothing tested
+
+
+def test_mean_sd_shows_no_spread_it_did_not_measure() -> None:
+    assert mean_sd([0.5, 0.7]) == "0.60 ± 0.14"
+    assert mean_sd([0.5, float("nan")]) == "0.50"  # one finite seed: no spread
+    assert mean_sd([], digits=3) == "n/a"

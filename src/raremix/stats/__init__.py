@@ -15,6 +15,7 @@ from raremix.stats.compare import (
     compare_counts,
     compare_means,
     holm,
+    mean_sd,
     wilson,
 )
 from raremix.stats.decide import (
@@ -46,6 +47,7 @@ __all__ = [
     "judge",
     "kaplan_meier",
     "logrank",
+    "mean_sd",
     "min_seeds_for_exact",
     "seeds_needed",
     "survival_fit",

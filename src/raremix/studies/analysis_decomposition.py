@@ -4,15 +4,13 @@ number of training examples, to held-out tools and held-out compositions?"""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
-from raremix.stats import claim_outcome, floor_note, judge
+from raremix.stats import claim_outcome, floor_note, judge, mean_sd
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 from raremix.studies.decomposition import CATEGORIES, UMBRELLA
@@ -46,15 +44,6 @@ def arm_table(final: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _stat(values: pd.Series) -> tuple[float, float, int]:
-    v = values.dropna()
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, len(v)
-
-
-def _fmt(m: float, sd: float) -> str:
-    return f"{m:.2f} ± {sd:.2f}" if np.isfinite(sd) else f"{m:.2f}"
-
-
 def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
     """Umbrella vs umbrella + sub-tasks on held-out tools and compositions; `figures/decomposition.png`."""
     runs = arm_table(final)
@@ -78,13 +67,12 @@ def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
         family="the sub-tasks change accuracy on the other held-out inputs",
     )
     finding, why = claim_outcome(claim, "greater")
-    seen_best = max(_stat(g["seen"])[0] for g in (umb, dec)) if "seen" in runs else 1.0
+    seen_best = max(float(g["seen"].mean()) for g in (umb, dec)) if "seen" in runs else 1.0
     if seen_best < LEARNED_MIN:
         finding, why = "inconclusive", f"neither arm learned {UMBRELLA}: seen < {LEARNED_MIN}"
     parts = []
     for c in novel:
-        u, d = _stat(umb[c]), _stat(dec[c])
-        parts.append(f"{c} {_fmt(u[0], u[1])} → {_fmt(d[0], d[1])}")
+        parts.append(f"{c} {mean_sd(umb[c])} → {mean_sd(dec[c])}")
     n_seeds = int(runs.groupby("arm").size().min())
     lines = [
         f"Claim tested: {CLAIM}.",
@@ -109,7 +97,7 @@ def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
     if len(sub):
         lines.append(
             f"Sub-tasks' own held-out accuracy in '{dec_arm}': "
-            + ", ".join(f"{t} {_fmt(*_stat(a)[:2])}" for t, a in sub)
+            + ", ".join(f"{t} {mean_sd(a)}" for t, a in sub)
             + "."
         )
     fig = _figure(runs, [c for c in cats], [umb_arm, dec_arm], str(ctx.get("name", "")))
@@ -138,7 +126,7 @@ def _table(runs: pd.DataFrame, cats: list[str], arms: list[str]) -> dict[str, li
     rows = []
     for arm in arms:
         g = runs[runs.arm == arm]
-        cells = [_fmt(*_stat(g[c])[:2]) for c in cats]
+        cells = [mean_sd(g[c]) for c in cats]
         rows.append([arm, f"{g.share.mean():.0%}", *cells, len(g)])
     shown = [c.replace("all", "all held-out") for c in cats]
     return {"columns": ["group", "umbrella share", *shown, "seeds"], "rows": rows}

@@ -4,7 +4,6 @@ the trained model beat answering with a random element of the right output space
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
-from raremix.stats import Judged, claim_outcome, judge
+from raremix.stats import Judged, claim_outcome, judge, mean_sd
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 
@@ -47,15 +46,6 @@ def run_table(final: pd.DataFrame, extra: pd.DataFrame, runs: pd.DataFrame) -> p
     t["held_out"] = [task in held[r] for r, task in zip(t.run_id, t.task, strict=True)]
     t["random_acc"] = t.task.map(base)
     return t
-
-
-def _stat(v: pd.Series) -> tuple[float, float]:
-    v = v.dropna()
-    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else math.nan)
-
-
-def _fmt(m: float, sd: float) -> str:
-    return f"{m:.2f} ± {sd:.2f}" if np.isfinite(sd) else f"{m:.2f}"
 
 
 def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
@@ -103,7 +93,7 @@ def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
             margin=MARGIN,
         )  # fmt: skip
         finding, why = claim_outcome(judged, "equivalent")
-        trained = _stat(per_run[(per_run.framing == CORRECT) & ~per_run.held_out].acc)[0]
+        trained = float(per_run[(per_run.framing == CORRECT) & ~per_run.held_out].acc.mean())
         if trained < LEARNED_MIN:
             finding, why = "inconclusive", f"trained-task accuracy {trained:.2f} < {LEARNED_MIN}"
         lines += [j.text() + "." for j in judged]
@@ -120,7 +110,7 @@ def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         lines.append(
             "No run with correct instructions: the comparison needs the 'instruction' framing."
         )
-    fmt_parts = [f"{f} {_fmt(*_stat(held[held.framing == f].format))}" for f in framings]
+    fmt_parts = [f"{f} {mean_sd(held[held.framing == f].format)}" for f in framings]
     lines.append(
         "Held-out-task format correctness (answers in the task's output space): "
         + ", ".join(fmt_parts)
@@ -141,7 +131,7 @@ def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     headline = (
         f"{finding}: other framings and a random output-space answer match correct "
         f"instructions ({why}) — held-out-task accuracy "
-        + ", ".join(f"{f} {_fmt(*_stat(held[held.framing == f].acc))}" for f in framings)
+        + ", ".join(f"{f} {mean_sd(held[held.framing == f].acc)}" for f in framings)
         + f"; random output-space answer {baseline:.3f}"
     )
     from raremix.report.plots import save_figure
@@ -174,8 +164,8 @@ def _table(per_run: pd.DataFrame, framings: list[str], baseline: float) -> dict[
             per_run[(per_run.framing == f) & per_run.held_out],
             per_run[(per_run.framing == f) & ~per_run.held_out],
         )
-        rows.append([f, _fmt(*_stat(h.acc)), _fmt(*_stat(h.format)), _fmt(*_stat(s.acc)),
-                     _fmt(*_stat(s.format)), h.run_id.nunique()])  # fmt: skip
+        rows.append([f, mean_sd(h.acc), mean_sd(h.format), mean_sd(s.acc),
+                     mean_sd(s.format), h.run_id.nunique()])  # fmt: skip
     rows.append(["random output-space answer", f"{baseline:.3f}", "1.00", "", "", ""])
     cols = ["group", "held-out acc", "held-out format", "trained acc", "trained format", "seeds"]
     return {"columns": cols, "rows": rows}

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from raremix.stats import Judged, claim_outcome, floor_note, judge
+from raremix.stats import Judged, claim_outcome, floor_note, judge, mean_sd
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 
@@ -121,13 +121,6 @@ def run_bwt(curves: pd.DataFrame, run: str, groups: list[list[str]], ends: list[
     return float(np.mean(diffs)) if diffs else math.nan
 
 
-def pm(values: pd.Series | list[float], digits: int = 2) -> str:
-    """'mean ± sd' over seeds."""
-    v = np.asarray(values, dtype=float)
-    sd = float(v.std(ddof=1)) if len(v) > 1 else 0.0
-    return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
-
-
 UNPAIRED = (
     "unpaired: the arms share each seed's initialisation but not its data stream, which the "
     "order changes"
@@ -177,7 +170,7 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     top = max(arms, key=lambda a: by_arm[a].rare.mean())
     headline = (
         f"{finding}: rarity-first beats every other order on the rare tasks ({why}) — "
-        + ", ".join(f"{a} {pm(by_arm[a].rare)}" for a in arms)
+        + ", ".join(f"{a} {mean_sd(by_arm[a].rare)}" for a in arms)
         + f"; highest mean: {top}."
     )
     lines = [j.text() + "." for j in judged]
@@ -190,9 +183,9 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         "tasks; every order gives each task the same share of the run, so only the order differs.",
         "Orders (first seed): " + "; ".join(f"{a}: {orders.get(seeds0[a])}" for a in arms) + ".",
         "Common tasks (trained in the base phase): "
-        + ", ".join(f"{a} {pm(by_arm[a].common)}" for a in arms)
+        + ", ".join(f"{a} {mean_sd(by_arm[a].common)}" for a in arms)
         + "; BWT over the stages (negative = forgetting): "
-        + ", ".join(f"{a} {pm(by_arm[a].bwt, 3)}" for a in arms)
+        + ", ".join(f"{a} {mean_sd(by_arm[a].bwt, 3)}" for a in arms)
         + ".",
         f"Each run's rare accuracy is the mean of its last {LAST_EVALS} evaluations. Every "
         "rarity-first arm is compared with every other order by a one-sided exact permutation "
@@ -202,7 +195,7 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     table: dict[str, list[Any]] = {
         "columns": ["arm", "rare acc", "common acc", "all acc", "BWT", "seeds"],
         "rows": [
-            [a, pm(g.rare), pm(g.common), pm(g["all"]), pm(g.bwt, 3), len(g)]
+            [a, mean_sd(g.rare), mean_sd(g.common), mean_sd(g["all"]), mean_sd(g.bwt, 3), len(g)]
             for a, g in by_arm.items()
         ],
     }
@@ -327,8 +320,8 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
         gain = sf["all"].mean() - joint["all"].mean()
         headline = (
             f"{finding}: structured-first beats joint and open-first ({why}) — mean accuracy "
-            f"over all tasks structured-first {pm(sf['all'])}, joint {pm(joint['all'])}, "
-            f"open-first {pm(of['all'])} (structured-first − joint: {100 * gain:+.1f} points; "
+            f"over all tasks structured-first {mean_sd(sf['all'])}, joint {mean_sd(joint['all'])}, "
+            f"open-first {mean_sd(of['all'])} (structured-first − joint: {100 * gain:+.1f} points; "
             "Omni-Thinker: +6.2% after RL post-training of a pretrained model)."
         )
         entropy_word = {
@@ -340,23 +333,24 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
             *filter(None, [floor_note(claim)]),
             "Entropy collapse on open tasks after the structured stage (step "
             f"{mid[sf.run_id.iloc[0]]}): open-task answer entropy structured-first "
-            f"{pm(sf.open_ent_mid)} vs joint {pm(joint.open_ent_mid)} nats at the same step — "
+            f"{mean_sd(sf.open_ent_mid)} vs joint {mean_sd(joint.open_ent_mid)} nats at the same step — "
             f"structured-first's is {entropy_word}: {collapse[0].text()}.",
             "Does ordering protect the open tasks? final open-task accuracy: "
-            + ", ".join(f"{a} {pm(by[a].open)}" for a in arms)
+            + ", ".join(f"{a} {mean_sd(by[a].open)}" for a in arms)
             + f"; {protect[0].text()}.",
             "Does open-task training raise the structured tasks' entropy? structured-task entropy "
             "at the stage boundary → final: "
             + ", ".join(
-                f"{a} {pm(by[a].struct_ent_mid)} → {pm(by[a].struct_ent_final)}" for a in arms
+                f"{a} {mean_sd(by[a].struct_ent_mid)} → {mean_sd(by[a].struct_ent_final)}"
+                for a in arms
             )
             + " nats.",
             "Structured-task accuracy: "
-            + ", ".join(f"{a} {pm(by[a].structured)}" for a in arms)
+            + ", ".join(f"{a} {mean_sd(by[a].structured)}" for a in arms)
             + ".",
             "BWT over the two stages (first stage's tasks: final − end of stage 1; for joint the "
             "structured tasks at the same step): "
-            + ", ".join(f"{a} {pm(by[a].bwt, 3)}" for a in arms)
+            + ", ".join(f"{a} {mean_sd(by[a].bwt, 3)}" for a in arms)
             + ".",
             f"Each run's accuracy is the mean of its last {LAST_EVALS} evaluations. The claim's "
             "two comparisons are one-sided exact permutation tests with Welch t 95% CIs "
@@ -371,8 +365,8 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
         "columns": ["arm", "all acc", "structured acc", "open acc", "open entropy @ stage 1 end",
                     "structured entropy @ stage 1 end", "open entropy final", "BWT", "seeds"],
         "rows": [
-            [a, pm(g["all"]), pm(g.structured), pm(g.open), pm(g.open_ent_mid), pm(g.struct_ent_mid),
-             pm(g.open_ent_final), pm(g.bwt, 3), len(g)]
+            [a, mean_sd(g["all"]), mean_sd(g.structured), mean_sd(g.open), mean_sd(g.open_ent_mid), mean_sd(g.struct_ent_mid),
+             mean_sd(g.open_ent_final), mean_sd(g.bwt, 3), len(g)]
             for a, g in by.items()
         ],
     }  # fmt: skip
