@@ -189,6 +189,8 @@ def test_verdict_json_has_every_field_from_the_runs(study: Path) -> None:
         "outcomes",
         "evidence",
         "provenance",
+        "finding",
+        "comparisons",
     }
     v = Verdict.load(study / "analysis")
     assert v.study == "scale-vs-mix" and "natural mix: 12k" in v.headline

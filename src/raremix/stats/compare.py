@@ -230,6 +230,18 @@ def signed(x: float) -> str:
     return f"{x:+.3g}"
 
 
+def mean_sd(values: Sequence[float] | np.ndarray | Any, digits: int = 2) -> str:
+    """'0.56 ± 0.05' over the finite values (one value: '0.56', no spread measured; none: 'n/a').
+    Descriptive only: a verdict's decisions come from the tests."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return "n/a"
+    if len(v) < 2:
+        return f"{v.mean():.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+
+
 def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3g}"
 

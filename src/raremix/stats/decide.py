@@ -94,8 +94,7 @@ def decide(
     elif direction == "less":
         excluded, bound = low > published, f"lower {confidence} bound {signed(low)}"
     else:
-        size = abs(published)
-        excluded = -size < low and high < size
+        excluded = within_margin(c, abs(published))
         bound = f"{1 - 2 * alpha:.0%} interval [{signed(low)}, {signed(high)}]"
     if excluded:
         return "contradicted", (
@@ -105,6 +104,17 @@ def decide(
         f"Inconclusive: {why_not}, but its {bound} cannot exclude the published "
         f"{published_said}: more seeds would be needed to tell."
     )
+
+
+def within_margin(c: Comparison, margin: float) -> bool:
+    """TOST equivalence: the one-sided (1 − alpha) bounds (the 1 − 2·alpha interval) lie
+    inside ±margin, so both one-sided tests reject an effect as large as the margin. A
+    comparison without one-sided bounds uses its two-sided interval (stricter); an
+    undefined interval is never equivalent."""
+    low, high = c.bounds if c.bounds is not None else c.ci
+    if math.isnan(low) or math.isnan(high):
+        return False
+    return -margin < low and high < margin
 
 
 def seeds_needed(

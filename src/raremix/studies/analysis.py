@@ -58,6 +58,12 @@ class Verdict:
     """'confirmation' (declared fresh seeds and held-out draw), 'calibration' or '' (undeclared)."""
     provenance: dict[str, Any] = field(default_factory=dict)
     """Declaration hash as first run and now, the code's commit, and whether it changed."""
+    finding: str = ""
+    """The study's own answer to its question, from `comparisons`: an `raremix.stats.OUTCOMES`
+    word ('' for studies that compute none). Declared hypotheses still lead the headline."""
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    """The study's own comparisons (`raremix.stats.Judged.as_dict()`): effect, CI, p,
+    Holm-adjusted p within its family, and the call."""
 
     def outcome(self, hypothesis: str) -> str:
         """The outcome of one declared hypothesis (by id)."""
@@ -65,6 +71,13 @@ class Verdict:
             if o["id"] == hypothesis:
                 return str(o["outcome"])
         raise KeyError(f"no declared hypothesis '{hypothesis}' in this verdict")
+
+    def comparison(self, name: str) -> dict[str, Any]:
+        """One of the study's own comparisons (by name)."""
+        for c in self.comparisons:
+            if c["name"] == name:
+                return c
+        raise KeyError(f"no comparison '{name}' in this verdict")
 
     def save(self, analysis_dir: Path) -> Path:
         """Write `verdict.json` into `analysis_dir`."""

@@ -4,26 +4,27 @@ number of training examples, to held-out tools and held-out compositions?"""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
+from raremix.stats import claim_outcome, floor_note, judge, mean_sd
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 from raremix.studies.decomposition import CATEGORIES, UMBRELLA
 
-MIN_GAIN = 0.02
-"""A difference between arms counts only beyond this and beyond the larger sd over seeds."""
 LEARNED_MIN = 0.1
 """Below this accuracy on 'seen' held-out inputs in both arms, neither arm learned the task."""
 NOVEL = ("new-tool", "new-composition")
 CLAIM = (
     "Granite-20B-FunctionCalling (2024): training on seven granular sub-tasks generalises "
     "better than training on the umbrella data set"
+)
+UNPAIRED = (
+    "unpaired: the arms share each seed's initialisation but not its data stream, which the "
+    "mixture changes"
 )
 
 
@@ -43,24 +44,6 @@ def arm_table(final: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _stat(values: pd.Series) -> tuple[float, float, int]:
-    v = values.dropna()
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, len(v)
-
-
-def _fmt(m: float, sd: float) -> str:
-    return f"{m:.2f} ± {sd:.2f}" if np.isfinite(sd) else f"{m:.2f}"
-
-
-def compare(a: pd.Series, b: pd.Series) -> tuple[str, float]:
-    """('better' | 'worse' | 'same', b − a): b beats a when the mean gain exceeds
-    `MIN_GAIN` and the larger sd over seeds."""
-    (ma, sa, _), (mb, sb, _) = _stat(a), _stat(b)
-    gain = mb - ma
-    margin = max(MIN_GAIN, np.nanmax([sa, sb, 0.0]))
-    return ("better" if gain > margin else "worse" if gain < -margin else "same"), gain
-
-
 def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
     """Umbrella vs umbrella + sub-tasks on held-out tools and compositions; `figures/decomposition.png`."""
     runs = arm_table(final)
@@ -72,45 +55,49 @@ def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
         )
     umb_arm, dec_arm = str(arms.index[0]), str(arms.index[1])
     cats = [c for c in (*CATEGORIES, "all") if c in runs]
-    outcome = {}
-    for c in cats:
-        outcome[c] = compare(runs[runs.arm == umb_arm][c], runs[runs.arm == dec_arm][c])
-    better = [c for c in NOVEL if outcome.get(c, ("same",))[0] == "better"]
-    worse = [c for c in NOVEL if outcome.get(c, ("same",))[0] == "worse"]
-    headline_word = (
-        "reproduced" if len(better) == len(NOVEL)
-        else "not reproduced" if not better else "mixed"
-    )  # fmt: skip
-    seen_best = max(_stat(runs[runs.arm == a]["seen"])[0] for a in (umb_arm, dec_arm))
-    if "seen" in runs and seen_best < LEARNED_MIN:
-        headline_word = f"not reproduced (neither arm learned {UMBRELLA}: seen < {LEARNED_MIN})"
+    umb, dec = runs[runs.arm == umb_arm], runs[runs.arm == dec_arm]
+    novel = [c for c in NOVEL if c in cats]
+    claim = judge(
+        {f"{dec_arm} − {umb_arm}, {c}": (dec[c], umb[c]) for c in novel},
+        family="the sub-tasks generalise better to held-out tools and compositions",
+        direction="greater",
+    )
+    others = judge(
+        {f"{dec_arm} − {umb_arm}, {c}": (dec[c], umb[c]) for c in cats if c not in novel},
+        family="the sub-tasks change accuracy on the other held-out inputs",
+    )
+    finding, why = claim_outcome(claim, "greater")
+    seen_best = max(float(g["seen"].mean()) for g in (umb, dec)) if "seen" in runs else 1.0
+    if seen_best < LEARNED_MIN:
+        finding, why = "inconclusive", f"neither arm learned {UMBRELLA}: seen < {LEARNED_MIN}"
     parts = []
-    for c in NOVEL:
-        if c in outcome:
-            u, d = _stat(runs[runs.arm == umb_arm][c]), _stat(runs[runs.arm == dec_arm][c])
-            parts.append(f"{c} {_fmt(u[0], u[1])} → {_fmt(d[0], d[1])}")
+    for c in novel:
+        parts.append(f"{c} {mean_sd(umb[c])} → {mean_sd(dec[c])}")
     n_seeds = int(runs.groupby("arm").size().min())
     lines = [
         f"Claim tested: {CLAIM}.",
-        f"{dec_arm} vs {umb_arm}, the umbrella task's ({UMBRELLA}) greedy-decoded accuracy, mean ± sd "
-        f"over {n_seeds} seed(s): "
-        + "; ".join(f"{c}: {outcome[c][0]} ({outcome[c][1]:+.2f})" for c in cats)
-        + f". 'better' needs a gain above {MIN_GAIN} and the larger sd.",
+        *(j.text() + "." for j in claim + others),
+        *filter(None, [floor_note(claim)]),
+        f"{dec_arm} vs {umb_arm} on the umbrella task's ({UMBRELLA}) greedy-decoded accuracy, "
+        f"{n_seeds} seed(s) per arm: the held-out tools and compositions decide the claim "
+        f"(one-sided exact permutation tests, Holm over the {len(claim)}; supported only if "
+        "both are significant); the other categories are two-sided tests of their own. Welch "
+        f"t 95% CIs; {UNPAIRED}.",
         f"Same number of training examples in both arms; the umbrella is "
-        f"{runs[runs.arm == dec_arm].share.mean():.0%} of them in '{dec_arm}' "
-        f"and {runs[runs.arm == umb_arm].share.mean():.0%} in '{umb_arm}'.",
+        f"{dec.share.mean():.0%} of them in '{dec_arm}' and {umb.share.mean():.0%} in "
+        f"'{umb_arm}': the study asks whether a sub-task example is worth an umbrella example.",
         "Held-out categories: 'seen' = held-out inputs made of training tools and "
         "compositions; 'new-tool' = calls a tool name never in training; 'new-composition' = "
         "nests or chains a verb pair never composed in training. Each run's accuracy is the "
         f"mean of its last {LAST_EVALS} evaluations.",
     ]
-    if worse:
-        lines.append(f"The sub-tasks hurt on: {', '.join(worse)}.")
+    if worse := [j.name.rsplit(", ", 1)[1] for j in others if j.call == "less"]:
+        lines.append(f"The sub-tasks significantly hurt on: {', '.join(worse)}.")
     sub = final[~final.task.str.startswith(UMBRELLA)].groupby("task", sort=True)["acc"]
     if len(sub):
         lines.append(
             f"Sub-tasks' own held-out accuracy in '{dec_arm}': "
-            + ", ".join(f"{t} {_fmt(*_stat(a)[:2])}" for t, a in sub)
+            + ", ".join(f"{t} {mean_sd(a)}" for t, a in sub)
             + "."
         )
     fig = _figure(runs, [c for c in cats], [umb_arm, dec_arm], str(ctx.get("name", "")))
@@ -120,9 +107,11 @@ def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
     return Verdict(
         study=str(ctx.get("name", "decomposition")),
         title="decomposition: umbrella task alone vs umbrella + its seven sub-tasks",
-        headline=f"{headline_word}: " + "; ".join(parts),
+        headline=f"{finding}: the sub-tasks generalise better ({why}) — " + "; ".join(parts),
         lines=lines,
         table=_table(runs, cats, [umb_arm, dec_arm]),
+        finding=finding,
+        comparisons=[j.as_dict() for j in claim + others],
         figures=[
             {
                 "file": "figures/decomposition.png",
@@ -137,7 +126,7 @@ def _table(runs: pd.DataFrame, cats: list[str], arms: list[str]) -> dict[str, li
     rows = []
     for arm in arms:
         g = runs[runs.arm == arm]
-        cells = [_fmt(*_stat(g[c])[:2]) for c in cats]
+        cells = [mean_sd(g[c]) for c in cats]
         rows.append([arm, f"{g.share.mean():.0%}", *cells, len(g)])
     shown = [c.replace("all", "all held-out") for c in cats]
     return {"columns": ["group", "umbrella share", *shown, "seeds"], "rows": rows}

@@ -1,8 +1,10 @@
 """The depth-width verdict: at equal parameters, does deeper-and-thinner beat wider-and-shallower?
 
 Runs are labelled by the study's `shape` axis, "<budget> · L<depth>". For each budget,
-accuracy (each run: the mean over tasks of its final held-out accuracy; then mean ± sd
-over seeds) is compared across depths, on all tasks and on the compositional ones.
+accuracy (each run: the mean over tasks of its final held-out accuracy) of the deepest
+shape is compared with the shallowest's, on all tasks and on the compositional ones: a
+two-sided exact permutation test over seeds with a Welch t CI, Holm-adjusted over every
+budget × view (`raremix.stats.judge`). "Deeper wins" needs every one significant.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
+from raremix.stats import Judged, claim_outcome, effect_said, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 from raremix.studies.analysis_scale import pm
@@ -39,16 +42,21 @@ def shapes(final: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     return out
 
 
+def run_accuracy(final: pd.DataFrame, tasks: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per run: budget, depth, run_id, seed, params, size and acc (its mean over
+    `tasks`, all if None)."""
+    rows = final if tasks is None else final[final.task.isin(tasks)]
+    return rows.groupby(["budget", "depth", "run_id", "seed"], as_index=False).agg(
+        acc=("acc", "mean"), params=("params", "first"), size=("size", "first")
+    )
+
+
 def depth_summary(final: pd.DataFrame, tasks: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Per budget × depth: acc mean ± sd over seeds of each run's mean over `tasks` (all if None).
 
     Columns: budget, depth, params, size, mean, sd, seeds; sorted by budget, then depth.
     """
-    rows = final if tasks is None else final[final.task.isin(tasks)]
-    per_run = rows.groupby(["budget", "depth", "run_id", "seed"], as_index=False).agg(
-        acc=("acc", "mean"), params=("params", "first"), size=("size", "first")
-    )
-    g = per_run.groupby(["budget", "depth"], as_index=False).agg(
+    g = run_accuracy(final, tasks).groupby(["budget", "depth"], as_index=False).agg(
         params=("params", "median"), size=("size", "first"), mean=("acc", "mean"),
         sd=("acc", "std"), seeds=("seed", "nunique"),
     )  # fmt: skip
@@ -65,28 +73,19 @@ def budget_value(label: str, fallback: float) -> float:
         return fallback
 
 
-def compare_depths(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per budget: the deepest vs the shallowest shape, and the best depth.
-
-    Columns: budget, shallow, deep (depths), delta (deep − shallow mean acc), sd (the
-    larger of the two sds), best (the depth of highest mean), outcome: 'deeper' when
-    delta > sd, 'wider' when delta < −sd, else 'tie'.
-    """
-    rows = []
-    for budget, g in summary.groupby("budget", sort=False):
-        g = g.sort_values("depth")
-        lo, hi = g.iloc[0], g.iloc[-1]
-        sd = max(_finite(lo["sd"]), _finite(hi["sd"]))
-        delta = float(hi["mean"] - lo["mean"])
-        outcome = "deeper" if delta > sd else "wider" if delta < -sd else "tie"
-        best = int(g.depth.to_numpy()[np.argmax(g["mean"].to_numpy())])
-        rows.append({"budget": budget, "shallow": int(lo.depth), "deep": int(hi.depth),
-                     "delta": delta, "sd": sd, "best": best, "outcome": outcome})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def _finite(v: float) -> float:
-    return float(v) if np.isfinite(v) else 0.0
+def compare_depths(final: pd.DataFrame, views: dict[str, tuple[str, ...] | None]) -> list[Judged]:
+    """Per view (name → tasks, all if None) × budget: the deepest − the shallowest shape's
+    per-seed accuracy, two-sided, Holm over all of them. Named '<budget> <view>: L<deep> − L<shallow>'."""
+    pairs = {}
+    for view, tasks in views.items():
+        runs = run_accuracy(final, tasks)
+        for budget, g in runs.groupby("budget", sort=False):
+            lo, hi = int(g.depth.min()), int(g.depth.max())
+            pairs[f"{budget} {view}: L{hi} − L{lo}"] = (
+                g[g.depth == hi].acc.to_numpy(),
+                g[g.depth == lo].acc.to_numpy(),
+            )
+    return judge(pairs, family="deeper-and-thinner beats wider-and-shallower")
 
 
 def depth_width_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
@@ -100,36 +99,32 @@ def depth_width_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> 
         )
     final = shapes(final, dict(zip(runs.run_id, runs[SHAPE_AXIS], strict=True)))
     comp = tuple(t for t in COMPOSITIONAL if t in set(final.task))
-    views = {"all tasks": depth_summary(final)}
+    tasks_of: dict[str, tuple[str, ...] | None] = {"all tasks": None}
     if comp:
-        views["compositional"] = depth_summary(final, comp)
-    verdicts = {name: compare_depths(s) for name, s in views.items()}
+        tasks_of["compositional"] = comp
+    views = {name: depth_summary(final, tasks) for name, tasks in tasks_of.items()}
+    judged = compare_depths(final, tasks_of)
+    finding, why = claim_outcome(judged, "greater")
 
     lines, heads = [], []
-    for name, cmp in verdicts.items():
-        for r in cmp.to_dict("records"):
-            s = views[name]
-            at = s[s.budget == r["budget"]].set_index("depth")
-            shown = ", ".join(f"L{d} {pm(at.loc[d, 'mean'], at.loc[d, 'sd'])}" for d in at.index)
-            word = {"deeper": "deeper wins", "wider": "wider wins", "tie": "no clear winner"}
-            lines.append(
-                f"{r['budget']}, {name}: {shown}; L{r['deep']} − L{r['shallow']} = "
-                f"{r['delta']:+.2f} (larger sd {r['sd']:.2f}): {word[r['outcome']]}; best depth L{r['best']}."
-            )
-            heads.append(f"{r['budget']} {name} L{r['deep']}−L{r['shallow']} {r['delta']:+.2f}")
-    outcomes = [o for cmp in verdicts.values() for o in cmp.outcome]
-    if outcomes and all(o == "deeper" for o in outcomes):
-        answer = "reproduced"
-    elif "deeper" not in outcomes:
-        answer = "not reproduced"
-    else:
-        answer = "mixed"
+    for j in judged:
+        budget, view = j.name.split(":")[0].split(" ", 1)
+        at = views[view][views[view].budget == budget].set_index("depth")
+        shown = ", ".join(f"L{d} {pm(at.loc[d, 'mean'], at.loc[d, 'sd'])}" for d in at.index)
+        word = {"greater": "deeper wins", "less": "wider wins"}.get(j.call, "no winner shown")
+        best = int(at.index[int(np.argmax(at["mean"].to_numpy()))])
+        lines.append(f"{budget}, {view}: {shown}; {j.text()}: {word}; highest mean L{best}.")
+        heads.append(f"{j.name.replace(':', '')} {effect_said(j)}")
     seeds = int(views["all tasks"].seeds.min())
     lines.append(
         f"Each run's accuracy is the mean over tasks of its held-out exact match (mean of the last "
-        f"{LAST_EVALS} evaluations); shapes compare by mean ± sd over {seeds} seeds. A depth "
-        f"'wins' when deepest − shallowest exceeds the larger sd. Compositional: {', '.join(comp) or 'none'}."
+        f"{LAST_EVALS} evaluations); {seeds}+ seeds per shape. Deepest vs shallowest per budget: "
+        "two-sided exact permutation tests with Welch t 95% CIs, unpaired (shapes differ, so "
+        f"no initialisation is shared), Holm over the {len(judged)} comparisons; 'deeper wins' "
+        f"needs Holm-adjusted p < 0.05. Compositional: {', '.join(comp) or 'none'}."
     )
+    if note := floor_note(judged):
+        lines.append(note)
     lines.append(_per_task_line(final))
 
     from raremix.report.plots import save_figure
@@ -144,9 +139,12 @@ def depth_width_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> 
     return Verdict(
         study=str(ctx.get("name", "depth-width")),
         title="depth-width: deeper-and-thinner vs wider-and-shallower at equal parameters",
-        headline=f"{answer}: " + "; ".join(heads),
+        headline=f"{finding}: deeper-and-thinner beats wider-and-shallower ({why}) — "
+        + "; ".join(heads),
         lines=lines,
         table=_table(final, views),
+        finding=finding,
+        comparisons=[j.as_dict() for j in judged],
         figures=[
             {"file": "figures/depth_width.png", "how": how,
              "caption": "Mean held-out accuracy vs depth at equal parameters: all tasks and the compositional ones."},

@@ -1,9 +1,11 @@
 """The distillation verdict: does a student trained on teacher-labelled data pass its teacher?
 
 Runs come from `distill_run.run_distill`; their facts say what each is (`role` teacher or
-student, `pool` teacher-labelled inputs per task, `distill_loss`). A student passes the
-teacher at pool size N when its held-out accuracy (mean ± sd over seeds) exceeds the
-teacher's by more than the larger sd.
+student, `pool` teacher-labelled inputs per task, `distill_loss`). Every student arm is
+compared with the teacher per task (two-sided exact permutation tests over seeds, Welch t
+CIs, Holm within the task: `raremix.stats.judge`): a student *passes* the teacher at pool
+size N when it is significantly better, and *ties* it when the 90% interval of the
+difference lies inside ±`TIE_MARGIN` (an equivalence test, never a non-significant p).
 
 Each run is scored by its *last* evaluation, not the study-wide mean of the last few:
 the teacher that labelled the pool is its final checkpoint, and a run still improving
@@ -20,11 +22,19 @@ import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
+from raremix.stats import Judged, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_scale import pm
 
 MEAN = "mean"
 """The pseudo-task averaging a run's accuracy over its tasks."""
+TIE_MARGIN = 0.05
+"""A student ties its teacher when the 90% interval of student − teacher lies inside ±this."""
+LABELLED_ONLY = "labelled only"
+UNPAIRED = (
+    "unpaired: a student and its seed's teacher differ in size, so they share no "
+    "initialisation, and students of different pools see different streams"
+)
 
 
 def last_eval(curves: pd.DataFrame) -> pd.DataFrame:
@@ -49,7 +59,7 @@ def with_roles(final: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     out["pool"] = out.run_id.map(facts["pool"]).fillna(0).astype(int)
     loss = facts["distill_loss"] if "distill_loss" in facts else pd.Series(dtype=object)
     out["loss"] = out.run_id.map(loss).where(out.role == "student", "")
-    out.loc[(out.role == "student") & (out.pool == 0), "loss"] = "labelled only"
+    out.loc[(out.role == "student") & (out.pool == 0), "loss"] = LABELLED_ONLY
     mean = out.groupby(["run_id", "seed", "role", "pool", "loss"], as_index=False)["acc"].mean()
     return pd.concat([out, mean.assign(task=MEAN)], ignore_index=True)
 
@@ -61,39 +71,52 @@ def arm_summary(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def crossings(summary: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """Per task × student loss: where the student passes the teacher.
+def crossings(summary: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, list[Judged]]:
+    """Per task × student loss: where the student passes or ties the teacher, and the
+    comparisons behind it (every student arm − teacher, Holm within each task).
 
     Columns: task, loss, teacher (mean), teacher_sd, best_pool, best (mean), best_sd,
-    passes_at (smallest pool whose mean − teacher > the larger sd; NaN if none),
-    ties_at (smallest pool within that margin; NaN if none), wins (seeds where the
-    best pool's student beats its own seed's teacher), seeds.
+    passes_at (smallest pool called 'greater'; NaN if none), ties_at (smallest pool
+    called 'equivalent'; NaN if none).
     """
-    rows = []
+    rows, judged = [], []
     for task, s in summary.groupby("task", sort=False):
         teach = s[s.role == "teacher"]
         if teach.empty:
             continue
+        on_task = table[table.task == task]
+        teacher = on_task[on_task.role == "teacher"].acc.to_numpy()
+        arms = s[s.role == "student"].sort_values(["loss", "pool"])
+        keys = list(zip(arms.loss, arms.pool, strict=True))
+        pairs = {
+            _name(str(task), str(loss), int(pool)): (
+                on_task[(on_task.role == "student") & (on_task.loss == loss)
+                        & (on_task.pool == pool)].acc.to_numpy(),
+                teacher,
+            )
+            for loss, pool in keys
+        }  # fmt: skip
+        family = judge(pairs, family=f"students vs the teacher on {task}", margin=TIE_MARGIN)
+        judged += family
+        call = {key: j.call for key, j in zip(keys, family, strict=True)}
         t_mean, t_sd = float(teach["mean"].iloc[0]), _finite(teach["sd"].iloc[0])
-        t_by_seed = table[(table.task == task) & (table.role == "teacher")].set_index("seed")["acc"]
-        for loss, g in s[(s.role == "student") & (s.pool > 0)].groupby("loss", sort=True):
-            g = g.sort_values("pool")
-            margin = np.maximum(t_sd, g["sd"].fillna(0).to_numpy())
-            diff = g["mean"].to_numpy() - t_mean
-            passes = g.pool.to_numpy()[diff > margin]
-            ties = g.pool.to_numpy()[np.abs(diff) <= margin]
+        for loss, g in arms[arms.pool > 0].groupby("loss", sort=True):
+            pools = g.pool.to_numpy()
+            passes = [p for p in pools if call[(loss, p)] == "greater"]
+            ties = [p for p in pools if call[(loss, p)] == "equivalent"]
             best = g.iloc[int(np.argmax(g["mean"].to_numpy()))]
-            st = table[(table.task == task) & (table.role == "student") & (table.loss == loss)
-                       & (table.pool == best.pool)].set_index("seed")["acc"]  # fmt: skip
-            paired = st.index.intersection(t_by_seed.index)
             rows.append({
                 "task": task, "loss": loss, "teacher": t_mean, "teacher_sd": t_sd,
                 "best_pool": int(best.pool), "best": float(best["mean"]), "best_sd": _finite(best.sd),
-                "passes_at": float(passes.min()) if len(passes) else math.nan,
-                "ties_at": float(ties.min()) if len(ties) else math.nan,
-                "wins": int((st[paired] > t_by_seed[paired]).sum()), "seeds": len(paired),
+                "passes_at": float(min(passes)) if passes else math.nan,
+                "ties_at": float(min(ties)) if ties else math.nan,
             })  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), judged
+
+
+def _name(task: str, loss: str, pool: int) -> str:
+    arm = loss if loss == LABELLED_ONLY else f"{loss} · {_k(pool)}"
+    return f"{task}: {arm} − teacher"
 
 
 def _finite(v: Any) -> float:
@@ -113,7 +136,7 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     scores = last_eval(curves) if curves is not None else final
     table = with_roles(scores, runs)
     summary = arm_summary(table)
-    cross = crossings(summary, table)
+    cross, judged = crossings(summary, table)
     if cross.empty:
         raise RaremixError(
             f"{out.parent}: the distillation verdict needs a teacher run and students with pool > 0"
@@ -124,12 +147,13 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     role_params = table.assign(params=table.run_id.map(params)).groupby("role")["params"].median()
 
     lines: list[str] = []
+    calls = {j.name: j for j in judged}
     confounds: list[str] = []
     for task in shown:
         c = cross[cross.task == task]
         if c.empty:
             continue
-        base = summary[(summary.task == task) & (summary.loss == "labelled only")]
+        base = summary[(summary.task == task) & (summary.loss == LABELLED_ONLY)]
         alone = (
             f"; the student on the labelled set alone {pm(base['mean'].iloc[0], base['sd'].iloc[0])}"
             if len(base)
@@ -143,18 +167,22 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
                 if np.isfinite(r["passes_at"])
                 else f"ties it from {_k(r['ties_at'])}"
                 if np.isfinite(r["ties_at"])
-                else "stays below it"
+                else "neither passes nor ties it"
             )
             parts.append(
-                f"{r['loss']} {where} (best {pm(r['best'], r['best_sd'])} at {_k(r['best_pool'])}"
+                f"{r['loss']} {where} (highest mean {pm(r['best'], r['best_sd'])} at "
+                f"{_k(r['best_pool'])}"
                 + (f", {r['best'] - b_mean:+.2f} over labelled only" if np.isfinite(b_mean) else "")
-                + f"; beats its own teacher in {r['wins']}/{r['seeds']} seeds)"
+                + ")"
             )
         r0 = c.iloc[0]
+        tests = "; ".join(j.text() for j in judged if j.name.startswith(f"{task}: "))
         lines.append(
-            f"{task}: teacher {pm(r0.teacher, r0.teacher_sd)}{alone}; student " + "; ".join(parts) + "."
+            f"{task}: teacher {pm(r0.teacher, r0.teacher_sd)}{alone}; student " + "; ".join(parts)
+            + f". {tests}."
         )  # fmt: skip
-        if len(base) and b_mean - r0.teacher > max(r0.teacher_sd, _finite(base["sd"].iloc[0])):
+        alone_vs = calls.get(_name(task, LABELLED_ONLY, 0))
+        if alone_vs is not None and alone_vs.call == "greater":
             confounds.append(task)
     if confounds:
         lines.append(
@@ -162,12 +190,9 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
             "there, passing the teacher is not the teacher labels' doing (compare with labelled only)."
         )
     key = cross[cross.task == shown[0]]
-    if key.passes_at.notna().any():
-        answer = "reproduced"
-    elif key.ties_at.notna().any() or cross.passes_at.notna().any():
-        answer = "mixed"
-    else:
-        answer = "not reproduced"
+    if note := floor_note([j for j in judged if j.name.startswith(f"{shown[0]}: ")]):
+        lines.append(note)
+    finding = "supported" if key.passes_at.notna().any() else "inconclusive"
     best = key.iloc[int(np.argmax(key.best.to_numpy()))]
     head_where = (
         f"passes from {_k(key.passes_at.min())} teacher-labelled inputs"
@@ -175,14 +200,16 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         else "does not pass it"
     )
     headline = (
-        f"{answer}: on {shown[0]} accuracy the student "
+        f"{finding}: a student passes its teacher — on {shown[0]} accuracy the student "
         f"({role_params.get('student', math.nan):,.0f} params) {head_where}: best "
         f"{pm(best.best, best.best_sd)} ({best.loss}, {_k(best.best_pool)}) vs teacher "
         f"({role_params.get('teacher', math.nan):,.0f} params) {pm(best.teacher, best.teacher_sd)}"
     )
     lines.append(
-        f"A student passes when its mean held-out accuracy exceeds the teacher's by more than the "
-        f"larger sd over seeds, ties within it. Each run is scored by its last evaluation on the "
+        "Every student arm − the teacher, per task: two-sided exact permutation tests with Welch "
+        f"t 95% CIs ({UNPAIRED}), Holm within the task. A student passes when Holm-adjusted "
+        f"p < 0.05 and the effect is positive; it ties when the 90% interval lies inside "
+        f"±{TIE_MARGIN} (equivalence). Each run is scored by its last evaluation on the "
         f"true held-out set (the teacher: the checkpoint that labelled the pool); "
         f"{int(summary.seeds.min())}+ seeds per arm."
     )
@@ -195,6 +222,8 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         headline=headline,
         lines=lines,
         table=_table(summary, shown),
+        finding=finding,
+        comparisons=[j.as_dict() for j in judged],
         figures=[{
             "file": "figures/distillation.png",
             "caption": "Student held-out accuracy vs teacher-labelled inputs per task, per loss; "
@@ -234,7 +263,7 @@ def _figure(summary: pd.DataFrame, tasks: list[str]) -> Any:
             m, sd = float(teach["mean"].iloc[0]), _finite(teach["sd"].iloc[0])
             ax.axhspan(m - sd, m + sd, color="0.85", label="teacher ± sd")
             ax.axhline(m, color="0.4", lw=1)
-        base = s[s.loss == "labelled only"]
+        base = s[s.loss == LABELLED_ONLY]
         if len(base):
             ax.axhline(float(base["mean"].iloc[0]), color="k", ls=":", lw=1, label="labelled only")
         for loss, g in stud.groupby("loss"):

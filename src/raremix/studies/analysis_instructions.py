@@ -4,7 +4,6 @@ the trained model beat answering with a random element of the right output space
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,16 @@ import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
+from raremix.stats import Judged, claim_outcome, judge, mean_sd
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 
 CORRECT = "instruction"
 FRAMING_ORDER = ("instruction", "empty", "wrong", "output_space", "token")
-MIN_DIFF = 0.03
-"""Two accuracies 'match' when they differ by at most this or the larger sd over seeds."""
+MARGIN = 0.05
+"""Equivalence margin: two held-out accuracies 'match' when the 90% interval of their
+difference lies inside ±MARGIN (TOST at α = 0.05). Kung & Peng's gap (42.6% vs 43%) is a
+tenth of it; a 5-point difference on tasks near chance is one a reader would act on."""
 LEARNED_MIN = 0.5
 """Trained-task accuracy under correct instructions below which the comparison says nothing."""
 CLAIM = (
@@ -44,21 +46,6 @@ def run_table(final: pd.DataFrame, extra: pd.DataFrame, runs: pd.DataFrame) -> p
     t["held_out"] = [task in held[r] for r, task in zip(t.run_id, t.task, strict=True)]
     t["random_acc"] = t.task.map(base)
     return t
-
-
-def _stat(v: pd.Series) -> tuple[float, float]:
-    v = v.dropna()
-    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else math.nan)
-
-
-def _fmt(m: float, sd: float) -> str:
-    return f"{m:.2f} ± {sd:.2f}" if np.isfinite(sd) else f"{m:.2f}"
-
-
-def matches(a: pd.Series, b: pd.Series) -> tuple[bool, float]:
-    """(|mean b − mean a| within max(`MIN_DIFF`, larger sd), mean b − mean a)."""
-    (ma, sa), (mb, sb) = _stat(a), _stat(b)
-    return abs(mb - ma) <= max(MIN_DIFF, np.nanmax([sa, sb, 0.0])), mb - ma
 
 
 def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
@@ -88,43 +75,42 @@ def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     baseline = float(held.random_acc.mean())
     held_tasks = sorted(set(t[t.held_out].task))
     lines = [f"Claim tested: {CLAIM}."]
-    same = {}
+    judged: list[Judged] = []
     if CORRECT in framings:
-        ref = held[held.framing == CORRECT].acc
-        for f in framings:
-            if f != CORRECT:
-                same[f] = matches(ref, held[held.framing == f].acc)
-        ok_b, gap = matches(pd.Series([baseline]), ref)
-        claim_a = all(v[0] for v in same.values())
-        verdict_word = (
-            "reproduced"
-            if claim_a and ok_b
-            else "not reproduced"
-            if not (claim_a or ok_b)
-            else "mixed"
-        )
-        trained = _stat(per_run[(per_run.framing == CORRECT) & ~per_run.held_out].acc)[0]
+        ref = held[held.framing == CORRECT].acc.to_numpy()
+        judged = judge(
+            {f"{f} − {CORRECT}, held-out acc": (held[held.framing == f].acc, ref)
+             for f in framings if f != CORRECT},
+            family="other framings match correct instructions",
+            margin=MARGIN,
+        )  # fmt: skip
+        # one sample against a fixed number: sign flips of (acc − baseline) per run
+        judged += judge(
+            {f"{CORRECT} − random output-space answer, held-out acc": (
+                ref, np.full(len(ref), baseline))},
+            family="the trained model scores as a random output-space answer",
+            paired=True,
+            margin=MARGIN,
+        )  # fmt: skip
+        finding, why = claim_outcome(judged, "equivalent")
+        trained = float(per_run[(per_run.framing == CORRECT) & ~per_run.held_out].acc.mean())
         if trained < LEARNED_MIN:
-            verdict_word = (
-                f"mixed (inconclusive: trained-task accuracy {trained:.2f} < {LEARNED_MIN})"
-            )
+            finding, why = "inconclusive", f"trained-task accuracy {trained:.2f} < {LEARNED_MIN}"
+        lines += [j.text() + "." for j in judged]
         lines.append(
-            "Held-out tasks, other framings vs correct instructions: "
-            + "; ".join(
-                f"{f} {d:+.2f} ({'matches' if m else 'differs'})" for f, (m, d) in same.items()
-            )
-            + f" (match: within {MIN_DIFF} or the larger sd)."
-        )
-        lines.append(
-            f"Correct instructions {_fmt(*_stat(ref))} vs a random element of the output space "
-            f"{baseline:.3f}: {gap:+.2f} ({'about as good' if ok_b else 'the model is better' if gap > 0 else 'the baseline is better'})."
+            f"'equivalent' = the 90% interval of the difference lies inside ±{MARGIN} (two "
+            "one-sided tests at α = 0.05; every comparison must pass, so no correction is "
+            "needed); a non-significant difference is never read as a match. Framings are "
+            "compared unpaired (each framing changes the token stream); correct instructions "
+            f"vs the random answer is a one-sample test of acc − {baseline:.3f} per run "
+            "(sign flips, paired t CI)."
         )
     else:
-        verdict_word = "mixed"
+        finding, why = "inconclusive", "no run with correct instructions"
         lines.append(
             "No run with correct instructions: the comparison needs the 'instruction' framing."
         )
-    fmt_parts = [f"{f} {_fmt(*_stat(held[held.framing == f].format))}" for f in framings]
+    fmt_parts = [f"{f} {mean_sd(held[held.framing == f].format)}" for f in framings]
     lines.append(
         "Held-out-task format correctness (answers in the task's output space): "
         + ", ".join(fmt_parts)
@@ -143,8 +129,9 @@ def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         f"format are the means of its last {LAST_EVALS} evaluations; mean ± sd over seeds."
     )
     headline = (
-        f"{verdict_word}: held-out-task accuracy "
-        + ", ".join(f"{f} {_fmt(*_stat(held[held.framing == f].acc))}" for f in framings)
+        f"{finding}: other framings and a random output-space answer match correct "
+        f"instructions ({why}) — held-out-task accuracy "
+        + ", ".join(f"{f} {mean_sd(held[held.framing == f].acc)}" for f in framings)
         + f"; random output-space answer {baseline:.3f}"
     )
     from raremix.report.plots import save_figure
@@ -158,6 +145,8 @@ def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         headline=headline,
         lines=lines,
         table=_table(per_run, framings, baseline),
+        finding=finding,
+        comparisons=[j.as_dict() for j in judged],
         figures=[
             {
                 "file": "figures/instructions.png",
@@ -175,8 +164,8 @@ def _table(per_run: pd.DataFrame, framings: list[str], baseline: float) -> dict[
             per_run[(per_run.framing == f) & per_run.held_out],
             per_run[(per_run.framing == f) & ~per_run.held_out],
         )
-        rows.append([f, _fmt(*_stat(h.acc)), _fmt(*_stat(h.format)), _fmt(*_stat(s.acc)),
-                     _fmt(*_stat(s.format)), h.run_id.nunique()])  # fmt: skip
+        rows.append([f, mean_sd(h.acc), mean_sd(h.format), mean_sd(s.acc),
+                     mean_sd(s.format), h.run_id.nunique()])  # fmt: skip
     rows.append(["random output-space answer", f"{baseline:.3f}", "1.00", "", "", ""])
     cols = ["group", "held-out acc", "held-out format", "trained acc", "trained format", "seeds"]
     return {"columns": cols, "rows": rows}

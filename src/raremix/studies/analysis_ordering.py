@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from raremix.stats import Judged, claim_outcome, floor_note, judge, mean_sd
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 
@@ -120,27 +121,10 @@ def run_bwt(curves: pd.DataFrame, run: str, groups: list[list[str]], ends: list[
     return float(np.mean(diffs)) if diffs else math.nan
 
 
-def pm(values: pd.Series | list[float], digits: int = 2) -> str:
-    """'mean ± sd' over seeds."""
-    v = np.asarray(values, dtype=float)
-    sd = float(v.std(ddof=1)) if len(v) > 1 else 0.0
-    return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
-
-
-def beats(a: pd.Series, b: pd.Series) -> int:
-    """+1 if mean(a) exceeds mean(b) by more than the larger sd, −1 if the reverse, else 0."""
-    sd = max(
-        float(a.std(ddof=1)) if len(a) > 1 else 0.0, float(b.std(ddof=1)) if len(b) > 1 else 0.0
-    )
-    d = float(a.mean() - b.mean())
-    return 1 if d > sd else -1 if -d > sd else 0
-
-
-def verdict_word(scores: list[int]) -> str:
-    """reproduced (every comparison won), not reproduced (none won), mixed otherwise."""
-    if scores and all(s == 1 for s in scores):
-        return "reproduced"
-    return "not reproduced" if all(s <= 0 for s in scores) else "mixed"
+UNPAIRED = (
+    "unpaired: the arms share each seed's initialisation but not its data stream, which the "
+    "order changes"
+)
 
 
 def _curve_panel(ax: Any, curves: pd.DataFrame, arms: list[str], colors: dict[str, Any],
@@ -177,23 +161,21 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     rf = [a for a in arms if a.startswith("rarity-first")]
     rest = [a for a in arms if not a.startswith("rarity-first")]
     by_arm = {a: per_run[per_run.arm == a] for a in arms}
-    scores, lines = [], []
-    for a in rf:
-        for b in rest:
-            s = beats(by_arm[a].rare, by_arm[b].rare)
-            scores.append(s)
-            word = {1: "beats", -1: "loses to", 0: "ties with"}[s]
-            lines.append(
-                f"{a} {word} {b} on the rare tasks: {pm(by_arm[a].rare)} vs {pm(by_arm[b].rare)} "
-                f"({by_arm[a].rare.mean() - by_arm[b].rare.mean():+.2f})."
-            )
-    word = verdict_word(scores)
-    best = max(arms, key=lambda a: by_arm[a].rare.mean())
-    headline = (
-        f"{word}: rare-task accuracy after the fine-tune — "
-        + ", ".join(f"{a} {pm(by_arm[a].rare)}" for a in arms)
-        + f"; best order: {best} (CTFT: rarest first is best)."
+    judged = judge(
+        {f"{a} − {b}, rare acc": (by_arm[a].rare, by_arm[b].rare) for a in rf for b in rest},
+        family="rarity-first beats every other order",
+        direction="greater",
     )
+    finding, why = claim_outcome(judged, "greater")
+    top = max(arms, key=lambda a: by_arm[a].rare.mean())
+    headline = (
+        f"{finding}: rarity-first beats every other order on the rare tasks ({why}) — "
+        + ", ".join(f"{a} {mean_sd(by_arm[a].rare)}" for a in arms)
+        + f"; highest mean: {top}."
+    )
+    lines = [j.text() + "." for j in judged]
+    if note := floor_note(judged):
+        lines.append(note)
     orders = {r.run_id: r.order for r in runs}
     seeds0 = per_run.sort_values("seed").groupby("arm").run_id.first().to_dict()
     lines += [
@@ -201,18 +183,19 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         "tasks; every order gives each task the same share of the run, so only the order differs.",
         "Orders (first seed): " + "; ".join(f"{a}: {orders.get(seeds0[a])}" for a in arms) + ".",
         "Common tasks (trained in the base phase): "
-        + ", ".join(f"{a} {pm(by_arm[a].common)}" for a in arms)
+        + ", ".join(f"{a} {mean_sd(by_arm[a].common)}" for a in arms)
         + "; BWT over the stages (negative = forgetting): "
-        + ", ".join(f"{a} {pm(by_arm[a].bwt, 3)}" for a in arms)
+        + ", ".join(f"{a} {mean_sd(by_arm[a].bwt, 3)}" for a in arms)
         + ".",
-        f"A comparison counts as won when the means differ by more than the larger sd over seeds; "
-        f"each run's accuracy is the mean of its last {LAST_EVALS} evaluations. Verdict: "
-        "reproduced if every rarity-first arm beats every other order, not reproduced if none does.",
+        f"Each run's rare accuracy is the mean of its last {LAST_EVALS} evaluations. Every "
+        "rarity-first arm is compared with every other order by a one-sided exact permutation "
+        f"test with a Welch t 95% CI ({UNPAIRED}), Holm-adjusted over the {len(judged)} "
+        "comparisons; the claim is supported only if every one is significant (docs/statistics.md).",
     ]
     table: dict[str, list[Any]] = {
         "columns": ["arm", "rare acc", "common acc", "all acc", "BWT", "seeds"],
         "rows": [
-            [a, pm(g.rare), pm(g.common), pm(g["all"]), pm(g.bwt, 3), len(g)]
+            [a, mean_sd(g.rare), mean_sd(g.common), mean_sd(g["all"]), mean_sd(g.bwt, 3), len(g)]
             for a, g in by_arm.items()
         ],
     }
@@ -223,6 +206,8 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         headline=headline,
         lines=lines,
         table=table,
+        finding=finding,
+        comparisons=[j.as_dict() for j in judged],
         figures=[
             {
                 "file": "figures/rarity_first.png",
@@ -310,54 +295,78 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
     arms = [a for a in _arm_order(runs, out.parent) if a in set(per_run.arm)]
     by = {a: per_run[per_run.arm == a] for a in arms}
     have = {"joint", "structured-first", "open-first"} <= set(arms)
+    judged: list[Judged] = []
     if have:
-        sj = beats(by["structured-first"]["all"], by["joint"]["all"])
-        so = beats(by["structured-first"]["all"], by["open-first"]["all"])
-        word = verdict_word([sj, so])
-        gain = by["structured-first"]["all"].mean() - by["joint"]["all"].mean()
-        headline = (
-            f"{word}: mean accuracy over all tasks — structured-first {pm(by['structured-first']['all'])}, "
-            f"joint {pm(by['joint']['all'])}, open-first {pm(by['open-first']['all'])} "
-            f"(structured-first − joint: {100 * gain:+.1f} points; Omni-Thinker: +6.2%)."
+        sf, joint, of = by["structured-first"], by["joint"], by["open-first"]
+        claim = judge(
+            {
+                "structured-first − joint, all acc": (sf["all"], joint["all"]),
+                "structured-first − open-first, all acc": (sf["all"], of["all"]),
+            },
+            family="structured-first beats joint and open-first",
+            direction="greater",
         )
-        collapse = beats(by["joint"].open_ent_mid, by["structured-first"].open_ent_mid)
-        protect = beats(by["structured-first"].open, by["open-first"].open)
+        finding, why = claim_outcome(claim, "greater")
+        collapse = judge(
+            {"joint − structured-first, open-task entropy at stage 1 end": (
+                joint.open_ent_mid, sf.open_ent_mid)},
+            family="structured training collapses open-task entropy",
+        )  # fmt: skip
+        protect = judge(
+            {"structured-first − open-first, open acc": (sf.open, of.open)},
+            family="ordering protects the open tasks",
+        )
+        judged = [*claim, *collapse, *protect]
+        gain = sf["all"].mean() - joint["all"].mean()
+        headline = (
+            f"{finding}: structured-first beats joint and open-first ({why}) — mean accuracy "
+            f"over all tasks structured-first {mean_sd(sf['all'])}, joint {mean_sd(joint['all'])}, "
+            f"open-first {mean_sd(of['all'])} (structured-first − joint: {100 * gain:+.1f} points; "
+            "Omni-Thinker: +6.2% after RL post-training of a pretrained model)."
+        )
+        entropy_word = {
+            "greater": "lower after structured training: it collapses",
+            "less": "higher after structured training: no collapse",
+        }.get(collapse[0].call, "not distinguishable from joint's")
         lines = [
+            *(j.text() + "." for j in claim),
+            *filter(None, [floor_note(claim)]),
             "Entropy collapse on open tasks after the structured stage (step "
-            f"{mid[by['structured-first'].run_id.iloc[0]]}): open-task answer entropy structured-first "
-            f"{pm(by['structured-first'].open_ent_mid)} vs joint {pm(by['joint'].open_ent_mid)} nats at the "
-            f"same step — {'lower: structured training collapses it' if collapse == 1 else 'not lower by more than the seed spread' if collapse == 0 else 'higher: no collapse'}.",
+            f"{mid[sf.run_id.iloc[0]]}): open-task answer entropy structured-first "
+            f"{mean_sd(sf.open_ent_mid)} vs joint {mean_sd(joint.open_ent_mid)} nats at the same step — "
+            f"structured-first's is {entropy_word}: {collapse[0].text()}.",
             "Does ordering protect the open tasks? final open-task accuracy: "
-            + ", ".join(f"{a} {pm(by[a].open)}" for a in arms)
-            + f" (structured-first vs open-first: {'better' if protect == 1 else 'worse' if protect == -1 else 'within the seed spread'}).",
+            + ", ".join(f"{a} {mean_sd(by[a].open)}" for a in arms)
+            + f"; {protect[0].text()}.",
             "Does open-task training raise the structured tasks' entropy? structured-task entropy "
             "at the stage boundary → final: "
             + ", ".join(
-                f"{a} {pm(by[a].struct_ent_mid)} → {pm(by[a].struct_ent_final)}" for a in arms
+                f"{a} {mean_sd(by[a].struct_ent_mid)} → {mean_sd(by[a].struct_ent_final)}"
+                for a in arms
             )
             + " nats.",
             "Structured-task accuracy: "
-            + ", ".join(f"{a} {pm(by[a].structured)}" for a in arms)
+            + ", ".join(f"{a} {mean_sd(by[a].structured)}" for a in arms)
             + ".",
             "BWT over the two stages (first stage's tasks: final − end of stage 1; for joint the "
             "structured tasks at the same step): "
-            + ", ".join(f"{a} {pm(by[a].bwt, 3)}" for a in arms)
+            + ", ".join(f"{a} {mean_sd(by[a].bwt, 3)}" for a in arms)
             + ".",
-            "A comparison counts as won when the means differ by more than the larger sd over seeds; "
-            f"each run's accuracy is the mean of its last {LAST_EVALS} evaluations. Verdict: reproduced "
-            "if structured-first beats both joint and open-first, not reproduced if it beats neither.",
+            f"Each run's accuracy is the mean of its last {LAST_EVALS} evaluations. The claim's "
+            "two comparisons are one-sided exact permutation tests with Welch t 95% CIs "
+            f"({UNPAIRED}), Holm-adjusted together; it is supported only if both are "
+            "significant. Entropy and open-task accuracy are two-sided tests of their own.",
         ]
     else:
-        headline = (
-            "mixed: the study needs the joint, structured-first and open-first arms to compare"
-        )
+        finding = "inconclusive"
+        headline = "inconclusive: the study needs the joint, structured-first and open-first arms to compare"
         lines = []
     table: dict[str, list[Any]] = {
         "columns": ["arm", "all acc", "structured acc", "open acc", "open entropy @ stage 1 end",
                     "structured entropy @ stage 1 end", "open entropy final", "BWT", "seeds"],
         "rows": [
-            [a, pm(g["all"]), pm(g.structured), pm(g.open), pm(g.open_ent_mid), pm(g.struct_ent_mid),
-             pm(g.open_ent_final), pm(g.bwt, 3), len(g)]
+            [a, mean_sd(g["all"]), mean_sd(g.structured), mean_sd(g.open), mean_sd(g.open_ent_mid), mean_sd(g.struct_ent_mid),
+             mean_sd(g.open_ent_final), mean_sd(g.bwt, 3), len(g)]
             for a, g in by.items()
         ],
     }  # fmt: skip
@@ -368,6 +377,8 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
         headline=headline,
         lines=lines,
         table=table,
+        finding=finding,
+        comparisons=[j.as_dict() for j in judged],
         figures=[
             {
                 "file": "figures/structured_first.png",

@@ -2,16 +2,19 @@
 
 Each strategy (an `arm` of the study) is ranked on rare-task accuracy, common-task
 accuracy and compute (training FLOPs, plus a DoReMi reference run's and the adaptive
-signal passes'), each as mean ± sd over seeds. "Clearly better" means the seed spreads
-(mean ± sd) do not overlap; an adaptive strategy *beats the simple ones* only if it is
-clearly better than every simple strategy on rare or common accuracy and clearly worse
-than none on the other. Everything comes from the study's own runs.
+signal passes'), each as mean ± sd over seeds. Every adaptive strategy is compared with
+every simple one on rare and on common accuracy (two-sided exact permutation tests, Welch
+t CIs, Holm over all of them: `raremix.stats.judge`); it *beats* a simple strategy when it
+is significantly better on one and significantly worse on neither, and the claim "an
+adaptive strategy beats the simple ones" is supported only if one beats every simple
+strategy. Everything comes from the study's own runs.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.results.store import ResultStore
+from raremix.stats import Judged, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS
 from raremix.studies.analysis_scale import per_run, pm
@@ -46,25 +50,43 @@ class Arm:
     rare_share: float
     """Mean share of the rare task(s) over training (time-averaged weights for adaptive arms)."""
     seeds: int
+    rare_values: tuple[float, ...] = ()
+    """Rare-task accuracy per seed (what the tests compare)."""
+    common_values: tuple[float, ...] = ()
+    """Common-task accuracy per seed."""
 
 
-def clearly_above(a_mean: float, a_sd: float, b_mean: float, b_sd: float) -> bool:
-    """Whether a's seed spread lies wholly above b's (mean − sd > mean + sd). An unknown
-    spread (one seed: sd NaN) is never clearly anything."""
-    if not (np.isfinite(a_sd) and np.isfinite(b_sd)):
-        return False
-    return a_mean - a_sd > b_mean + b_sd
+CLAIM = "an adaptive strategy beats every simple one"
+UNPAIRED = (
+    "unpaired: the small-model arms share each seed's initialisation but not its data "
+    "stream, which the strategy changes"
+)
 
 
-def beats(a: Arm, b: Arm) -> bool:
-    """a is clearly better than b on rare or common accuracy, and clearly worse on neither."""
-    better = clearly_above(a.rare, a.rare_sd, b.rare, b.rare_sd) or clearly_above(
-        a.common, a.common_sd, b.common, b.common_sd
-    )
-    worse = clearly_above(b.rare, b.rare_sd, a.rare, a.rare_sd) or clearly_above(
-        b.common, b.common_sd, a.common, a.common_sd
-    )
-    return better and not worse
+def compare_arms(adaptive: list[Arm], simple: list[Arm]) -> list[Judged]:
+    """Every adaptive − simple difference on rare and common accuracy, Holm over them all."""
+    return judge(
+        {
+            f"{a.name} − {s.name}, {what} acc": (getattr(a, f"{what}_values"),
+                                                 getattr(s, f"{what}_values"))
+            for a in adaptive
+            for s in simple
+            for what in ("rare", "common")
+        },
+        family=CLAIM,
+    )  # fmt: skip
+
+
+def beats(a: str, b: str, calls: Mapping[str, str]) -> bool:
+    """Whether arm `a` is significantly better than `b` on rare or common accuracy and
+    significantly worse on neither, by the calls of `compare_arms` (either order of a, b)."""
+    wins, losses = 0, 0
+    for what in ("rare", "common"):
+        if (call := calls.get(f"{a} − {b}, {what} acc")) is not None:
+            wins, losses = wins + (call == "greater"), losses + (call == "less")
+        elif (call := calls.get(f"{b} − {a}, {what} acc")) is not None:
+            wins, losses = wins + (call == "less"), losses + (call == "greater")
+    return wins > 0 and losses == 0
 
 
 def strategies_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
@@ -83,9 +105,17 @@ def strategies_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> V
     cheap = sorted(arms, key=lambda a: a.compute)
     lines.append("Ranking on compute (FLOPs per run, least first): "
                  + ", ".join(f"{a.name} {a.compute:.2e}" for a in cheap) + ".")  # fmt: skip
-    lines += [_adaptive_line(a, simple) for a in adaptive]
+    judged = compare_arms(adaptive, simple)
+    calls = {j.name: j.call for j in judged}
+    tested = sum(j.comparison is not None for j in judged)
+    finding, headline = _headline(simple, adaptive, calls, tested)
+    lines += [_adaptive_line(a, simple, judged, calls) for a in adaptive]
+    if note := floor_note(judged):
+        lines.append(note)
     if big := [a for a in arms if a.kind == "bigger model"]:
-        lines.append(_bigger_line(big[0], [a for a in arms if a.kind != "bigger model"]))
+        versus_big = _versus_bigger(big[0], [a for a in arms if a.kind != "bigger model"])
+        judged += versus_big
+        lines.append(_bigger_line(big[0], versus_big))
     base = next((a for a in arms if a.name == "natural"), None)
     lines.append(
         "Compute = training FLOPs (6N + attention per token) plus, for DoReMi, its reference "
@@ -97,16 +127,20 @@ def strategies_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> V
     lines.append(
         f"Accuracy is held-out exact match, each run summarised by the mean of its last "
         f"{LAST_EVALS} evaluations; ± is the sd over {seeds} seed{'s' if seeds != 1 else ''}"
-        f"{' (one seed: no spread measured, so no winner can be called)' if seeds < 2 else ''}; "
-        "'clearly better' means the mean ± sd ranges do not overlap."
+        f"{' (one seed: no spread measured, so nothing can be tested)' if seeds < 2 else ''}. "
+        "Differences are two-sided exact permutation tests with Welch t 95% CIs "
+        f"({UNPAIRED}); 'beats' and 'significantly' mean Holm-adjusted p < 0.05 within the "
+        "family (adaptive vs simple: all of them; small models vs the bigger one: those)."
     )
     save_strategies_figure(arms, weights, runs, out / FIGURE, name)
     return Verdict(
         study=name,
         title=f"{name}: simple and adaptive mixing strategies at the same token budget",
-        headline=_headline(simple, adaptive),
+        headline=headline,
         lines=lines,
         table=_table(arms, base),
+        finding=finding,
+        comparisons=[j.as_dict() for j in judged],
         figures=[{"file": FIGURE, "caption": (
             "Left: rare vs common accuracy per strategy (mean ± sd over seeds). Middle: the rare "
             "task's weight over training for the adaptive rules (mean over seeds, band min–max; "
@@ -146,6 +180,7 @@ def summarise(final: pd.DataFrame, runs: pd.DataFrame, weights: pd.DataFrame) ->
             common=float(g.common_acc.mean()), common_sd=float(g.common_acc.std()),
             compute=float(g.compute.mean()), compute_sd=float(g.compute.std()),
             wall=float(g.wall.mean()), rare_share=float(g.rare_share.mean()), seeds=int(g.seed.nunique()),
+            rare_values=tuple(g.rare_acc.astype(float)), common_values=tuple(g.common_acc.astype(float)),
         ))  # fmt: skip
     return sorted(arms, key=lambda a: -a.rare)
 
@@ -184,35 +219,41 @@ def _rare_shares(
     return out
 
 
-def _headline(simple: list[Arm], adaptive: list[Arm]) -> str:
+def _headline(
+    simple: list[Arm], adaptive: list[Arm], calls: Mapping[str, str], tested: int
+) -> tuple[str, str]:
+    """(finding, headline): does an adaptive strategy beat every simple one?"""
     if not simple or not adaptive:
-        return "Nothing to compare: the study needs simple and adaptive strategies at one size."
+        return "inconclusive", (
+            "inconclusive: nothing to compare — the study needs simple and adaptive strategies "
+            "at one size."
+        )
     best_s = max(simple, key=lambda a: a.rare)
     best_a = max(adaptive, key=lambda a: a.rare)
     pair = (
-        f"best simple {best_s.name} rare {pm(best_s.rare, best_s.rare_sd)} / common "
-        f"{pm(best_s.common, best_s.common_sd)}; best adaptive {best_a.name} rare "
+        f"highest-mean simple {best_s.name} rare {pm(best_s.rare, best_s.rare_sd)} / common "
+        f"{pm(best_s.common, best_s.common_sd)}; highest-mean adaptive {best_a.name} rare "
         f"{pm(best_a.rare, best_a.rare_sd)} / common {pm(best_a.common, best_a.common_sd)}"
     )
     if min(a.seeds for a in simple + adaptive) < 2:
-        return f"No winner can be called from one seed: {pair}."
-    winners = [a for a in adaptive if all(beats(a, s) for s in simple)]
+        return "inconclusive", f"inconclusive: nothing can be tested from one seed per arm: {pair}."
+    winners = [a for a in adaptive if all(beats(a.name, s.name, calls) for s in simple)]
     if winners:
         names = ", ".join(a.name for a in winners)
-        return f"{names} beats every simple strategy (no overlap of seed spreads where it is better): {pair}."
-    if winner := next((s for s in simple if beats(s, best_a)), None):
-        edge = best_a.common - winner.common
-        trade = (
-            f"; {best_a.name}'s common-task edge ({edge:+.2f}) is within the seed spread"
-            if edge > 0
-            and not clearly_above(best_a.common, best_a.common_sd, winner.common, winner.common_sd)
-            else ""
+        return "supported", (
+            f"supported: {names} beats every simple strategy (significantly better on rare or "
+            f"common accuracy and significantly worse on neither, Holm over {tested} "
+            f"comparisons): {pair}."
         )
-        return (
-            f"No adaptive strategy beats the simple ones — {winner.name} is clearly better on the "
-            f"rare task than the best adaptive rule and not clearly worse on the common tasks{trade}: {pair}."
+    if winner := next((s for s in simple if beats(s.name, best_a.name, calls)), None):
+        return "inconclusive", (
+            f"inconclusive: no adaptive strategy beats the simple ones — {winner.name} beats "
+            f"{best_a.name} (significantly better on one accuracy, worse on neither): {pair}."
         )
-    return f"No adaptive strategy beats the simple ones (overlapping seed spreads: no clear winner): {pair}."
+    return "inconclusive", (
+        "inconclusive: no adaptive strategy beats every simple one (after Holm over "
+        f"{tested} comparisons): {pair}."
+    )
 
 
 def _ranking_line(arms: list[Arm], key: str, what: str) -> str:
@@ -221,34 +262,44 @@ def _ranking_line(arms: list[Arm], key: str, what: str) -> str:
     return f"Ranking on {what}: {ranked}."
 
 
-def _adaptive_line(a: Arm, simple: list[Arm]) -> str:
+def _adaptive_line(
+    a: Arm, simple: list[Arm], judged: list[Judged], calls: Mapping[str, str]
+) -> str:
+    head = (
+        f"{a.name} ({a.kind}): rare {pm(a.rare, a.rare_sd)}, common {pm(a.common, a.common_sd)}, "
+        f"rare share {a.rare_share:.1%} over training"
+    )
     if a.seeds < 2:
-        return (
-            f"{a.name} ({a.kind}): rare {pm(a.rare, a.rare_sd)}, common {pm(a.common, a.common_sd)}, "
-            f"rare share {a.rare_share:.1%} over training; one seed: not compared."
-        )
-    won = [s.name for s in simple if beats(a, s)]
-    lost = [s.name for s in simple if beats(s, a)]
-    tie = [s.name for s in simple if s.name not in won + lost]
+        return f"{head}; one seed: not tested."
+    won = [s.name for s in simple if beats(a.name, s.name, calls)]
+    lost = [s.name for s in simple if beats(s.name, a.name, calls)]
+    neither = [s.name for s in simple if s.name not in won + lost]
     parts = []
     if won:
         parts.append(f"beats {', '.join(won)}")
     if lost:
         parts.append(f"is beaten by {', '.join(lost)}")
-    if tie:
-        parts.append(f"no clear difference from {', '.join(tie)}")
-    return (
-        f"{a.name} ({a.kind}): rare {pm(a.rare, a.rare_sd)}, common {pm(a.common, a.common_sd)}, "
-        f"rare share {a.rare_share:.1%} over training; " + "; ".join(parts) + "."
+    if neither:
+        parts.append(f"neither beats nor is beaten by {', '.join(neither)}")
+    tests = "; ".join(j.text() for j in judged if j.name.startswith(f"{a.name} − "))
+    return f"{head}; " + "; ".join(parts) + f". {tests}."
+
+
+def _versus_bigger(big: Arm, small: list[Arm]) -> list[Judged]:
+    return judge(
+        {f"{a.name} − {big.name}, rare acc": (a.rare_values, big.rare_values) for a in small},
+        family=f"small-model strategies vs {big.name}",
     )
 
 
-def _bigger_line(big: Arm, small: list[Arm]) -> str:
-    matched = [a.name for a in small if a.rare + _sd(a.rare_sd) >= big.rare - _sd(big.rare_sd)]
+def _bigger_line(big: Arm, judged: list[Judged]) -> str:
+    below = [j.name.split(" − ")[0] for j in judged if j.call == "less"]
+    above = [j.name.split(" − ")[0] for j in judged if j.call == "greater"]
     return (
         f"Bigger model: {big.name} ({big.size}) reaches rare {pm(big.rare, big.rare_sd)}, common "
-        f"{pm(big.common, big.common_sd)} at {big.compute:.2e} FLOPs; small-model strategies within "
-        f"its spread or above on the rare task: {', '.join(matched) if matched else 'none'}."
+        f"{pm(big.common, big.common_sd)} at {big.compute:.2e} FLOPs; small-model strategies "
+        f"significantly below it on the rare task: {', '.join(below) or 'none'}; above it: "
+        f"{', '.join(above) or 'none'}. " + "; ".join(j.text() for j in judged) + "."
     )
 
 

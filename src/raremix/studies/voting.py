@@ -125,15 +125,18 @@ def simulate_votes(p: float, k: int, n: int, seed: int, n_answers: int = 2) -> V
     return VoteResult(winner, used, counts)
 
 
-def wilson(successes: float | F64, n: float | F64, z: float = 1.96) -> tuple[F64, F64]:
-    """Wilson score interval (95% at z = 1.96) for a binomial proportion: (low, high)."""
-    x, m = np.asarray(successes, np.float64), np.asarray(n, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        phat = np.where(m > 0, x / m, np.nan)
-        denom = 1 + z * z / m
-        centre = (phat + z * z / (2 * m)) / denom
-        half = z * np.sqrt(phat * (1 - phat) / m + z * z / (4 * m * m)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+def wilson(successes: float | F64, n: float | F64, alpha: float = 0.05) -> tuple[F64, F64]:
+    """Wilson score intervals, elementwise: `raremix.stats.wilson` on each (successes, n)
+    pair of the broadcast arrays (counts computed as rate × n are rounded to whole numbers);
+    NaN where n is 0 or missing. Returns (low, high)."""
+    from raremix.stats import wilson as wilson_one
+
+    k, m = np.broadcast_arrays(np.asarray(successes), np.asarray(n))
+    low, high = np.full(k.shape, np.nan), np.full(k.shape, np.nan)
+    for i in np.ndindex(k.shape):
+        if m[i] > 0:
+            low[i], high[i] = wilson_one(round(float(k[i])), round(float(m[i])), alpha)
+    return low, high
 
 
 def survival(first_error: I64, lengths: I64) -> I64:
