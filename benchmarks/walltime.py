@@ -40,7 +40,7 @@ def time_study(name: str, quick: bool, workers: int | None, echo: bool) -> tuple
     out = proc.stdout + proc.stderr
     if echo or proc.returncode:
         print(out.rstrip())
-    done = (ln for ln in out.splitlines() if re.search(r"\d+ done", ln))
+    done = (ln for ln in out.splitlines() if re.search(r"\d+ done, \d+ skipped", ln))
     summary = next(done, "").split("; results in")[0].strip()  # the directory is gone
     return wall, summary, proc.returncode
 

@@ -40,10 +40,13 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
 
 
 def md_table(md: str, section: str) -> pd.DataFrame:
-    """The first Markdown table under `## section`, as strings."""
+    """The first Markdown table under `## section`, as strings (Markdown escapes undone)."""
     body = md.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
     lines = [ln for ln in body.splitlines() if ln.startswith("|")]
-    cells = [[c.strip() for c in re.split(r"(?<!\\)\|", ln)[1:-1]] for ln in lines]
+    cells = [
+        [re.sub(r"\\(.)", r"\1", c.strip()) for c in re.split(r"(?<!\\)\|", ln)[1:-1]]
+        for ln in lines
+    ]
     return pd.DataFrame(cells[2:], columns=cells[0])
 
 

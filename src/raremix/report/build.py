@@ -31,7 +31,7 @@ def build_report(study_dir: Path) -> tuple[Path, Path]:
     analysis = root / ANALYSIS_DIR
     if _stale(root):
         analyze_study(root, echo=False)
-    study_file(root, analysis / VERDICT_FILE)  # a link out of the study is refused
+    study_file(root, Path(ANALYSIS_DIR) / VERDICT_FILE)  # a link out of the study is refused
     verdict = Verdict.load(analysis)
     report = (theory_report if verdict.study == "theory" else study_report)(root, verdict)
     html, md = root / HTML_FILE, root / MD_FILE
