@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -49,6 +49,15 @@ class Comparison:
     bounds: tuple[float, float] | None = None
     """One-sided (1 − alpha) lower and upper bounds of the effect (the two-sided 1 − 2·alpha
     interval): what `decide` tests a published effect against. None: use `ci` (stricter)."""
+
+    def within(self, low: float, high: float) -> Comparison:
+        """The same comparison with its intervals cut to the effect's possible range, e.g.
+        [-1, 1] for a difference of accuracies (a t interval on bounded data can overshoot)."""
+
+        def cut(pair: tuple[float, float]) -> tuple[float, float]:
+            return (max(pair[0], low), min(pair[1], high))
+
+        return replace(self, ci=cut(self.ci), bounds=cut(self.bounds) if self.bounds else None)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able values; NaN becomes None."""

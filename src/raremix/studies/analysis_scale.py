@@ -277,7 +277,7 @@ def versus(runs: pd.DataFrame, treat: Group, ctrl: Group, metric: str = "rare_ac
     b = runs.loc[runs.group == ctrl.group, metric].dropna().to_numpy()
     if min(len(a), len(b)) < 2:
         return f"{np.mean(a) - np.mean(b):+.2f} (one seed per arm: no test possible)"
-    return compare_means(a, b, direction="two-sided").text()
+    return compare_means(a, b, direction="two-sided").within(-1.0, 1.0).text()
 
 
 def _phenomenon(runs: pd.DataFrame, small: Group, big: Group) -> str:
@@ -321,7 +321,7 @@ def _tie_with_largest(runs: pd.DataFrame, eq: ScaleEquivalence, best: Group, lar
             f"few for an exact test to tell the designed mix from the largest natural-mix model "
             f"({largest.size}; it needs {floor}), so read it as ≥ about {eq.largest_factor:.1f}×."
         )
-    c = compare_means(a, b, direction="two-sided")
+    c = compare_means(a, b, direction="two-sided").within(-1.0, 1.0)
     if c.p < 0.05:
         return ""
     return (

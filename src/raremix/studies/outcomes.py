@@ -141,17 +141,6 @@ def _compare(h: Hypothesis, treat: pd.Series, ctrl: pd.Series, alpha: float) -> 
     )
 
 
-def _clipped(c: Any) -> Any:
-    """`c` with its intervals cut to [-1, 1]: every metric is an accuracy or a proportion, so
-    no difference of two can lie outside (a t interval on bounded data can overshoot)."""
-    from dataclasses import replace
-
-    def cut(pair: tuple[float, float]) -> tuple[float, float]:
-        return (max(pair[0], -1.0), min(pair[1], 1.0))
-
-    return replace(c, ci=cut(c.ci), bounds=cut(c.bounds)) if c.bounds else replace(c, ci=cut(c.ci))
-
-
 def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisResult]:
     """Every declared hypothesis, compared, Holm-corrected within the family, and decided."""
     from raremix.stats import decide, holm
@@ -206,7 +195,7 @@ def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisRe
             )
             continue
         p_adj = float(next(adjusted))
-        c = _clipped(c)
+        c = c.within(-1.0, 1.0)  # every metric is an accuracy or a proportion
         outcome, reason = decide(
             c,
             direction=h.direction,
