@@ -8,6 +8,7 @@ creates it when the work has something to write.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -38,5 +39,30 @@ def make_output_dir(path: str | Path, what: str = "--out") -> Path:
     except OSError as err:
         raise RaremixError(
             f"{what} {path}: cannot create it ({err.strerror}): choose a folder you can write to"
+        ) from None
+    return path
+
+
+def write_file(path: str | Path, text: str, what: str = "file") -> Path:
+    """Write `text` to `path` atomically (a temp file, fsynced, then `os.replace`).
+
+    A reader, or a run killed mid-write, sees the old file or the new one, never half;
+    a failed write (full disk, permissions) is one line naming the file, and the old
+    file is left as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise RaremixError(
+            f"{what} {path}: cannot write it ({err.strerror or err}): free some space or fix "
+            "the folder's permissions, then rerun to resume"
         ) from None
     return path

@@ -32,7 +32,7 @@ from raremix.errors import RaremixError
 from raremix.evaluate import evaluate
 from raremix.mixture import build_sampler
 from raremix.model import GPT, count_params, flops_per_token
-from raremix.outdir import check_output_dir, make_output_dir
+from raremix.outdir import check_output_dir, make_output_dir, write_file
 from raremix.results.rows import MetricWriter
 from raremix.schedules import eval_steps, lr_at, peak_lr
 from raremix.tokens import TokenBatch
@@ -255,11 +255,8 @@ def _train(
     for cb in callbacks:
         cb.on_end(state)
     if dist.is_main:
-        (run_dir / SUMMARY).write_text(
-            json.dumps(
-                {"step": state.step, "facts": state.facts, "final": state.last_eval}, indent=1
-            )
-        )
+        summary = {"step": state.step, "facts": state.facts, "final": state.last_eval}
+        write_file(run_dir / SUMMARY, json.dumps(summary, indent=1), "run summary")
     close_run(writer, dist)
     return state
 
@@ -317,9 +314,8 @@ def write_run_record(
 
     `cfg` is any raremix run config (a pydantic model with `seed` and `hash()`);
     `versions` adds library versions beyond torch, NumPy and Python."""
-    (run_dir / "config.yaml").write_text(
-        yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-    )
+    config = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    write_file(run_dir / "config.yaml", config, "run config")
     meta = {
         "config_hash": cfg.hash(),
         "seed": cfg.seed,
@@ -330,7 +326,7 @@ def write_run_record(
         **(versions or {}),
         **facts,
     }
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    write_file(run_dir / "meta.json", json.dumps(meta, indent=1), "run record")
 
 
 def run_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:

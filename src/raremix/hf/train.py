@@ -38,6 +38,7 @@ from raremix.hf.data import EvalItems, Examples, SynthExamples, TaggedExamples, 
 from raremix.hf.evaluate import evaluate_hf
 from raremix.hf.lmeval import lmeval_results, write_lmeval
 from raremix.mixture import build_sampler
+from raremix.outdir import write_file
 from raremix.probes import probe, shift_labels, to_rows
 from raremix.results.rows import MetricWriter
 from raremix.schedules import lr_at, peak_lr
@@ -350,7 +351,7 @@ def _finish(state: HFState, items: dict[str, EvalItems]) -> None:
     )
     state.facts["lm_eval"] = str(write_lmeval(state.run_dir, doc))
     summary = {"step": state.step, "facts": state.facts, "final": state.last_eval}
-    (state.run_dir / SUMMARY).write_text(json.dumps(summary, indent=1))
+    write_file(state.run_dir / SUMMARY, json.dumps(summary, indent=1), "run summary")
 
 
 def run_config(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
