@@ -200,3 +200,32 @@ def test_a_bad_axis_value_is_one_line_before_any_worker_starts(tmp_path: Path) -
     with pytest.raises(RaremixError, match=r"unknown ladder size '999k'") as err:
         run_study(path, tmp_path / "out", progress=False)
     assert "\n" not in str(err.value) and not (tmp_path / "out" / "runs").exists()
+
+
+@pytest.mark.slow
+def test_the_demo_in_miniature_confirms_and_types_every_outcome(tmp_path: Path) -> None:
+    """The main job end to end, tiny: the demo's confirmation seeds on a fresh held-out draw,
+    one typed outcome per declared hypothesis, provenance recorded, a report written."""
+    from raremix.cli.cmd_study import prepare_study
+    from raremix.report import build_report
+    from raremix.stats import OUTCOMES
+    from raremix.studies.analysis import Verdict
+    from raremix.studies.runner import run_study
+
+    spec = prepare_study(load_spec(DEMO), quick=True, confirm=True)
+    assert isinstance(spec.base, dict) and spec.hypotheses is not None
+    small = {"steps": 30, "eval_every": 15, "eval_examples": 16, "checkpoint_every": 30}
+    longer = {**spec.axes["arm"], "longer-25k": {"model": {"size": "25k"}, "steps": 45}}
+    spec = spec.model_copy(
+        update={"base": {**spec.base, **small}, "axes": {**spec.axes, "arm": longer}}
+    )
+    outcome = run_study(spec, tmp_path, workers=2, progress=False)
+    assert outcome.ok and outcome.analyzed
+    v = Verdict.load(tmp_path / "analysis")
+    assert v.evidence == "confirmation" and v.analysis == "scale"
+    assert [o["id"] for o in v.outcomes] == [h.id for h in spec.hypotheses.tests]
+    assert all(o["outcome"] in OUTCOMES and o["n"] == [2, 2] for o in v.outcomes)
+    assert v.outcome("bigger") in OUTCOMES and v.provenance["declaration_hash"]
+    assert not v.provenance["changed_after_runs"]
+    html, md = build_report(tmp_path)
+    assert "Declared hypotheses" in md.read_text() and html.exists()
