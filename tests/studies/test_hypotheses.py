@@ -177,11 +177,11 @@ def test_power_table_from_a_pilot() -> None:
 @pytest.mark.parametrize("metric", ["rare_acc", "rare_learned"])
 def test_null_simulation_through_the_verdict_engine(metric: str) -> None:
     """Two arms from one distribution, through `evaluate` as a study's verdict calls it:
-    `supported` at most α of the time (binomial 99.9% bound on 150 simulations)."""
+    `supported` at most α of the time (binomial 99.9% bound on 300 simulations)."""
     rng = np.random.default_rng(7)
     test = _declaration()["tests"][0] | {"metric": metric}
     declaration = load(Declaration, _declaration(tests=[test]), "h")
-    sims, hits = 150, 0
+    sims, hits = 300, 0
     for _ in range(sims):
         same = rng.uniform(0.2, 0.95)  # the arms' common mean differs per simulation
         hits += evaluate(declaration, _table(rng, big=same, small=same))[0].outcome == "supported"

@@ -213,8 +213,8 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     bad = [p for p in values if not 0.0 <= p <= 1.0]
     if bad:
         raise RaremixError(f"p-values must lie in [0, 1]; got {bad[0]}")
-    if not values:
-        return []
+    if len(values) < 2:
+        return values  # a family of one: nothing to adjust (and statsmodels' call costs a gc pass)
     from statsmodels.stats.multitest import multipletests
 
     return [float(p) for p in multipletests(values, method="holm")[1]]
