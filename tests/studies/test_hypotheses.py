@@ -226,6 +226,9 @@ def test_the_demo_in_miniature_confirms_and_types_every_outcome(tmp_path: Path) 
     assert [o["id"] for o in v.outcomes] == [h.id for h in spec.hypotheses.tests]
     assert all(o["outcome"] in OUTCOMES and o["n"] == [2, 2] for o in v.outcomes)
     assert v.outcome("bigger") in OUTCOMES and v.provenance["declaration_hash"]
+    flops = {o["id"]: o["flops"] for o in v.outcomes}  # every comparison states its FLOPs
+    assert flops["longer"][0] == pytest.approx(1.5 * flops["longer"][1])  # 45 vs 30 steps
+    assert flops["bigger"][0] > flops["bigger"][1] > 0
     assert not v.provenance["changed_after_runs"]
     html, md = build_report(tmp_path)
     assert "Declared hypotheses" in md.read_text() and html.exists()

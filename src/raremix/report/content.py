@@ -29,7 +29,14 @@ from raremix.report.plots_curves import (
     rare_curves_figure,
     task_curves_figure,
 )
-from raremix.studies.analysis import ANALYSIS_DIR, FINAL_FILE, VERDICT_FILE, Verdict, outcome_row
+from raremix.studies.analysis import (
+    ANALYSIS_DIR,
+    FINAL_FILE,
+    OUTCOME_COLUMNS,
+    VERDICT_FILE,
+    Verdict,
+    outcome_row,
+)
 from raremix.studies.analysis_final import LAST_EVALS, load_study, task_curves
 from raremix.studies.analysis_scale import best_designed, group_summary
 
@@ -274,9 +281,10 @@ def _hypotheses(verdict: Verdict) -> Section:
             f"{verdict.provenance.get('declaration_hash')}."
         )
     text += [f"{o['id']}: {o['outcome']} — {o['reason']}" for o in verdict.outcomes]
-    columns = ["hypothesis", "treatment − control", "effect [95% CI]", "n", "p (Holm)", "outcome"]
     rows = [outcome_row(o) for o in verdict.outcomes]
-    return Section("Declared hypotheses", text=text, table={"columns": columns, "rows": rows})
+    return Section(
+        "Declared hypotheses", text=text, table={"columns": OUTCOME_COLUMNS, "rows": rows}
+    )
 
 
 def _curve_pair(groups: pd.DataFrame) -> list[str]:

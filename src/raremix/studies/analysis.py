@@ -134,9 +134,8 @@ class Verdict:
 
         title = "Declared hypotheses" + (f" ({self.evidence} runs)" if self.evidence else "")
         table = Table(title=title, title_justify="left")
-        for col in ("hypothesis", "treatment − control", "effect [95% CI]", "n", "p (Holm)"):
-            table.add_column(col, justify="left" if col == "hypothesis" else "right")
-        table.add_column("outcome", justify="left")
+        for col in OUTCOME_COLUMNS:
+            table.add_column(col, justify="left" if col in ("hypothesis", "outcome") else "right")
         for o in self.outcomes:
             table.add_row(*(Text(str(v)) for v in outcome_row(o)))
         return table
@@ -145,16 +144,30 @@ class Verdict:
 VerdictFn = Callable[["pd.DataFrame", dict[str, Any], Path], Verdict]
 
 
+OUTCOME_COLUMNS = [
+    "hypothesis",
+    "treatment − control",
+    "train FLOPs per run",
+    "effect [95% CI]",
+    "n",
+    "p (Holm)",
+    "outcome",
+]
+"""The columns of a declared-hypotheses table (console and report alike)."""
+
+
 def outcome_row(o: dict[str, Any]) -> list[str]:
-    """A hypothesis outcome as display cells: id and claim, arms, effect, n, p, outcome."""
+    """A hypothesis outcome as `OUTCOME_COLUMNS` cells: claim, arms, FLOPs, effect, n, p, outcome."""
     import math
 
     effect, (lo, hi), p = o["effect"], o["ci"], o["p_adjusted"]
     shown = f"{effect:+.2f} [{lo:+.2f}, {hi:+.2f}]" if math.isfinite(effect) else "n/a"
     n = f"{o['n'][0]} vs {o['n'][1]}" if o["n"][0] else "–"
+    flops = [f"{f:.2g}" if f is not None and math.isfinite(f) else "?" for f in o.get("flops", ())]
     return [
         f"{o['id']}: {o['claim']}",
         f"{o['treatment']} − {o['control']} ({o['metric']})",
+        " vs ".join(flops) or "?",
         shown,
         n,
         f"{p:.3g}" if math.isfinite(p) else "–",

@@ -269,12 +269,16 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
     )
 
 
+def _seeds(runs: pd.DataFrame, group: Group, metric: str) -> np.ndarray:
+    """One group's per-seed values of `metric` (a `per_run` column)."""
+    return runs.loc[runs.group == group.group, metric].dropna().to_numpy()
+
+
 def versus(runs: pd.DataFrame, treat: Group, ctrl: Group, metric: str = "rare_acc") -> str:
     """'+0.81 [+0.52, +1.00], p = 0.004 (permutation …)': treatment − control over seeds."""
     from raremix.stats import compare_means
 
-    a = runs.loc[runs.group == treat.group, metric].dropna().to_numpy()
-    b = runs.loc[runs.group == ctrl.group, metric].dropna().to_numpy()
+    a, b = _seeds(runs, treat, metric), _seeds(runs, ctrl, metric)
     if min(len(a), len(b)) < 2:
         return f"{np.mean(a) - np.mean(b):+.2f} (one seed per arm: no test possible)"
     return compare_means(a, b, direction="two-sided").within(-1.0, 1.0).text()
@@ -310,8 +314,7 @@ def _tie_with_largest(runs: pd.DataFrame, eq: ScaleEquivalence, best: Group, lar
     are there too few seeds to tell? ('' when the designed mix is clearly ahead.)"""
     from raremix.stats import compare_means, min_seeds_for_exact
 
-    a = runs.loc[runs.group == best.group, "rare_acc"].dropna().to_numpy()
-    b = runs.loc[runs.group == largest.group, "rare_acc"].dropna().to_numpy()
+    a, b = _seeds(runs, best, "rare_acc"), _seeds(runs, largest, "rare_acc")
     if eq.status != "never":
         return ""
     floor = min_seeds_for_exact(0.05, paired=False, direction="two-sided")

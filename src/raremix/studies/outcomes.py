@@ -46,6 +46,8 @@ class HypothesisResult:
     means: tuple[float, float]
     published: float | None = None
     source: str = ""
+    flops: tuple[float, float] = (math.nan, math.nan)
+    """Mean training FLOPs of a run in the treatment and in the control arm (PROTOCOL §1)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able."""
@@ -107,6 +109,14 @@ def _select(table: pd.DataFrame, arm: dict[str, str]) -> pd.DataFrame:
             return table.iloc[0:0]
         mask &= table[col].astype(str) == label
     return table[mask]
+
+
+def _arm_flops(table: pd.DataFrame, arm: dict[str, str]) -> float:
+    """Mean training FLOPs of the arm's runs (NaN when the runs do not report them)."""
+    rows = _select(table, arm)
+    if "flops" not in rows or rows.empty:
+        return math.nan
+    return float(pd.to_numeric(rows["flops"], errors="coerce").mean())
 
 
 def arm_values(table: pd.DataFrame, h: Hypothesis) -> tuple[pd.Series, pd.Series]:
@@ -174,6 +184,7 @@ def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisRe
             "direction": h.direction,
             "published": pub,
             "source": source,
+            "flops": (_arm_flops(table, h.treatment), _arm_flops(table, h.control)),
         }
         if c is None:
             outcome = "out of regime" if h.regime else "inconclusive"
