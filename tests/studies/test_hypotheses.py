@@ -206,11 +206,11 @@ def test_a_bad_axis_value_is_one_line_before_any_worker_starts(tmp_path: Path) -
 def test_the_demo_in_miniature_confirms_and_types_every_outcome(tmp_path: Path) -> None:
     """The main job end to end, tiny: the demo's confirmation seeds on a fresh held-out draw,
     one typed outcome per declared hypothesis, provenance recorded, a report written."""
-    from raremix.cli.cmd_study import prepare_study
     from raremix.report import build_report
     from raremix.stats import OUTCOMES
     from raremix.studies.analysis import Verdict
     from raremix.studies.runner import run_study
+    from raremix.studies.spec import prepare_study
 
     spec = prepare_study(load_spec(DEMO), quick=True, confirm=True)
     assert isinstance(spec.base, dict) and spec.hypotheses is not None

@@ -29,12 +29,11 @@ def demo(
     Four seeds each, ~4 minutes on 2 CPU cores. Prints the verdict computed from these
     runs and writes an HTML + Markdown report. Rerun to resume; finished runs are kept.
     """
-    from raremix.cli.cmd_study import prepare_study
     from raremix.configbase import packaged_configs
     from raremix.outdir import check_output_dir
     from raremix.report import build_report
     from raremix.studies.runner import run_study
-    from raremix.studies.spec import load_spec
+    from raremix.studies.spec import load_spec, prepare_study
 
     console = Console()
     # the demo reports evidence: its declared confirmation seeds on a fresh held-out draw

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,9 +14,6 @@ from raremix.configbase import packaged_configs, resolve_config
 from raremix.display import safe
 from raremix.errors import RaremixError
 from raremix.outdir import check_output_dir
-
-if TYPE_CHECKING:
-    from raremix.studies.spec import StudySpec
 
 study_app = typer.Typer(
     help="Run studies: a base config swept over axes (sizes, mixtures, seeds), resumably.",
@@ -67,7 +64,7 @@ def run(
 ) -> None:
     """Run every run of a study not yet done; rerun the same command to resume."""
     from raremix.studies.runner import run_study
-    from raremix.studies.spec import expand, load_spec
+    from raremix.studies.spec import expand, load_spec, prepare_study
 
     if spec == "theory":  # the theory lab is one seconds-long computation, not a sweep of runs
         _run_theory(out, quick)
@@ -85,24 +82,6 @@ def run(
             f"[red]{len(outcome.failed)} failed[/]: fix and rerun the same command to retry them"
         )
         raise SystemExit(1)  # not typer.Exit: main() runs click with standalone_mode=False
-
-
-def prepare_study(study: StudySpec, quick: bool, confirm: bool) -> StudySpec:
-    """The study as it will run: on its confirmation seeds (`confirm`), then made small (`quick`).
-
-    A quick confirmation keeps the first two confirmation seeds (the fewest a test can use).
-    """
-    from raremix.studies.registry import study_record
-    from raremix.studies.spec import confirm_variant, quick_variant
-
-    if confirm:
-        study = confirm_variant(study, study_record(study.analysis).eval_seed_key)
-    if quick:
-        confirmed = study.axes.get("seed") if confirm else None
-        study = quick_variant(study)
-        if isinstance(confirmed, list):
-            study = study.model_copy(update={"axes": {**study.axes, "seed": confirmed[:2]}})
-    return study
 
 
 def _run_theory(out: Path | None, quick: bool) -> None:

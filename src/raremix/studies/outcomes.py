@@ -13,11 +13,10 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
-from raremix.results.onset import LearnedRule
+from raremix.results.onset import LearnedRule, onset_index
 from raremix.results.store import label_column
 from raremix.studies.hypotheses import Declaration, Hypothesis, metric_kind
 
@@ -61,13 +60,6 @@ class HypothesisResult:
         return f"{self.effect:+.2f} [{lo:+.2f}, {hi:+.2f}]"
 
 
-def learned(acc: np.ndarray, rule: LearnedRule) -> bool:
-    """Whether accuracy met `rule` (≥ threshold at `consecutive` evaluations in a row)."""
-    from raremix.results.onset import onset_index
-
-    return onset_index(acc, rule) is not None
-
-
 def per_run_metrics(
     final: pd.DataFrame, curves: pd.DataFrame, runs: pd.DataFrame, rule: LearnedRule
 ) -> pd.DataFrame:
@@ -85,9 +77,8 @@ def per_run_metrics(
         metrics.setdefault(str(run_id), {})[f"acc:{task}"] = float(acc)
     for (run_id, task), c in curves.groupby(["run_id", "task"]):
         c = c.sort_values("step")
-        metrics.setdefault(str(run_id), {})[f"learned:{task}"] = float(
-            learned(c["acc"].to_numpy(), rule)
-        )
+        learned = onset_index(c["acc"].to_numpy(), rule) is not None  # the declared rule
+        metrics.setdefault(str(run_id), {})[f"learned:{task}"] = float(learned)
     rare = {str(r): list(t) for r, t in zip(runs["run_id"], runs["rare"], strict=True)}
     for run_id, m in metrics.items():
         tasks = rare.get(run_id, [])

@@ -349,3 +349,20 @@ def _expand(spec: StudySpec) -> list[RunSpec]:
         seen[run_id] = labels
         runs.append(RunSpec(run_id=run_id, labels=labels, config=config))
     return runs
+
+
+def prepare_study(study: StudySpec, quick: bool, confirm: bool) -> StudySpec:
+    """The study as it will run: on its confirmation seeds (`confirm`), then made small (`quick`).
+
+    A quick confirmation keeps the first two confirmation seeds (the fewest a test can use).
+    """
+    from raremix.studies.registry import study_record
+
+    if confirm:
+        study = confirm_variant(study, study_record(study.analysis).eval_seed_key)
+    if quick:
+        confirmed = study.axes.get("seed") if confirm else None
+        study = quick_variant(study)
+        if isinstance(confirmed, list):
+            study = study.model_copy(update={"axes": {**study.axes, "seed": confirmed[:2]}})
+    return study
