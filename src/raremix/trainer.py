@@ -33,7 +33,7 @@ from raremix.evaluate import evaluate
 from raremix.mixture import build_sampler
 from raremix.model import GPT, count_params, flops_per_token
 from raremix.outdir import check_output_dir, make_output_dir, write_file
-from raremix.results.rows import MetricWriter
+from raremix.results.rows import MetricWriter, run_id_of_dir
 from raremix.schedules import eval_steps, lr_at, peak_lr
 from raremix.tokens import TokenBatch
 
@@ -168,8 +168,9 @@ def _train(
         "d_model": model_cfg.d_model,
         "n_layer": model_cfg.n_layer,
     }
-    writer = MetricWriter(run_dir / "metrics.jsonl" if dist.is_main else distributed.scratch_path())
-    state = TrainState(cfg, run_dir, cfg.hash(), model, optimizer, data, sampler, writer, device,
+    writer = MetricWriter(run_dir / "metrics.jsonl" if dist.is_main else distributed.scratch_path(),
+                          run=run_id_of_dir(run_dir))  # fmt: skip
+    state = TrainState(cfg, run_dir, writer.run, model, optimizer, data, sampler, writer, device,
                        facts=facts, dist=dist)  # fmt: skip
     expect = {"model": model_cfg.model_dump(), "config_hash": cfg.hash()}
 

@@ -40,7 +40,7 @@ def test_show_sql_export(raremix, study_dir: Path, tmp_path: Path) -> None:
         "results",
         "sql",
         str(study_dir),
-        "select seed, max(value) as best from metrics join runs on run = run_id group by seed order by seed",
+        "select seed, max(value) as best from metrics join runs using (run_id) group by seed order by seed",
     )
     assert sql.code == 0 and "1.2" in sql.out
     exported = raremix("results", "export", str(study_dir), "--to", str(tmp_path / "m.csv"))

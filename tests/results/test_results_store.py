@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from raremix.errors import RaremixError
@@ -48,11 +49,11 @@ def test_runs_metrics_and_sql(tmp_path: Path) -> None:
     assert json.loads(runs.loc[0, "config"]) == {"lr": 0.1} and runs.loc[2, "error"] == "boom"
     assert runs["params"].tolist()[:2] == [100.0, 100.5]
     metrics = store.metrics()
-    assert len(metrics) == 12 and set(metrics["run"]) == {"a1", "b2"}
+    assert len(metrics) == 12 and set(metrics["run_id"]) == {"a1", "b2"}
     assert store.finished_ids() == {"a1", "b2"}
     assert store.has_run("a1") and not store.has_run("c3") and not store.has_run("zz")
     best = store.sql(
-        "select mixture, min(value) as v from metrics join runs on run = run_id "
+        "select mixture, min(value) as v from metrics join runs using (run_id) "
         "where task = 'rare' group by mixture order by mixture"
     )
     assert best["v"].tolist() == [pytest.approx(1 / 3), pytest.approx(2 / 3)]
@@ -76,7 +77,7 @@ def test_crash_leftovers_are_invisible(tmp_path: Path) -> None:
     ResultStore(tmp_path / "other").add_run("d4", {}, _rows(5))
     (tmp_path / "other" / "metrics" / "d4.parquet").rename(tmp_path / "metrics" / "d4.parquet")
     assert set(store.runs()["run_id"]) == {"a1", "b2", "c3"}
-    assert set(store.metrics()["run"]) == {"a1", "b2"} and not store.has_run("d4")
+    assert set(store.metrics()["run_id"]) == {"a1", "b2"} and not store.has_run("d4")
 
 
 WRITER = textwrap.dedent(
@@ -103,9 +104,9 @@ def test_concurrent_writers_all_land_none_torn(tmp_path: Path) -> None:
         *(f"w{w}-{i}" for w in range(4) for i in range(8)),
         "shared",
     }
-    counts = store.sql("select run, count(*) as n, min(value) as lo from metrics group by run")
+    counts = store.sql("select run_id, count(*) as n, min(value) as lo from metrics group by run_id")
     assert (counts["n"] == 50).all()
-    shared = counts.set_index("run").loc["shared", "lo"]  # one writer's complete version
+    shared = counts.set_index("run_id").loc["shared", "lo"]  # one writer's complete version
     assert shared == runs.set_index("run_id").loc["shared", "writer"]
     assert not [p for p in tmp_path.rglob("*") if p.suffix == ".tmp"]
 
@@ -137,3 +138,25 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
         with pytest.raises(RaremixError, match=match) as err:
             call()
         assert "\n" not in str(err.value)
+
+
+def test_rows_naming_another_run_are_refused(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    rows = [{**r, "run": "a1"} for r in _rows(2)]
+    store.add_run("a1", {}, rows)  # its own id: stored
+    with pytest.raises(RaremixError, match=r"run 'b2': 1 other run id\(s\) in its metric rows \('a1'\)"):
+        store.add_run("b2", {}, rows)
+    assert store.finished_ids() == {"a1"}
+
+
+def test_a_store_with_the_old_run_column_is_read(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.add_run("new", {}, _rows(2))
+    store.add_run("old", {}, _rows(3))
+    # rewrite one run's metrics as stores before `run_id` wrote them: the column was `run`
+    old = tmp_path / "metrics" / "old.parquet"
+    pq.write_table(pq.read_table(old).rename_columns(["run", "step", "task", "metric", "value"]), old)
+    counts = store.sql("select run_id, count(*) as n from metrics group by run_id order by run_id")
+    assert counts.to_dict("list") == {"run_id": ["new", "old"], "n": [4, 6]}
+    (tmp_path / "metrics" / "new.parquet").unlink()  # a store of old files only reads too
+    assert set(store.metrics()["run_id"]) == {"old"}

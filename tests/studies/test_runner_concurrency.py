@@ -94,7 +94,7 @@ def test_stored_runs_with_incomplete_rows_are_run_again(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / damaged / "log.txt").read_text() == "start step=0\n"
     assert "1 stored with incomplete rows were run again" in again.summary()
     metrics = ResultStore.open(tmp_path).metrics()
-    assert (metrics.groupby("run")["step"].max() == 40).all() and len(metrics) == 2 * 5 * 3
+    assert (metrics.groupby("run_id")["step"].max() == 40).all() and len(metrics) == 2 * 5 * 3
 
 
 def test_study_cli_names_the_trust_flag(

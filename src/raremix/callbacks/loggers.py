@@ -129,7 +129,7 @@ class MLflowLogger(_Logger):
             self.run_id = found[0].info.run_id
             return
         run = self.client.create_run(exp_id, run_name=state.run_id,
-                                     tags={"raremix_run_dir": where, "raremix_config_hash": state.run_id})  # fmt: skip
+                                     tags={"raremix_run_dir": where, "raremix_config_hash": state.cfg.hash()})  # fmt: skip
         self.run_id = run.info.run_id
         from mlflow.entities import Param
 

@@ -40,7 +40,7 @@ from raremix.hf.lmeval import lmeval_results, write_lmeval
 from raremix.mixture import build_sampler
 from raremix.outdir import write_file
 from raremix.probes import probe, shift_labels, to_rows
-from raremix.results.rows import MetricWriter
+from raremix.results.rows import MetricWriter, run_id_of_dir
 from raremix.schedules import lr_at, peak_lr
 from raremix.trainer import (
     SUMMARY,
@@ -165,11 +165,14 @@ def _train_hf(
     model.to(device)
     optimizer = make_optimizer(model, cfg.optim, fused=device.type == "cuda")
     n_params = sum(p.numel() for p in model.parameters())
-    writer = MetricWriter(run_dir / "metrics.jsonl" if dist.is_main else distributed.scratch_path())
+    writer = MetricWriter(
+        run_dir / "metrics.jsonl" if dist.is_main else distributed.scratch_path(),
+        run=run_id_of_dir(run_dir),
+    )
     state = HFState(
         cfg,
         run_dir,
-        cfg.hash(),
+        writer.run,
         model,
         tok,
         optimizer,
@@ -343,7 +346,7 @@ def _finish(state: HFState, items: dict[str, EvalItems]) -> None:
         judge={t: it.scored_by for t, it in items.items()},
         config={
             "step": state.step,
-            "config_hash": state.run_id,
+            "config_hash": state.cfg.hash(),
             "random_seed": state.cfg.seed,
             "device": str(state.device),
             "batch_size": state.cfg.batch_size,

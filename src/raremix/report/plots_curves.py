@@ -203,7 +203,7 @@ def probe_text(metric: str) -> tuple[str, str]:
 
 def probe_table(metrics: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """probe/* rows joined to their run's group, seed, size, params, mix and rare tasks."""
-    p = metrics[metrics.metric.str.startswith("probe/")].rename(columns={"run": "run_id"})
+    p = metrics[metrics.metric.str.startswith("probe/")]
     keys = ["run_id", "seed", "size", "params", "mix", "group", "rare"]
     return p.merge(runs[keys], on="run_id")
 

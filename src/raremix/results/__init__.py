@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from raremix.results.rows import METRIC_COLUMNS, MetricWriter, load_rows, read_rows
+from raremix.results.rows import (
+    METRIC_COLUMNS,
+    MetricWriter,
+    load_rows,
+    read_rows,
+    run_id_of_dir,
+)
 
 if TYPE_CHECKING:
     from raremix.results.store import ResultStore
 
-__all__ = ["METRIC_COLUMNS", "MetricWriter", "ResultStore", "load_rows", "read_rows"]
+__all__ = ["METRIC_COLUMNS", "MetricWriter", "ResultStore", "load_rows", "read_rows", "run_id_of_dir"]
 
 
 def __getattr__(name: str) -> Any:

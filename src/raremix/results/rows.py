@@ -1,6 +1,8 @@
 """Metric rows: raremix's one result format, appended to a run's `metrics.jsonl`.
 
 A row is `{run, step, task, metric, value}` (task "" or "all" for run-level metrics).
+`run` is the run's one id: the name of its directory (`run_id_of_dir`), which is also
+the id a study's results store files it under.
 A run appends rows while it trains; a row counts once its line (with the newline) is
 on disk, so a crash mid-write leaves at most one torn last line, which readers drop.
 """
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
 
 METRIC_COLUMNS = ("run", "step", "task", "metric", "value")
 METRICS_FILE = "metrics.jsonl"
+
+
+def run_id_of_dir(run_dir: str | Path) -> str:
+    """A run's id: the name of its directory (`runs/3f9c0a1b2d4e/` → `3f9c0a1b2d4e`)."""
+    return Path(os.path.abspath(run_dir)).name  # abspath, not resolve: a symlink keeps its name
 
 
 def metric_row(row: Mapping[str, Any], run: str = "") -> dict[str, Any]:
@@ -59,13 +66,13 @@ def _parse(line: bytes, path: Path, lineno: int) -> dict[str, Any]:
 class MetricWriter:
     """Appends metric rows to a JSONL file, each write straight to disk (no buffer).
 
-    `run` defaults to the name of the file's directory (a study run's dir is its id).
+    `run` defaults to the id of the file's directory (`run_id_of_dir`).
     Opening repairs a torn last line left by a crash. Use as a context manager or `close()`.
     """
 
     def __init__(self, path: str | Path, run: str | None = None) -> None:
         self.path = Path(path)
-        self.run = self.path.parent.name if run is None else run
+        self.run = run_id_of_dir(self.path.parent) if run is None else run
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
         self._file = self._open()

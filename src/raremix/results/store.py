@@ -1,7 +1,8 @@
 """The results store: an embedded directory of Parquet files, queried with DuckDB.
 
 Layout: `ROOT/runs/<run_id>.parquet` (one row per run) and `ROOT/metrics/<run_id>.parquet`
-(that run's metric rows). Every file is written under a temporary name, synced and
+(that run's metric rows). Both tables name the run in one column, `run_id`: the run's
+one id, also its directory's name and its metric rows' `run`. Every file is written under a temporary name, synced and
 atomically renamed, so concurrent writers never contend and a crash never leaves a
 half-visible file. The run file is written last: it is the run's commit marker, and
 metrics without one are invisible to queries. Re-adding a run replaces its files.
@@ -9,6 +10,9 @@ metrics without one are invisible to queries. Re-adding a run replaces its files
 Reading is read-only: `sql` runs only SELECT statements on a connection that can
 read nothing outside the store. A file damaged anyway (a disk fault, a copy cut short)
 is named in one line with the fix: delete that run's files and rerun the study.
+
+Stores written before the metrics column was `run_id` (it was `run`) are read as they
+are: the `metrics` view renames the old column, so old and new files mix freely.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ _QUERY_ERRORS = (
 
 _METRIC_SCHEMA = pa.schema(
     [
-        ("run", pa.string()),
+        ("run_id", pa.string()),
         ("step", pa.int64()),
         ("task", pa.string()),
         ("metric", pa.string()),
@@ -61,7 +65,7 @@ _EMPTY_RUNS = (
     "null::double as wall_s, null::varchar as error, null::varchar as config where false"
 )
 _EMPTY_METRICS = (
-    "select null::varchar as run, null::bigint as step, null::varchar as task, "
+    "select null::varchar as run_id, null::bigint as step, null::varchar as task, "
     "null::varchar as metric, null::double as value where false"
 )
 
@@ -128,8 +132,10 @@ class ResultStore:
         """Store one run: its run-table row (`run_info` → columns) and its metric rows.
 
         `run_info` keys become columns (study, status, wall_s, error, config, labels,
-        facts); dicts and lists are stored as JSON text; status defaults to "done". The
-        rows' `run` is set to `run_id`. Safe to call from many processes at once.
+        facts); dicts and lists are stored as JSON text; status defaults to "done". Rows
+        without a `run` are this run's; a row naming another run is refused (one id per
+        run: a row filed under the wrong id would corrupt both runs' curves). Safe to
+        call from many processes at once.
         """
         if not re.fullmatch(r"[\w.-]+", run_id):
             raise RaremixError(
@@ -154,7 +160,15 @@ class ResultStore:
 
         if not isinstance(rows, pd.DataFrame):
             rows = [metric_row(r, run_id) for r in rows or []]
-        frame = rows_frame(rows).assign(run=run_id)
+        frame = rows_frame(rows)
+        foreign = sorted(set(frame["run"].dropna()) - {run_id})
+        if foreign:
+            raise RaremixError(
+                f"run '{run_id}': {len(foreign)} other run id(s) in its metric rows "
+                f"({', '.join(map(repr, foreign[:3]))}): a run's rows carry its own id "
+                "(its directory's name); store each run's rows under that id"
+            )
+        frame = frame.assign(run=run_id).rename(columns={"run": "run_id"})
         metrics_file = self.root / "metrics" / f"{run_id}.parquet"
         if len(frame):
             table = pa.Table.from_pandas(frame, schema=_METRIC_SCHEMA, preserve_index=False)
@@ -197,10 +211,19 @@ class ResultStore:
             con.execute(f"create view runs as {_EMPTY_RUNS}")
         if any(metrics_dir.glob("*.parquet")):
             glob = _sql_str(metrics_dir / "*.parquet")
+            files = f"read_parquet({glob}, union_by_name = true)"
+            names = {row[0] for row in con.execute(f"describe select * from {files}").fetchall()}
+            # stores from before `run_id` name the metrics column `run`: read both
+            run = {
+                frozenset({"run_id"}): "run_id",
+                frozenset({"run"}): "run as run_id",
+                frozenset({"run", "run_id"}): "coalesce(run_id, run) as run_id",
+            }.get(frozenset(names & {"run", "run_id"}), "run_id")
             # metrics whose run file is not (yet) there are invisible: the run file commits
             con.execute(
-                f"create view metrics as select * from read_parquet({glob}) "
-                "where run in (select run_id from runs)"
+                f"create view metrics as select * from ("
+                f"select {run}, step, task, metric, value from {files}) "
+                "where run_id in (select run_id from runs)"
             )
         else:
             con.execute(f"create view metrics as {_EMPTY_METRICS}")
@@ -242,8 +265,8 @@ class ResultStore:
         return self.sql("select * from runs order by run_id")
 
     def metrics(self) -> pd.DataFrame:
-        """All metric rows of stored runs (ordered by run, step, task, metric)."""
-        return self.sql("select * from metrics order by run, step, task, metric")
+        """All metric rows of stored runs (ordered by run_id, step, task, metric)."""
+        return self.sql("select * from metrics order by run_id, step, task, metric")
 
     def export(
         self,
@@ -261,7 +284,7 @@ class ResultStore:
                 f"cannot tell the export format of '{dest}': name it *.parquet or *.csv"
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
-        order = "run, step, task, metric" if table == "metrics" else "run_id"
+        order = "run_id, step, task, metric" if table == "metrics" else "run_id"
         options = "format parquet" if fmt == "parquet" else "format csv, header true"
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         try:

@@ -45,7 +45,7 @@ class StudyData:
     runs: pd.DataFrame
     """Done runs with run facts plus seed, size, mix, group, rare, batch_size, shares."""
     metrics: pd.DataFrame
-    """Every metric row of those runs: run, step, task, metric, value."""
+    """Every metric row of those runs: run_id, step, task, metric, value."""
 
 
 def load_study(study_dir: Path) -> StudyData:
@@ -73,7 +73,7 @@ def load_study(study_dir: Path) -> StudyData:
     name = studies[0] if studies else str(spec.get("name", Path(study_dir).name))
     metrics = store.metrics()
     info = run_info(done, list(spec.get("axes", {}) or {}))
-    metrics = metrics[metrics["run"].isin(info["run_id"])].reset_index(drop=True)
+    metrics = metrics[metrics["run_id"].isin(info["run_id"])].reset_index(drop=True)
     return StudyData(
         Path(study_dir), name, str(spec.get("description", "")).strip(), spec, info, metrics
     )
@@ -159,7 +159,7 @@ def _groups(runs: pd.DataFrame, extra_axes: list[str]) -> list[str]:
 
 
 def task_curves(study: StudyData) -> pd.DataFrame:
-    """Every evaluation: run, step, task, acc, loss and the `EVIDENCE` columns, with the
+    """Every evaluation: run_id, step, task, acc, loss and the `EVIDENCE` columns, with the
     run's seed, size, mix, group, role."""
     m = study.metrics
     m = m[m["metric"].isin(EVAL_METRICS + EVIDENCE) & ~m["task"].isin(RUN_LEVEL_TASKS)]
@@ -168,9 +168,9 @@ def task_curves(study: StudyData) -> pd.DataFrame:
             f"{study.study_dir}: the store has no per-task 'acc' rows: analysis needs runs of "
             "raremix's trainer (run_fn raremix.trainer:run_config)"
         )
-    wide = m.pivot_table(index=["run", "step", "task"], columns="metric", values="value")
+    wide = m.pivot_table(index=["run_id", "step", "task"], columns="metric", values="value")
     wide = wide.reindex(columns=[*EVAL_METRICS, *EVIDENCE])  # absent evidence: NaN columns
-    wide = wide.reset_index().rename(columns={"run": "run_id"}).rename_axis(columns=None)
+    wide = wide.reset_index().rename_axis(columns=None)
     keys = ["run_id", "seed", "size", "params", "flops", "mix", "group", "rare"]
     out = wide.merge(study.runs[keys], on="run_id")
     out["role"] = ["rare" if t in r else "common" for t, r in zip(out.task, out.rare, strict=True)]

@@ -34,11 +34,11 @@ def run_table(final: pd.DataFrame, extra: pd.DataFrame, runs: pd.DataFrame) -> p
     """One row per run × task: framing, held_out (bool), acc, format (mean of the last
     `LAST_EVALS` evaluations) and random_acc (the output-space baseline)."""
     last = extra[extra.metric == "format"].sort_values("step")
-    last = last.groupby(["run", "task"]).tail(LAST_EVALS)
-    fmt = last.groupby(["run", "task"])["value"].mean().rename("format")
+    last = last.groupby(["run_id", "task"]).tail(LAST_EVALS)
+    fmt = last.groupby(["run_id", "task"])["value"].mean().rename("format")
     base = extra[extra.metric == "random_acc"].groupby("task")["value"].mean()
     t = final[["run_id", "seed", "task", "acc"]].merge(
-        fmt.reset_index().rename(columns={"run": "run_id"}), on=["run_id", "task"], how="left"
+        fmt.reset_index(), on=["run_id", "task"], how="left"
     )
     info = runs.set_index("run_id")
     t["framing"] = t.run_id.map(info["framing"]).astype(str)

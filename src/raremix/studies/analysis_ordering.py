@@ -267,8 +267,8 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
     curves = ctx["curves"].merge(arm_frame(runs), on="run_id")
     curves["kind"] = curves.task.map(kinds)
     ent = ResultStore.open(out.parent).metrics()
-    ent = ent[(ent.metric == ENTROPY) & ent.run.isin([r.run_id for r in runs])]
-    ent = ent.rename(columns={"run": "run_id", "value": "entropy"}).merge(
+    ent = ent[(ent.metric == ENTROPY) & ent.run_id.isin([r.run_id for r in runs])]
+    ent = ent.rename(columns={"value": "entropy"}).merge(
         arm_frame(runs), on="run_id"
     )
     ent["kind"] = ent.task.map(kinds)

@@ -188,18 +188,18 @@ def summarise(final: pd.DataFrame, runs: pd.DataFrame, weights: pd.DataFrame) ->
 def _weight_rows(store: ResultStore, runs: pd.DataFrame) -> pd.DataFrame:
     """The `weight` rows of the runs (step, task, value) with each run's arm, seed and steps."""
     if runs.empty:
-        return pd.DataFrame(columns=["run", "step", "task", "value", "arm", "steps"])
+        return pd.DataFrame(columns=["run_id", "step", "task", "value", "arm", "steps"])
     ids = ", ".join(f"'{r}'" for r in runs.run_id)
     rows = store.sql(
-        f"select run, step, task, value from metrics where metric = 'weight' and run in ({ids})"
+        f"select run_id, step, task, value from metrics where metric = 'weight' and run_id in ({ids})"
     )
     labels = runs["arm"] if "arm" in runs.columns else pd.Series("", index=runs.index)
     arm = dict(zip(runs.run_id, labels, strict=True))
     steps = {
         r: int(json.loads(c).get("steps", 0)) for r, c in zip(runs.run_id, runs.config, strict=True)
     }
-    return rows.assign(arm=rows.run.map(arm), steps=rows.run.map(steps)).sort_values(
-        ["run", "task", "step"]
+    return rows.assign(arm=rows.run_id.map(arm), steps=rows.run_id.map(steps)).sort_values(
+        ["run_id", "task", "step"]
     )
 
 
@@ -209,7 +209,7 @@ def _rare_shares(
     """Per adaptive run: the rare tasks' weight averaged over training (weights hold from
     each update to the next)."""
     out: dict[str, float] = {}
-    for run, w in weights.groupby("run"):
+    for run, w in weights.groupby("run_id"):
         rare = configs[str(run)].get("rare", [])
         total = 0.0
         for _, t in w[w.task.isin(rare)].groupby("task"):
@@ -358,7 +358,7 @@ def save_strategies_figure(
         w = weights[(weights.arm == a.name) & weights.task.isin(rare)]
         if w.empty:
             continue
-        by_step = _to_end(w.groupby(["run", "step"]).value.sum().unstack(0), w)  # (steps, runs)
+        by_step = _to_end(w.groupby(["run_id", "step"]).value.sum().unstack(0), w)  # (steps, runs)
         ax.step(
             by_step.index, by_step.mean(axis=1), where="post", color=colors[a.name], label=a.name
         )

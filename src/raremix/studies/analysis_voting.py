@@ -34,10 +34,10 @@ def success_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per arm × length, pooled over seeds: successes, chains, measured rate, its Wilson
     interval, and the mean predicted success (closed form, and per input)."""
     m = rows[rows.metric.isin(["success", "chains", "predicted", "predicted_per_input"])]
-    wide = m.pivot_table(index=["run", "task", "step"], columns="metric", values="value")
+    wide = m.pivot_table(index=["run_id", "task", "step"], columns="metric", values="value")
     wide = wide.reset_index()
     wide["wins"] = wide["success"] * wide["chains"]
-    agg = {"wins": ("wins", "sum"), "chains": ("chains", "sum"), "seeds": ("run", "nunique")}
+    agg = {"wins": ("wins", "sum"), "chains": ("chains", "sum"), "seeds": ("run_id", "nunique")}
     for col in ("predicted", "predicted_per_input"):
         if col in wide:
             agg[col] = (col, "mean")
@@ -52,7 +52,7 @@ def _arm_runs(rows: pd.DataFrame) -> pd.DataFrame:
     with a column per metric."""
     arms = set(rows.loc[rows.metric == "k", "task"])
     m = rows[(rows.step == 0) & rows.task.isin(arms)]
-    return m.pivot_table(index=["task", "run"], columns="metric", values="value").reset_index()
+    return m.pivot_table(index=["task", "run_id"], columns="metric", values="value").reset_index()
 
 
 def arm_stats(rows: pd.DataFrame) -> pd.DataFrame:
@@ -81,9 +81,9 @@ def seed_cells(rows: pd.DataFrame, seeds: dict[str, int] | None = None) -> pd.Da
         "optimistic" if p < lo - 1e-15 else "pessimistic" if p > hi + 1e-15 else "inside"
         for p, lo, hi in zip(w.predicted, w.lo, w.hi, strict=True)
     ]
-    w["seed"] = w["run"].map(seeds) if seeds else w["run"]
+    w["seed"] = w["run_id"].map(seeds) if seeds else w["run_id"]
     order = {a: i for i, a in enumerate(arm_order(sorted(set(w.arm))))}
-    return w.sort_values(["arm", "run"], key=lambda c: c.map(order) if c.name == "arm" else c)
+    return w.sort_values(["arm", "run_id"], key=lambda c: c.map(order) if c.name == "arm" else c)
 
 
 def records(df: pd.DataFrame, index: str | None = None) -> list[dict[str, Any]]:

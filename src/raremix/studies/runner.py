@@ -315,6 +315,9 @@ def _run_study(
         _set_aside(out, run_id)
     finished = store.finished_ids() - set(incomplete)
     todo = [r for r in runs if r.run_id not in finished]
+    for run in todo:
+        if _written_under_another_id(out, run.run_id):
+            _set_aside(out, run.run_id)
     outcome = StudyOutcome(out, len(runs), skipped=[r.run_id for r in runs if r.run_id in finished])
     outcome.incomplete = sorted(set(incomplete) & {r.run_id for r in todo})
     threads = spec.threads_per_run
@@ -323,10 +326,10 @@ def _run_study(
     bar = _Bar(spec.name, len(runs), len(outcome.skipped), progress)
 
     def record(run: RunSpec, result: RunResult) -> None:
-        gap = missing_rows(run.config, result.facts, result.rows or []) if result.ok else None
+        gap = _rows_gap(run, result) if result.ok else None
         if gap is not None:  # stored as failed, so that the next `study run` runs it again
             moved = _set_aside(out, run.run_id)
-            result.ok, result.error = False, f"its metric rows are incomplete: {gap}"
+            result.ok, result.error = False, gap
             if moved is not None:
                 result.error += f" (moved to {moved} so that a rerun starts afresh)"
         info: dict[str, Any] = {label_column(k): v for k, v in run.labels.items()}
@@ -357,6 +360,36 @@ def _run_study(
     return outcome
 
 
+def _rows_gap(run: RunSpec, result: RunResult) -> str | None:
+    """Why a finished run's metric rows cannot be stored as done, in words; None if they can.
+
+    Its rows must carry its one id (its directory's name) and be complete. Rows naming
+    another id come from a run directory written before raremix used one id per run."""
+    rows = result.rows or []
+    foreign = sorted({str(r["run"]) for r in rows} - {run.run_id})
+    if foreign:
+        return (
+            f"its metric rows name run {foreign[0]!r}, not its id {run.run_id!r} "
+            "(a run directory from before raremix used one id per run)"
+        )
+    gap = missing_rows(run.config, result.facts, rows)
+    return None if gap is None else f"its metric rows are incomplete: {gap}"
+
+
+def _written_under_another_id(study: Path, run_id: str) -> bool:
+    """Whether the run's directory holds rows under another id (raremix before one id per
+    run wrote the trainer's config hash): resuming it would mix two ids in one run."""
+    path = study / "runs" / run_id / METRICS_FILE
+    if not path.is_file():
+        return False
+    with path.open("rb") as f:
+        first = f.readline()
+    try:
+        return bool(first.endswith(b"\n") and json.loads(first).get("run") != run_id)
+    except (ValueError, AttributeError):
+        return False  # a damaged file: the run's own resume reports it
+
+
 def _set_aside(study: Path, run_id: str) -> Path | None:
     """Move a run's directory to `runs/<id>.incomplete` (replacing an older one), so that
     its rerun trains afresh instead of resuming from a checkpoint past its lost rows."""
@@ -376,8 +409,8 @@ def _stored_incomplete(store: Any) -> dict[str, str]:
     runs = store.sql("select * from runs where status = 'done'")
     if runs.empty:
         return {}
-    rows = store.sql("select run, step, task, metric from metrics")
-    by_run = {run: group.to_dict("records") for run, group in rows.groupby("run")}
+    rows = store.sql("select run_id, step, task, metric from metrics")
+    by_run = {run: group.to_dict("records") for run, group in rows.groupby("run_id")}
     found = {}
     for record in runs.to_dict("records"):
         # the `steps` fact is stored as `fact_steps` when an axis is named `steps`
