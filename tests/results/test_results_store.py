@@ -104,7 +104,9 @@ def test_concurrent_writers_all_land_none_torn(tmp_path: Path) -> None:
         *(f"w{w}-{i}" for w in range(4) for i in range(8)),
         "shared",
     }
-    counts = store.sql("select run_id, count(*) as n, min(value) as lo from metrics group by run_id")
+    counts = store.sql(
+        "select run_id, count(*) as n, min(value) as lo from metrics group by run_id"
+    )
     assert (counts["n"] == 50).all()
     shared = counts.set_index("run_id").loc["shared", "lo"]  # one writer's complete version
     assert shared == runs.set_index("run_id").loc["shared", "writer"]
@@ -144,7 +146,9 @@ def test_rows_naming_another_run_are_refused(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     rows = [{**r, "run": "a1"} for r in _rows(2)]
     store.add_run("a1", {}, rows)  # its own id: stored
-    with pytest.raises(RaremixError, match=r"run 'b2': 1 other run id\(s\) in its metric rows \('a1'\)"):
+    with pytest.raises(
+        RaremixError, match=r"run 'b2': 1 other run id\(s\) in its metric rows \('a1'\)"
+    ):
         store.add_run("b2", {}, rows)
     assert store.finished_ids() == {"a1"}
 
@@ -155,7 +159,9 @@ def test_a_store_with_the_old_run_column_is_read(tmp_path: Path) -> None:
     store.add_run("old", {}, _rows(3))
     # rewrite one run's metrics as stores before `run_id` wrote them: the column was `run`
     old = tmp_path / "metrics" / "old.parquet"
-    pq.write_table(pq.read_table(old).rename_columns(["run", "step", "task", "metric", "value"]), old)
+    pq.write_table(
+        pq.read_table(old).rename_columns(["run", "step", "task", "metric", "value"]), old
+    )
     counts = store.sql("select run_id, count(*) as n from metrics group by run_id order by run_id")
     assert counts.to_dict("list") == {"run_id": ["new", "old"], "n": [4, 6]}
     (tmp_path / "metrics" / "new.parquet").unlink()  # a store of old files only reads too

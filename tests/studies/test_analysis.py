@@ -128,7 +128,9 @@ def test_final_table_is_the_mean_of_the_last_three_evaluations(study: Path) -> N
     # recompute one value straight from the store
     m = ResultStore.open(study).metrics()
     row = final[(final.task == "compare") & (final.group == "12k · upweight")].iloc[0]
-    acc = m[(m.run_id == row.run_id) & (m.task == "compare") & (m.metric == "acc")].sort_values("step")
+    acc = m[(m.run_id == row.run_id) & (m.task == "compare") & (m.metric == "acc")].sort_values(
+        "step"
+    )
     assert row.acc == pytest.approx(acc.value.tail(3).mean())
     assert row.params == runs.set_index("run_id").at[row.run_id, "params"]
     assert row.share > 0.2  # up-weighted ×10 from 3%

@@ -32,9 +32,9 @@ def test_a_trainer_study_run_has_one_id(tmp_path: Path) -> None:
     outcome = run_study(spec, tmp_path, workers=1, progress=False)
     (run,) = expand(spec)
     assert outcome.ok and outcome.done == [run.run_id]
-    assert _ids(tmp_path, run.run_id) == dict.fromkeys(
-        ("dir", "rows", "store runs", "store metrics"), {run.run_id}
-    )
+    ids = _ids(tmp_path, run.run_id)
+    assert list(ids) == ["dir", "rows", "store runs", "store metrics"]
+    assert all(found == {run.run_id} for found in ids.values()), ids
     meta = json.loads((tmp_path / "runs" / run.run_id / "meta.json").read_text())
     assert meta["config_hash"] != run.run_id  # the config hash is a fact, not a second id
 

@@ -64,7 +64,9 @@ def test_study_runs_in_parallel_into_the_store(tmp_path: Path) -> None:
     assert set(table["rare_rate"]) == {"natural", "up"} and set(table["seed"]) == {"0", "1"}
     for run in runs:  # the store holds exactly what each run wrote
         written = read_rows(tmp_path / "runs" / run.run_id / "metrics.jsonl")
-        stored = store.sql(f"select * from metrics where run_id = '{run.run_id}' order by step, task")
+        stored = store.sql(
+            f"select * from metrics where run_id = '{run.run_id}' order by step, task"
+        )
         assert stored["value"].tolist() == written.sort_values(["step", "task"])["value"].tolist()
         assert starts(tmp_path, run.run_id) == ["start step=0"]
     final = store.sql(
@@ -128,7 +130,9 @@ def test_killed_study_loses_nothing_finished(tmp_path: Path) -> None:
         assert starts(out, run_id) == ["start step=0"]
     metrics = ResultStore.open(out).metrics()
     assert not metrics.duplicated(["run_id", "step", "task", "metric"]).any()
-    assert (metrics.groupby("run_id")["step"].max() == 3000).all() and metrics["run_id"].nunique() == 6
+    assert (metrics.groupby("run_id")["step"].max() == 3000).all() and metrics[
+        "run_id"
+    ].nunique() == 6
     resumed = [r for r in outcome.done if starts(out, r)[-1] != "start step=0"]
     assert resumed  # the run killed past its checkpoint went on from there
     for run_id in resumed[:1]:  # a run resumed from its checkpoint equals an uninterrupted one

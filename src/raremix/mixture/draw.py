@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from raremix.mixture.permute import mix64_int, uniforms
+from raremix.mixture.permute import uniforms
+from raremix.seeding import finalize64_int
 
 
 class InverseCDF:
@@ -82,7 +83,9 @@ def draw_iid(
         if filled == batch or w.sum() <= 0:
             break
         rnd += 1
-        src = InverseCDF(w, guide=False)(uniforms(mix64_int(key + rnd), np.arange(filled, batch)))
+        src = InverseCDF(w, guide=False)(
+            uniforms(finalize64_int(key + rnd), np.arange(filled, batch))
+        )
         counts = np.bincount(src, minlength=k)
     return np.concatenate(parts)
 

@@ -1,5 +1,5 @@
-"""Counter-based randomness: a 64-bit mixer, uniforms keyed by counters, and a
-random-access permutation.
+"""Counter-based randomness: uniforms keyed by counters, and a random-access permutation
+(the 64-bit mixer and `key_of` live in `raremix.seeding`).
 
 Everything here is a pure function of integers. Any element of any epoch's order can
 be computed without materialising the permutation, which is what makes a resume cost
@@ -9,14 +9,14 @@ O(number of sources) instead of O(step).
 from __future__ import annotations
 
 import functools
-import hashlib
 
 import numpy as np
 
-MASK64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-_M1 = 0xBF58476D1CE4E5B9
-_M2 = 0x94D049BB133111EB
+from raremix.seeding import GOLDEN, MASK64, finalize64, finalize64_int, key_of
+
+__all__ = ["SMALL", "feistel_domain", "key_of", "mix64", "mix64_int", "permute", "uniforms"]
+
+_GOLDEN = GOLDEN
 _U = np.uint64
 _ROUNDS = 5  # measured: 5 rounds pass a pairwise chi-square test at every size above SMALL tried (4 do not)
 _ROUND_MUL = [_U((_GOLDEN * (2 * r + 1)) & MASK64) for r in range(_ROUNDS)]
@@ -25,40 +25,10 @@ _S32 = _U(32)
 _SCALAR_TAIL = 24  # walk this few leftover elements in Python rather than numpy
 
 
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, element-wise on a uint64 array (returns a new array)."""
-    x = x ^ (x >> _U(30))
-    x *= _U(_M1)  # uint64 arrays wrap on overflow, which is the point
-    x ^= x >> _U(27)
-    x *= _U(_M2)
-    x ^= x >> _U(31)
-    return x
-
-
-def mix64_int(x: int) -> int:
-    """splitmix64's finaliser on one Python int (same result as `mix64`)."""
-    x &= MASK64
-    x ^= x >> 30
-    x = (x * _M1) & MASK64
-    x ^= x >> 27
-    x = (x * _M2) & MASK64
-    return x ^ (x >> 31)
-
-
-def key_of(*parts: int | str) -> int:
-    """A stable 64-bit key from ints and strings (strings hashed with BLAKE2b).
-
-    Stable across processes and Python versions, unlike `hash(str)`; keying sources
-    by name (not list position) lets a resumed run reorder its sources safely.
-    """
-    key = 0x6A09E667F3BCC908
-    for part in parts:
-        if isinstance(part, str):
-            value = int.from_bytes(hashlib.blake2b(part.encode(), digest_size=8).digest(), "little")
-        else:
-            value = part & MASK64
-        key = mix64_int(key ^ mix64_int(value + _GOLDEN))
-    return key
+mix64 = finalize64
+"""splitmix64's finaliser, element-wise (the name this module always exported)."""
+mix64_int = finalize64_int
+"""splitmix64's finaliser on one Python int (same result as `mix64`)."""
 
 
 def uniforms(key: int, counters: np.ndarray | int) -> np.ndarray:
@@ -70,7 +40,7 @@ def uniforms(key: int, counters: np.ndarray | int) -> np.ndarray:
         _weyl(counters) if isinstance(counters, int) else counters.astype(np.uint64) * _U(_GOLDEN)
     )
     x = weyl + _U(key & MASK64)
-    return (mix64(x) >> _U(11)).astype(np.float64) * 2.0**-53
+    return (finalize64(x) >> _U(11)).astype(np.float64) * 2.0**-53
 
 
 @functools.lru_cache(maxsize=16)
@@ -140,10 +110,10 @@ def _ranked(pos: np.ndarray, size: np.ndarray, key: np.ndarray) -> np.ndarray:
     permutations, so tiny sources (often the rare tasks) are ranked instead.
     """
     # one table row per distinct (key, size); a batch holds few of them
-    ident = mix64(key ^ (size * _U(_GOLDEN)))
+    ident = finalize64(key ^ (size * _U(_GOLDEN)))
     uniq, first, inverse = np.unique(ident, return_index=True, return_inverse=True)
     ids = np.arange(int(size.max()), dtype=np.uint64)
-    h = mix64(uniq[:, None] ^ mix64(ids[None, :] + _U(_GOLDEN)))
+    h = finalize64(uniq[:, None] ^ finalize64(ids[None, :] + _U(_GOLDEN)))
     h[ids[None, :] >= size[first][:, None]] = _U(MASK64)  # indices past the size sort last
     table = np.argsort(h, axis=1, kind="stable")
     return table[inverse.ravel(), pos.astype(np.int64)].astype(np.int64)

@@ -21,15 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from raremix import seeding
 from raremix.errors import RaremixError, whole_number
 from raremix.mixture.draw import InverseCDF, arrange, draw_iid, draw_stratified, occurrence
-from raremix.mixture.permute import feistel_domain, key_of, mix64, mix64_int, permute
+from raremix.mixture.permute import feistel_domain, permute
 from raremix.mixture.resolve import Plan
 from raremix.mixture.weights import normalise
+from raremix.seeding import finalize64, finalize64_int, key_of
 
 STATE_FORMAT = "raremix.mixture.sampler/1"
-_ARRANGE_SALT = 0x5851F42D4C957F2D
-_EPOCH_MUL = 0x9E3779B97F4A7C15
+_ARRANGE_SALT = seeding.salt("mixture.arrange")
+_EPOCH_MUL = seeding.GOLDEN  # epoch e of a source is keyed by its key + e × golden
 # rows of the per-source table: size, permutation domain, current epoch key, position in it
 _SIZE, _H, _MASK, _C, _KEY, _POS = range(6)
 
@@ -191,7 +193,7 @@ class MixtureSampler:
         if not eff.any():
             self._ended = True
             raise StopIteration
-        step_key = mix64_int(self._seed_key ^ mix64_int(step))
+        step_key = finalize64_int(self._seed_key ^ finalize64_int(step))
         k = len(self.names)
         if self.plan.mode == "stratified":
             per_source, self._carry = draw_stratified(self.batch_size, eff, self._carry, room)
@@ -223,7 +225,9 @@ class MixtureSampler:
 
     def _keys_for(self, sources: np.ndarray, epochs: np.ndarray) -> np.ndarray:
         """Permutation keys for (source, epoch) pairs: a hash of (seed, name, epoch)."""
-        return mix64(self._source_keys[sources] + epochs.astype(np.uint64) * np.uint64(_EPOCH_MUL))
+        return finalize64(
+            self._source_keys[sources] + epochs.astype(np.uint64) * np.uint64(_EPOCH_MUL)
+        )
 
     def _indices(self, s: np.ndarray, occ: np.ndarray) -> np.ndarray:
         """Example indices for slots drawing sources `s`, each the `occ`-th draw of its

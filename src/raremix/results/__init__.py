@@ -15,7 +15,14 @@ from raremix.results.rows import (
 if TYPE_CHECKING:
     from raremix.results.store import ResultStore
 
-__all__ = ["METRIC_COLUMNS", "MetricWriter", "ResultStore", "load_rows", "read_rows", "run_id_of_dir"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "MetricWriter",
+    "ResultStore",
+    "load_rows",
+    "read_rows",
+    "run_id_of_dir",
+]
 
 
 def __getattr__(name: str) -> Any:

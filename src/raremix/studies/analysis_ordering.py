@@ -268,9 +268,7 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
     curves["kind"] = curves.task.map(kinds)
     ent = ResultStore.open(out.parent).metrics()
     ent = ent[(ent.metric == ENTROPY) & ent.run_id.isin([r.run_id for r in runs])]
-    ent = ent.rename(columns={"value": "entropy"}).merge(
-        arm_frame(runs), on="run_id"
-    )
+    ent = ent.rename(columns={"value": "entropy"}).merge(arm_frame(runs), on="run_id")
     ent["kind"] = ent.task.map(kinds)
     mid = {r.run_id: r.stage_ends[0] for r in runs}
     f = final.merge(arm_frame(runs), on="run_id")

@@ -11,8 +11,9 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from raremix import seeding
 from raremix.errors import RaremixError, unknown
-from raremix.tasks.draws import Draws, example_keys, mix64
+from raremix.tasks.draws import Draws, example_keys
 from raremix.tasks.split import codes_hash, heldout_codes, in_heldout
 from raremix.tasks.text import U8, rows_to_strings, strings_to_rows
 
@@ -29,12 +30,12 @@ Accept = Callable[[list[str], list[str]], BoolArray]
 """Open tasks: which outputs are valid answers to their inputs."""
 
 _MAX_ATTEMPTS = 4096  # candidates per example before a split is declared empty
-_ANSWER_SALT = 0xA75E_0000_0000_0001
+_ANSWER_SALT = seeding.salt("task.answer")
 
 
 def _name_salt(name: str) -> int:
     """A stable per-task salt (Python's hash() of a str changes between processes)."""
-    return mix64(zlib.crc32(name.encode()))
+    return seeding.splitmix64_int(zlib.crc32(name.encode()))
 
 
 @dataclass(frozen=True)

@@ -13,46 +13,24 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
+from raremix import seeding
+from raremix.seeding import GOLDEN, MASK64, splitmix64, splitmix64_int
+
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
-_MASK = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_MASK = MASK64
+_N2 = np.array(0x94D049BB133111EB, dtype=np.uint64)  # an odd multiplier for the index
 
 
 def _u64(x: int) -> U64:
-    # 0-d arrays, not np.uint64 scalars: NumPy's array-with-0-d-array path is ~2x faster,
-    # and these few-microsecond ops are most of the cost of a 128-example batch.
+    # 0-d arrays, not np.uint64 scalars: NumPy's array-with-0-d-array path is ~2x faster
     return np.array(x, dtype=np.uint64)
 
 
-_G, _N1, _N2 = _u64(_GOLDEN), _u64(_M1), _u64(_M2)
-_S27, _S30, _S31, _S32 = _u64(27), _u64(30), _u64(31), _u64(32)
-# Salts keep the train and held-out candidate streams independent of each other.
-_SPLIT_SALT = {"train": 0x7472_6169_6E00_0001, "heldout": 0x6865_6C64_6F75_7402}
-
-
-def mix64(x: int) -> int:
-    """splitmix64 of one Python int (for seeds and salts; arrays use `splitmix64`)."""
-    z = (x + _GOLDEN) & _MASK
-    z = ((z ^ (z >> 30)) * _M1) & _MASK
-    z = ((z ^ (z >> 27)) * _M2) & _MASK
-    return z ^ (z >> 31)
-
-
-def splitmix64(x: U64) -> U64:
-    """splitmix64 of every element: a bijective, well-mixed hash of uint64 words.
-
-    uint64 array arithmetic wraps silently, which is the modular arithmetic wanted here.
-    """
-    z = x + _G
-    z ^= z >> _S30
-    z *= _N1
-    z ^= z >> _S27
-    z *= _N2
-    z ^= z >> _S31
-    return z
+_S32 = _u64(32)
+# seed domains keep the train and held-out candidate streams independent of each other
+_SPLIT_SALT = {split: seeding.salt(f"task.{split}") for split in ("train", "heldout")}
 
 
 def example_keys(seed: int, split: str, indices: I64, first_attempt: int, attempts: int) -> U64:
@@ -62,7 +40,7 @@ def example_keys(seed: int, split: str, indices: I64, first_attempt: int, attemp
     them: two (index, attempt) pairs collide only if Δindex·M2 ≡ Δattempt·γ (mod 2**64),
     which at any realistic range practically never happens.
     """
-    base = _u64(mix64((seed & _MASK) ^ _SPLIT_SALT[split]))
+    base = _u64(splitmix64_int((seed & _MASK) ^ _SPLIT_SALT[split]))
     per_index = indices.astype(np.uint64) * _N2 + base  # (N,)
     gammas = _gammas(first_attempt, attempts)  # (A,)
     return splitmix64(per_index[:, None] + gammas[None, :])  # (N, A)
@@ -71,7 +49,7 @@ def example_keys(seed: int, split: str, indices: I64, first_attempt: int, attemp
 @cache
 def _gammas(start: int, n: int) -> U64:
     """(n,) the splitmix64 stream offsets (start + 1 ... start + n) * golden."""
-    out = np.array([((start + j + 1) * _GOLDEN) & _MASK for j in range(n)], dtype=np.uint64)
+    out = np.array([((start + j + 1) * GOLDEN) & _MASK for j in range(n)], dtype=np.uint64)
     out.flags.writeable = False
     return out
 
@@ -100,7 +78,7 @@ class Draws:
 
     def fork(self, salt: int) -> Draws:
         """Independent draws for a second stage (answers), keyed off the same examples."""
-        return Draws(self.keys ^ _u64(mix64(salt)))
+        return Draws(self.keys ^ _u64(splitmix64_int(salt)))
 
     def bits(self, stream: int, n: int) -> U64:
         """(B, n) uniform uint64 words; column j does not depend on n."""

@@ -10,8 +10,9 @@ from functools import cache, partial
 
 import numpy as np
 
+from raremix.seeding import splitmix64
 from raremix.tasks.core import Knob, SynthTask
-from raremix.tasks.draws import I64, Draws, below, splitmix64
+from raremix.tasks.draws import I64, Draws, below
 from raremix.tasks.text import DIGITS, LETTERS, U8, choose, concat, draw_strings, strings_to_rows
 
 _D = DIGITS.decode()

@@ -13,14 +13,15 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from raremix import seeding
 from raremix.errors import RaremixError
-from raremix.tasks.draws import splitmix64
+from raremix.seeding import splitmix64
 from raremix.tasks.text import U8, strings_to_rows
 
 HELDOUT_FRACTION = 0.2
 """Share of all possible inputs that are held out, for every task."""
 
-_SALT = np.uint64(0x5EED_0F4E_1D00_0075)
+_SALT = np.uint64(seeding.salt("task.split"))
 _THRESHOLD = np.uint64(int(HELDOUT_FRACTION * 2.0**64))
 # One odd multiplier per 8-byte word of input (inputs up to 64 characters).
 _WORD_MULT = splitmix64(np.arange(8, dtype=np.uint64) + _SALT) | np.uint64(1)

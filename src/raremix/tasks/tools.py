@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from raremix import seeding
 from raremix.tasks.core import BoolArray, Knob, SynthTask
 from raremix.tasks.draws import Draws
 from raremix.tasks.split import heldout_codes
@@ -72,7 +73,7 @@ _MAPS = {
     for v in VERBS
 }  # fmt: skip
 _ATTEMPTS = 8  # redraws of a novel input the hash would put in training (the last is seen-only)
-_ATTEMPT_SALT = 0x7001_5000
+_ATTEMPT_SALT = seeding.salt("task.attempt")
 
 
 # drawing inputs ----------------------------------------------------------------------
