@@ -43,7 +43,10 @@ def alarm_rows(run: Path) -> list[dict[str, Any]]:
 def test_fires_on_a_run_built_to_forget(tmp_path: Path) -> None:
     state = train(load_config(data=copy_then_switch(True)), tmp_path)
     rows = alarm_rows(tmp_path)
-    assert [(r["task"], r["metric"]) for r in rows] == [("copy", "collapse_alarm"), ("copy", "collapse_peak")]
+    assert [(r["task"], r["metric"]) for r in rows] == [
+        ("copy", "collapse_alarm"),
+        ("copy", "collapse_peak"),
+    ]
     (event,) = state.facts["events"]
     assert event["task"] == "copy" and event["step"] > 180  # after the switch, not before
     assert event["peak"] >= 0.8 and event["acc"] < 0.5 and rows[0]["value"] == event["acc"]
@@ -83,9 +86,9 @@ def test_collapses_on_curves() -> None:
 
 
 def test_bad_alarm_config_is_one_line() -> None:
-    with pytest.raises(RaremixError, match="below .* must be under acquired"):
+    with pytest.raises(RaremixError, match=r"below .* must be under acquired"):
         load_config(data=tiny_config(collapse_alarm={"acquired": 0.5, "below": 0.6}))
     with pytest.raises(RaremixError, match="set both or neither"):
         load_config(data=tiny_config(collapse_alarm={"respond": "adaptive"}))
-    with pytest.raises(RaremixError, match="collapse_alarm.tasks: unknown source"):
+    with pytest.raises(RaremixError, match=r"collapse_alarm\.tasks: unknown source"):
         load_config(data=tiny_config(collapse_alarm={"tasks": ["nope"]}))

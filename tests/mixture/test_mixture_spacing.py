@@ -44,7 +44,9 @@ def spaced_mixtures(draw: Any) -> tuple[dict, int]:
             continue
         gap = draw(st.integers(lo, min(hi, lo + 40)))
         # weights are relative: give the spaced source `share` of the final mix
-        sources.append({"name": f"rare{i}", "size": draw(st.integers(3, 60)), "_share": share, key: gap})
+        sources.append(
+            {"name": f"rare{i}", "size": draw(st.integers(3, 60)), "_share": share, key: gap}
+        )
     rest = sum(s["weight"] for s in sources if "weight" in s)
     taken = sum(s.get("_share", 0.0) for s in sources)
     for s in sources:
@@ -179,7 +181,9 @@ def test_clumped_spaced_and_iid_exposures_have_equal_frequency() -> None:
     arms = {"iid": {}, "spaced": {"every": 4}, "clumped": {"every": 64}}
     got = {}
     for arm, spacing in arms.items():
-        mix = {"sources": [{"name": "common", "size": 5000, "weight": 63 / 64}, {**base, **spacing}]}
+        mix = {
+            "sources": [{"name": "common", "size": 5000, "weight": 63 / 64}, {**base, **spacing}]
+        }
         counts, _ = appearances(build_sampler(mix, seed=3, batch_size=64, total_steps=640), 640)
         rare = counts[:, 1]
         got[arm] = (int(rare.sum()), int((rare > 0).sum()), int(rare.max()))
