@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from raremix.callbacks.collapse import CollapseAlarm
 from raremix.callbacks.stop import StopWhenLearned
 from raremix.configbase import Config, load, parse_yaml, read_yaml
 from raremix.errors import RaremixError, did_you_mean, unknown
@@ -220,6 +221,8 @@ class TrainConfig(Config):
     """Adaptive (online) mixing: a rule that re-weights the tasks while training; null: none."""
     stop_when_learned: StopWhenLearned | None = None
     """End the run once these tasks are learned (threshold, consecutive evaluations); null: run all steps."""
+    collapse_alarm: CollapseAlarm | None = None
+    """Flag acquire-then-forget while training (and optionally respond); null: no alarm."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -262,6 +265,15 @@ class TrainConfig(Config):
         for name in self.stop_when_learned.tasks if self.stop_when_learned else []:
             if name not in self.tasks:
                 raise ValueError(f"stop_when_learned.tasks: {unknown('task', name, self.tasks)}")
+        alarm = self.collapse_alarm
+        for name in (alarm.tasks or []) if alarm else []:
+            if name not in sources:
+                raise ValueError(f"collapse_alarm.tasks: {unknown('source', name, sources)}")
+        if alarm is not None and alarm.adaptive is not None and self.adaptive is not None:
+            raise ValueError(
+                "collapse_alarm.adaptive takes over the mix after an alarm, adaptive steers it "
+                "from the start: keep one"
+            )
         return self
 
     def hash(self) -> str:
@@ -281,6 +293,7 @@ _LATER_DEFAULTS = {
     "eval_schedule": "linear",
     "eval_per_decade": 10,
     "stop_when_learned": None,
+    "collapse_alarm": None,
     "eval_seed": 0,
 }
 """Run-level fields added after runs existed, left out of the hash at these defaults."""

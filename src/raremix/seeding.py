@@ -51,6 +51,7 @@ DOMAINS: dict[str, int] = {
     "task.attempt": 0x7001_5000,  # redraws of a tool-use input (plus the attempt number)
     "task.split": 0x5EED_0F4E_1D00_0075,  # the input hash that puts an input in held-out
     "mixture.arrange": 0x5851F42D4C957F2D,  # where each source's examples sit in a batch
+    "mixture.spacing": 0x2545F4914F6CDD1D,  # which batches a spaced source's examples fill
 }
 """Seed domain → its 64-bit salt. The values are fixed: changing one changes the data."""
 

@@ -209,6 +209,10 @@ def _train(
                 "stop_when_learned runs in one process only: remove it or run without torchrun"
             )
         callbacks = [*callbacks, StopWhenLearnedCallback(cfg.stop_when_learned)]
+    if cfg.collapse_alarm is not None:
+        from raremix.callbacks.collapse import CollapseAlarmCallback
+
+        callbacks = [*callbacks, CollapseAlarmCallback(cfg.collapse_alarm, stream)]
     # rank 0 alone evaluates, writes and reports; a callback may opt in with `all_ranks = True`
     callbacks = [cb for cb in callbacks if dist.is_main or getattr(cb, "all_ranks", False)]
     net = dist.wrap(model, device)  # DistributedDataParallel under torchrun, else the model

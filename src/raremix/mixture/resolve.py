@@ -10,6 +10,7 @@ import numpy as np
 
 from raremix.errors import RaremixError, unknown
 from raremix.mixture.schedule import Schedule, compile_schedule
+from raremix.mixture.spacing import Spacing
 from raremix.mixture.spec import MixtureConfig
 from raremix.mixture.weights import SourceStats, compute, normalise
 
@@ -33,6 +34,8 @@ class Plan:
     per_epoch: np.ndarray | None
     """Examples per mixture epoch (repeat/count mixtures only)."""
     spec: MixtureConfig
+    spacing: Spacing | None = None
+    """Per-source every/window guarantees (None: no source is spaced)."""
 
     @property
     def epoch_length(self) -> int | None:
@@ -113,4 +116,10 @@ def resolve(
         ],
         dtype=np.int64,
     )
-    return Plan(names, size_arr, caps, schedule, mix.mode, total_steps, per_epoch, mix)
+    spacing = None
+    if any(s.every is not None or s.window is not None for s in mix.sources):
+        spacing = Spacing(
+            np.array([s.every or 0 for s in mix.sources], dtype=np.int64),
+            np.array([s.window or 0 for s in mix.sources], dtype=np.int64),
+        )
+    return Plan(names, size_arr, caps, schedule, mix.mode, total_steps, per_epoch, mix, spacing)

@@ -11,7 +11,10 @@ permutation keyed by (seed, source name, source epoch). So:
   with a new plan): cursors continue, so nothing is dropped or repeated within an
   epoch of any source;
 * every rank computes the same global batch decisions and materialises only its
-  contiguous slice: the union over ranks is the single-process stream.
+  contiguous slice: the union over ranks is the single-process stream;
+* spaced sources (`every`/`window`, see `spacing`) get their counts from what they are
+  owed, placed in the batches their spacing allows; the others fill the rest by the
+  mode. The owed amounts and last appearances are part of the state.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ import numpy as np
 from raremix import seeding
 from raremix.errors import RaremixError, whole_number
 from raremix.mixture.draw import InverseCDF, arrange, draw_iid, draw_stratified, occurrence
-from raremix.mixture.permute import feistel_domain, permute
+from raremix.mixture.permute import feistel_domain, permute, uniforms
 from raremix.mixture.resolve import Plan
+from raremix.mixture.spacing import check_spacing, spaced_counts
 from raremix.mixture.weights import normalise
 from raremix.seeding import finalize64, finalize64_int, key_of
 
 STATE_FORMAT = "raremix.mixture.sampler/1"
 _ARRANGE_SALT = seeding.salt("mixture.arrange")
+_SPACING_SALT = seeding.salt("mixture.spacing")
 _EPOCH_MUL = seeding.GOLDEN  # epoch e of a source is keyed by its key + e × golden
 # rows of the per-source table: size, permutation domain, current epoch key, position in it
 _SIZE, _H, _MASK, _C, _KEY, _POS = range(6)
@@ -87,6 +92,12 @@ class MixtureSampler:
         self._ended = False
         self._dormant: dict[str, list[int]] = {}
         self._chooser: tuple[np.ndarray, InverseCDF] | None = None
+        self._owed = np.zeros(k)  # spacing: examples each spaced source is owed
+        self._last = np.full(k, -1, dtype=np.int64)  # spacing: step it last appeared
+        if plan.spacing is not None:
+            check_spacing(
+                self.names, plan.spacing, plan.schedule.vectors, self.batch_size, plan.total_steps
+            )
 
     # --- what the sampler will do --------------------------------------------------
 
@@ -195,7 +206,9 @@ class MixtureSampler:
             raise StopIteration
         step_key = finalize64_int(self._seed_key ^ finalize64_int(step))
         k = len(self.names)
-        if self.plan.mode == "stratified":
+        if self.plan.spacing is not None and (eff * ~self.plan.spacing.spaced).any():
+            src, occ, per_source = self._draw_spaced(step, step_key, eff, room, materialise)
+        elif self.plan.mode == "stratified":
             per_source, self._carry = draw_stratified(self.batch_size, eff, self._carry, room)
             # the slot order matters only to whoever materialises this batch
             src, occ = (
@@ -222,6 +235,38 @@ class MixtureSampler:
         if drawn < self.batch_size:
             self._ended = True
         return out
+
+    def _draw_spaced(
+        self, step: int, key: int, eff: np.ndarray, room: np.ndarray, materialise: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+        """Spaced sources' counts from `spaced_counts`; the other sources fill the rest of the
+        batch by the mode. Slots are laid out by `arrange`, so a clump is spread over ranks."""
+        assert self.plan.spacing is not None
+        spaced = self.plan.spacing.spaced
+        u = uniforms(key ^ _SPACING_SALT, len(self.names))
+        fixed, self._owed, self._last = spaced_counts(
+            step, eff / eff.sum(), room, self._owed, self._last, self.plan.spacing,
+            self.batch_size, u,
+        )  # fmt: skip
+        left = self.batch_size - int(fixed.sum())
+        rest, rest_room = np.where(spaced, 0.0, eff), np.where(spaced, 0, room)
+        k = len(self.names)
+        if self.plan.mode == "stratified":
+            counts, self._carry = draw_stratified(left, rest, self._carry, rest_room)
+            per_source = fixed + counts
+            if not materialise:
+                return None, None, per_source
+            src, occ = arrange(per_source, key ^ _ARRANGE_SALT)
+            return src, occ, per_source
+        drawn = draw_iid(key, left, rest, rest_room, self._choose(rest)) if left else fixed[:0]
+        per_source = fixed + np.bincount(drawn, minlength=k)
+        if not materialise:
+            return None, None, per_source
+        # the iid draws are one group (index k) among the spaced sources' groups
+        group, nth = arrange(np.append(fixed, len(drawn)), key ^ _ARRANGE_SALT)
+        at = group == k
+        group[at] = drawn[nth[at]]
+        return group, None, per_source
 
     def _keys_for(self, sources: np.ndarray, epochs: np.ndarray) -> np.ndarray:
         """Permutation keys for (source, epoch) pairs: a hash of (seed, name, epoch)."""
@@ -270,6 +315,11 @@ class MixtureSampler:
             "targets": self._target.tolist(),
             "override": None if self._override is None else self._override.tolist(),
             "dormant": {n: list(v) for n, v in self._dormant.items()},
+            **(
+                {"spacing": {"owed": self._owed.tolist(), "last": self._last.tolist()}}
+                if self.plan.spacing is not None
+                else {}
+            ),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -333,3 +383,10 @@ class MixtureSampler:
             self._override = np.array(override, dtype=np.float64)
             self._override.flags.writeable = False
         self._chooser = None
+        # spacing by name; a source new to the plan (or a state from before spacing)
+        # starts owing nothing, its first window counting from the resumed step
+        spacing = state.get("spacing") or {"owed": [0.0] * len(names), "last": [-1] * len(names)}
+        owed = np.asarray(spacing["owed"], dtype=np.float64)
+        last = np.asarray(spacing["last"], dtype=np.int64)
+        self._owed = np.where(have, owed[idx], 0.0)
+        self._last = np.where(have & ("spacing" in state), last[idx], self._step - 1)

@@ -18,6 +18,9 @@ Weights are over *examples drawn*. Stated, not guessed:
   N × size draws, N may be fractional). An exhausted source leaves the mix and the
   others are renormalised from the next draw on; when every source with positive
   weight is exhausted the stream ends (the last batch may be short).
+* `every: k` | `window: w` — spacing (`raremix.mixture.spacing`): the source appears in
+  exactly every k-th batch, or at least once in every w consecutive batches, at its
+  declared long-run share; the other sources fill the rest of each batch.
 """
 
 from __future__ import annotations
@@ -63,6 +66,10 @@ class SourceSpec(Config):
     """Examples drawn from the source per mixture epoch."""
     exhaustion: Literal["reshuffle", "stop"] | MaxEpochs = "reshuffle"
     """When drawn through: reshuffle and repeat, stop, or {max_epochs: N}."""
+    every: int | None = Field(None, ge=1)
+    """Spacing: the source appears in exactly every k-th batch, holding the examples its share owes."""
+    window: int | None = Field(None, ge=1)
+    """Spacing: the source appears at least once in every `window` consecutive batches."""
 
     @field_validator("weight", "repeat", "count")
     @classmethod
@@ -100,7 +107,20 @@ class SourceSpec(Config):
         given = [m for m in ("weight", "repeat", "count") if getattr(self, m) is not None]
         if len(given) > 1:
             raise ValueError(f"source '{self.name}' gives both {given[0]} and {given[1]}: keep one")
+        if self.every is not None and self.window is not None:
+            raise ValueError(
+                f"source '{self.name}' gives both every and window: keep one (every is the stricter)"
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_spacing(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a source without spacing dumps (and hashes) as it did before spacing existed
+        data: dict[str, Any] = handler(self)
+        for key in ("every", "window"):
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
 
     @property
     def amount(self) -> str | None:
@@ -275,6 +295,10 @@ class MixtureConfig(Config):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"source name '{dup[0]}' appears twice: names must be unique")
+        if all(s.every is not None or s.window is not None for s in sources):
+            raise ValueError(
+                "every source is spaced (every/window): leave at least one without, to fill the batches"
+            )
         amounts = {s.name: s.amount for s in sources}
         if any(amounts.values()):
             bare = [n for n, a in amounts.items() if a is None]
