@@ -122,9 +122,10 @@ def target_times(
 
 def km_median(t: np.ndarray, e: np.ndarray) -> float:
     """The Kaplan–Meier median when censoring comes only at or after the last event (each
-    arm followed to one cap): the smallest time where half the seeds have met it; inf if never."""
+    arm followed to one cap): the first time more than half the seeds have met it (lifelines'
+    `median_survival_time_`, where S(t) < 0.5); inf if never."""
     x = np.where(np.asarray(e, bool), np.asarray(t, float), np.inf)
-    return float(np.quantile(x, 0.5, method="inverted_cdf"))
+    return float(np.sort(x)[len(x) // 2])
 
 
 @dataclass(frozen=True)
