@@ -24,7 +24,9 @@ STUDY = packaged_configs("studies")["bigger-longer-remixed"]
 FPS = 1e6  # FLOPs per step of the synthetic runs
 
 
-def _curves(onset_step: int | None, steps: int = 400, every: int = 20, run: str = "r") -> pd.DataFrame:
+def _curves(
+    onset_step: int | None, steps: int = 400, every: int = 20, run: str = "r"
+) -> pd.DataFrame:
     """A rare task's curve: 0.05 until `onset_step`, 0.97 from it on (None: never)."""
     s = np.arange(0, steps + 1, every)
     acc = np.where(s >= (onset_step if onset_step is not None else steps + 1), 0.97, 0.05)
@@ -123,9 +125,17 @@ def test_a_view_is_the_source_run_cut_at_its_cap() -> None:
     assert table.loc["long", "learned"] and not table.loc["short", "learned"]
     assert table.loc["short", "flops_to_learn"] == 100 * FPS  # censored at the view's cap
     with pytest.raises(RaremixError, match="prefix is not a shorter run"):
-        apply_views(replace_study(study, _runs(["a"], schedule="cosine")), _curves(240, run="a").assign(group="long"), [view])
+        apply_views(
+            replace_study(study, _runs(["a"], schedule="cosine")),
+            _curves(240, run="a").assign(group="long"),
+            [view],
+        )
     with pytest.raises(RaremixError, match="below one training step"):
-        apply_views(study, _curves(240, run="a").assign(group="long"), [ArmView(name="x", of={"arm": "long"}, cap_flops=10)])
+        apply_views(
+            study,
+            _curves(240, run="a").assign(group="long"),
+            [ArmView(name="x", of={"arm": "long"}, cap_flops=10)],
+        )
 
 
 def replace_study(study: object, runs: pd.DataFrame) -> object:

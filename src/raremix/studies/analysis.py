@@ -193,7 +193,6 @@ def analyze_study(study_dir: Path, *, echo: bool = True) -> Verdict:
     `analysis/verdict.json` and `analysis/figures/`; prints the verdict when `echo`.
     """
     from raremix.studies.analysis_final import final_table, load_study, task_curves
-
     from raremix.studies.views import apply_views, declared_views
 
     study = load_study(Path(study_dir))

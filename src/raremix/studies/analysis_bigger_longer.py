@@ -91,9 +91,7 @@ def bigger_longer_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
             lines.append(_equivalence_line(where, [task], c, f, r, rule, target, calls=None))
         lines.append(_equivalence_line(where, rare, c, f, r, rule, target, calls=calls))
         lines.append(_commons_line(where, f, r, rule))
-    finding: Outcome = (
-        calls[0] if calls and all(x == calls[0] for x in calls) else "inconclusive"
-    )
+    finding: Outcome = calls[0] if calls and all(x == calls[0] for x in calls) else "inconclusive"
     fig_caption = _figure(panels, out / FIGURE)
     lines.append(
         f"FLOPs-to-learn = training FLOPs at the first of {rule.consecutive} consecutive "
@@ -112,11 +110,27 @@ def bigger_longer_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
         title=f"{name}: FLOPs to learn each rare task — bigger, longer or remixed",
         headline=headline,
         lines=lines,
-        table={"columns": ["slice", "task", "arm", "learned", "median FLOPs-to-learn [95% CI]",
-                           "log-rank p", "final acc", "AUC acc"], "rows": rows},  # fmt: skip
-        figures=[{"file": FIGURE, "caption": fig_caption,
-                  "how": "A curve is the share of seeds that have not yet learned the task; "
-                         "it drops at each onset. Ticks: seeds censored (not learned) at their cap."}],  # fmt: skip
+        table={
+            "columns": [
+                "slice",
+                "task",
+                "arm",
+                "learned",
+                "median FLOPs-to-learn [95% CI]",
+                "log-rank p",
+                "final acc",
+                "AUC acc",
+            ],
+            "rows": rows,
+        },
+        figures=[
+            {
+                "file": FIGURE,
+                "caption": fig_caption,
+                "how": "A curve is the share of seeds that have not yet learned the task; "
+                "it drops at each onset. Ticks: seeds censored (not learned) at their cap.",
+            }
+        ],
         finding=finding,
     )
 
@@ -148,8 +162,13 @@ def _aft_text(fit: pd.DataFrame | str) -> str:
     if isinstance(fit, str):
         return f"no fit ({fit})."
     lam = fit[(fit.param == "lambda_") & (fit.covariate != "Intercept")]
-    parts = [f"{r.covariate}: time ratio {math.exp(r.coef):.2f} [{math.exp(r.ci_lower):.2f}, "
-             f"{math.exp(r.ci_upper):.2f}], p = {r.p:.3g}" for r in lam.itertuples()]  # fmt: skip
+    parts = [
+        f"{cov}: time ratio {math.exp(coef):.2f} [{math.exp(lo):.2f}, {math.exp(hi):.2f}], p = {p:.3g}"
+        for cov, coef, lo, hi, p in zip(
+            lam.covariate, lam.coef.astype(float), lam.ci_lower.astype(float),
+            lam.ci_upper.astype(float), lam.p.astype(float), strict=True,
+        )
+    ]  # fmt: skip
     return "; ".join(parts) + " (per e-fold of the covariate)."
 
 
@@ -182,19 +201,21 @@ def _commons_line(where: str, final: pd.DataFrame, runs: pd.DataFrame, rule: Lea
     nat = {str(r) for r, c in zip(runs.run_id, runs.config, strict=True) if is_natural(c)}
     common = final[(final.role == "common") & final.run_id.isin(nat)]
     levels = common.groupby(["size", "task"]).acc.mean()
-    short = [f"{s} {t} {a:.2f}" for (s, t), a in levels.items() if a < rule.threshold]
+    short = [f"{k[0]} {k[1]} {a:.2f}" for k, a in levels.items() if a < rule.threshold]  # type: ignore[index]
     head = f"{where} common tasks on the natural mix, per size and task".strip()
     if not short:
         return f"{head}: every one reaches {rule.threshold} (mean final acc)."
     return f"{head}: below {rule.threshold} — {', '.join(short)}; the target compares with these levels."
 
 
-def _figure(panels: list[tuple[str, pd.DataFrame, dict[str, dict[str, Any]], str]], path: Path) -> str:
+def _figure(
+    panels: list[tuple[str, pd.DataFrame, dict[str, dict[str, Any]], str]], path: Path
+) -> str:
     """KM curves of FLOPs-to-learn per arm, one panel per slice × rare task; returns the caption."""
+    import matplotlib.pyplot as plt
+
     from raremix.report.plots import save_figure
     from raremix.stats import kaplan_meier
-
-    import matplotlib.pyplot as plt
 
     n = max(1, len(panels))
     cols = min(3, n)
@@ -203,7 +224,7 @@ def _figure(panels: list[tuple[str, pd.DataFrame, dict[str, dict[str, Any]], str
     notes = []
     for ax, (title, onsets, ranks, ref) in zip(axes.flat, panels, strict=False):
         for arm, g in onsets.groupby("group", sort=False):
-            km = kaplan_meier(g.flops_to_learn, g.learned, str(arm))
+            km = kaplan_meier(g.flops_to_learn.to_numpy(float), g.learned.to_numpy(bool), str(arm))
             (line,) = ax.step(km.timeline, km.survival, where="post", label=str(arm))
             cens = g[~g.learned]
             at = np.interp(cens.flops_to_learn, km.timeline, km.survival)
@@ -213,11 +234,13 @@ def _figure(panels: list[tuple[str, pd.DataFrame, dict[str, dict[str, Any]], str
         ax.set_xlabel("training FLOPs")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-        ps = ", ".join(f"{a} {v['p']:.2g}" for a, v in ranks.items() if math.isfinite(v.get("p", math.nan)))
+        ps = ", ".join(
+            f"{a} {v['p']:.2g}" for a, v in ranks.items() if math.isfinite(v.get("p", math.nan))
+        )
         notes.append(f"{title}: {ps or 'no testable arm'} (vs {ref})")
     axes.flat[0].set_ylabel("share not yet learned")
     axes.flat[0].legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     save_figure(fig, path)
     return ("Kaplan–Meier curves of FLOPs-to-learn per arm (ticks: seeds censored at their cap). "

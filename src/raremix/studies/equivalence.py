@@ -70,7 +70,8 @@ def natural_levels(final: pd.DataFrame, runs: pd.DataFrame) -> dict[float, dict[
     nat = {str(r) for r, c in zip(runs.run_id, runs.config, strict=True) if is_natural(c)}
     common = final[(final.role == "common") & final.run_id.isin(nat)]
     return {
-        float(p): g.groupby("task")["acc"].mean().to_dict() for p, g in common.groupby("params")
+        float(str(p)): {str(k): float(v) for k, v in g.groupby("task")["acc"].mean().items()}
+        for p, g in common.groupby("params")
     }
 
 
@@ -89,12 +90,14 @@ def target_times(
 
     levels = natural_levels(final, runs)
     if not levels:
-        raise RaremixError("compute-equivalence needs natural-mix runs to set the common tasks' levels")
+        raise RaremixError(
+            "compute-equivalence needs natural-mix runs to set the common tasks' levels"
+        )
     fps, caps = run_flops_per_step(runs), run_caps(runs)
     info = runs.set_index("run_id")
     out = []
     for run_id, c in curves.groupby("run_id", sort=False):
-        r = info.loc[run_id]
+        r: Any = info.loc[run_id]
         rare = target.rare or list(r["rare"])
         wide = c.pivot_table(index="step", columns="task", values="acc").sort_index()
         per_step, cap = fps[str(run_id)], caps[str(run_id)]
@@ -114,7 +117,11 @@ def target_times(
             after = np.flatnonzero(ok[start:])
             hit = start + int(after[0]) if len(after) else None
         reached = hit is not None
-        t = float(wide.index[hit] * per_step) if hit is not None else min(cap, float(wide.index[-1] * per_step))
+        t = (
+            float(wide.index[hit] * per_step)
+            if hit is not None
+            else min(cap, float(wide.index[-1] * per_step))
+        )
         out.append({"run_id": run_id, "group": r["group"], "params": float(r["params"]),
                     "natural": is_natural(r["config"]), "flops": t, "reached": reached})  # fmt: skip
     return pd.DataFrame(out)
@@ -171,10 +178,16 @@ def compute_equivalence(
     arms = [(str(g), bool(d.natural.iloc[0]), d.flops.to_numpy(float), d.reached.to_numpy(bool))
             for g, d in times.groupby("group", sort=False)]  # fmt: skip
     if not any(n for _, n, _, _ in arms) or all(n for _, n, _, _ in arms):
-        raise RaremixError("compute-equivalence needs at least one natural-mix and one designed arm")
+        raise RaremixError(
+            "compute-equivalence needs at least one natural-mix and one designed arm"
+        )
 
     def best(idx: tuple[np.ndarray, ...], natural: bool) -> tuple[float, str]:
-        m = [(km_median(t[i], e[i]), g) for (g, n, t, e), i in zip(arms, idx, strict=True) if n == natural]
+        m = [
+            (km_median(t[i], e[i]), g)
+            for (g, n, t, e), i in zip(arms, idx, strict=True)
+            if n == natural
+        ]
         return min(m)
 
     def log_ratio(*idx: np.ndarray) -> float:
@@ -222,4 +235,3 @@ def option_flops(times: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
                      "median": float(kmf.median_survival_time_), "ci_lower": float(ci[0]),
                      "ci_upper": float(ci[1]), "reached": int(d.reached.sum()), "n": len(d)})  # fmt: skip
     return pd.DataFrame(rows)
-

@@ -32,7 +32,7 @@ def run_flops_per_step(runs: pd.DataFrame) -> dict[str, float]:
     """{run_id: training FLOPs per step}: the run's recorded fact, else its FLOPs ÷ steps."""
     out: dict[str, float] = {}
     for r in runs.to_dict("records"):
-        fps = pd.to_numeric(r.get("flops_per_step"), errors="coerce")
+        fps = float(pd.to_numeric(str(r.get("flops_per_step")), errors="coerce"))
         if not (isinstance(fps, float) and math.isfinite(fps) and fps > 0):
             config = json.loads(r["config"]) if isinstance(r.get("config"), str) else {}
             steps = float(config.get("steps", math.nan)) if isinstance(config, dict) else math.nan
@@ -103,12 +103,14 @@ def km_by_arm(onsets: pd.DataFrame, task: str, arm: str = "group") -> pd.DataFra
     """Kaplan–Meier curves of FLOPs-to-learn `task`, one per arm, stacked with an `arm` column."""
     parts = []
     for name, g in onsets[onsets.task == task].groupby(arm, sort=False):
-        km = kaplan_meier(g.flops_to_learn, g.learned, str(name))
+        km = kaplan_meier(g.flops_to_learn.to_numpy(float), g.learned.to_numpy(bool), str(name))
         parts.append(km.assign(arm=str(name)))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def logrank_vs(onsets: pd.DataFrame, task: str, reference: str, arm: str = "group") -> dict[str, dict[str, Any]]:
+def logrank_vs(
+    onsets: pd.DataFrame, task: str, reference: str, arm: str = "group"
+) -> dict[str, dict[str, Any]]:
     """{arm: log-rank result vs `reference`} on FLOPs-to-learn `task` (a reason when untestable)."""
     sel = onsets[onsets.task == task]
     ref = sel[sel[arm] == reference]
@@ -117,7 +119,14 @@ def logrank_vs(onsets: pd.DataFrame, task: str, reference: str, arm: str = "grou
         if name == reference or ref.empty:
             continue
         try:
-            out[str(name)] = dict(logrank(g.flops_to_learn, g.learned, ref.flops_to_learn, ref.learned))
+            out[str(name)] = dict(
+                logrank(
+                    g.flops_to_learn.to_numpy(float),
+                    g.learned.to_numpy(bool),
+                    ref.flops_to_learn.to_numpy(float),
+                    ref.learned.to_numpy(bool),
+                )
+            )
         except RaremixError as err:
             out[str(name)] = {"p": math.nan, "test": str(err).split(":")[0]}
     return out
@@ -143,9 +152,7 @@ def aft_fit(onsets: pd.DataFrame, task: str, formula: str = AFT_FORMULA) -> pd.D
         return str(err).removeprefix("survival_fit: ")
 
 
-def restricted_log_flops(
-    durations: np.ndarray, observed: np.ndarray
-) -> tuple[np.ndarray, float]:
+def restricted_log_flops(durations: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, float]:
     """Per run log10 min(T, τ), with τ the earliest censoring time (else the latest time):
     every run is followed to τ, so each value is known exactly despite censoring."""
     t, e = np.asarray(durations, float), np.asarray(observed, bool)
@@ -171,7 +178,7 @@ def compare_flops_to_learn(
                       alpha=alpha)  # fmt: skip
     try:
         rank = logrank(tt, te, ct, ce)
-        said = f"log-rank p = {rank['p']:.3g}, {rank['test'].removeprefix('log-rank ')}"
+        said = f"log-rank p = {rank['p']:.3g}, {str(rank['test']).removeprefix('log-rank ')}"
     except RaremixError:
         said = "log-rank undefined: no run learned"
     test = f"restricted mean log10 FLOPs-to-learn (τ = {tau:.3g} FLOPs): {c.test}; {said}"

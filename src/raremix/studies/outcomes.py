@@ -119,8 +119,8 @@ def _flops_to_learn(
         done = [bool(m[f"flops_to_learn:{t}{EVENT}"]) for t in tasks]
         times = [m[f"flops_to_learn:{t}"] for t in tasks]
         # all learned: the last onset; else censored where the first unlearned one was
-        m["flops_to_learn"] = max(times) if all(done) else min(
-            t for t, d in zip(times, done, strict=True) if not d
+        m["flops_to_learn"] = (
+            max(times) if all(done) else min(t for t, d in zip(times, done, strict=True) if not d)
         )
         m[f"flops_to_learn{EVENT}"] = float(all(done))
 
@@ -166,7 +166,11 @@ def _events(table: pd.DataFrame, h: Hypothesis) -> tuple[pd.Series, pd.Series]:
     for arm in (h.treatment, h.control):
         rows = _select(table, arm)
         rows = rows[rows[h.metric].notna()] if h.metric in rows else rows.iloc[0:0]
-        out.append(rows.set_index("seed")[flag].astype(bool).sort_index() if len(rows) else pd.Series(dtype=bool))
+        out.append(
+            rows.set_index("seed")[flag].astype(bool).sort_index()
+            if len(rows)
+            else pd.Series(dtype=bool)
+        )
     return out[0], out[1]
 
 
@@ -181,7 +185,12 @@ def _compare(
         te, ce = _events(table, h)
         if h.paired:
             common = treat.index.intersection(ctrl.index)
-            treat, ctrl, te, ce = treat.loc[common], ctrl.loc[common], te.loc[common], ce.loc[common]
+            treat, ctrl, te, ce = (
+                treat.loc[common],
+                ctrl.loc[common],
+                te.loc[common],
+                ce.loc[common],
+            )
         return compare_flops_to_learn(
             (treat.to_numpy(), te.to_numpy()),
             (ctrl.to_numpy(), ce.to_numpy()),

@@ -60,7 +60,9 @@ def check_views(views: list[ArmView], axes: dict[str, list[str]]) -> dict[str, l
     for v in views:
         for axis, label in v.of.items():
             if label not in axes.get(axis, []):
-                raise ValueError(f"view '{v.name}' is of '{axis}: {label}', not an arm of the study")
+                raise ValueError(
+                    f"view '{v.name}' is of '{axis}: {label}', not an arm of the study"
+                )
         if v.axis not in axes:
             raise ValueError(f"view '{v.name}': axis '{v.axis}' is not an axis of the study")
         if v.name in out[v.axis]:
@@ -119,7 +121,7 @@ def apply_views(
     return replace(study, runs=all_runs), pd.concat(new_curves, ignore_index=True)
 
 
-def _check_schedule(v: ArmView, run: dict[str, Any], cap_steps: int) -> None:
+def _check_schedule(v: ArmView, run: dict[Any, Any], cap_steps: int) -> None:
     """A view is a prefix only when the run's rate up to the cap did not depend on its budget."""
     config = json.loads(run["config"]) if isinstance(run.get("config"), str) else {}
     optim = (config or {}).get("optim") or {}
@@ -131,8 +133,8 @@ def _check_schedule(v: ArmView, run: dict[str, Any], cap_steps: int) -> None:
             "optim.schedule constant or wsd"
         )
     if schedule == "wsd":
-        from raremix.configbase import load
         from raremix.config import OptimConfig
+        from raremix.configbase import load
         from raremix.schedules import decay_start
 
         start = decay_start(int(config["steps"]), load(OptimConfig, optim))
