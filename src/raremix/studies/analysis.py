@@ -193,14 +193,17 @@ def analyze_study(study_dir: Path, *, echo: bool = True) -> Verdict:
     `analysis/verdict.json` and `analysis/figures/`; prints the verdict when `echo`.
     """
     from raremix.studies.analysis_final import final_table, load_study, task_curves
+    from raremix.studies.views import apply_views, declared_views
 
     study = load_study(Path(study_dir))
-    curves = task_curves(study)
+    # declared views (an arm's runs cut at a cap) join the runs before anything is summarised
+    study, curves = apply_views(study, task_curves(study), declared_views(study.spec))
     final = final_table(study, curves)
     out = Path(study_dir) / ANALYSIS_DIR
     out.mkdir(parents=True, exist_ok=True)
     final.to_parquet(out / FINAL_FILE, index=False)
-    ctx = {"name": study.name, "description": study.description, "curves": curves}
+    ctx = {"name": study.name, "description": study.description, "curves": curves,
+           "runs": study.runs, "spec": study.spec}  # fmt: skip
     analysis = study.spec.get("analysis")
     verdict = verdict_fn(analysis)(final, ctx, out)
     verdict.analysis = analysis or ""

@@ -11,7 +11,14 @@ Per-run metrics (computed from the run's held-out evaluations):
 - `rare_acc`: final accuracy on the rare tasks (mean over them);
 - `common_acc`: final accuracy on the common tasks, weighted by each task's held-out n;
 - `rare_learned`: 1 if every rare task met the learned rule, else 0 (compared as k of n);
-- `acc:TASK`: final accuracy on one task; `learned:TASK`: that task met the learned rule.
+- `acc:TASK`: final accuracy on one task; `learned:TASK`: that task met the learned rule;
+- `flops_to_learn`: training FLOPs until every rare task met the rule, right-censored at the
+  run's cap; `flops_to_learn:TASK`: the same for one task. Tested as the restricted mean of
+  log10 FLOPs-to-learn (permutation test), the log-rank p beside it (docs/statistics.md).
+
+`views` declares arms that are other arms' runs cut at a cap (`raremix.studies.views`);
+`target` declares what compute-equivalence counts as reaching the goal
+(`raremix.studies.equivalence`).
 """
 
 from __future__ import annotations
@@ -25,14 +32,19 @@ from pydantic import Field, field_validator, model_validator
 from raremix.configbase import Config
 from raremix.errors import did_you_mean
 from raremix.results.onset import LearnedRule
+from raremix.studies.equivalence import Target, check_target
+from raremix.studies.views import ArmView, check_views
 
-RUN_METRICS = ("rare_acc", "common_acc", "rare_learned")
-TASK_METRICS = ("acc", "learned")
+RUN_METRICS = ("rare_acc", "common_acc", "rare_learned", "flops_to_learn")
+TASK_METRICS = ("acc", "learned", "flops_to_learn")
 Direction = Literal["greater", "less", "two-sided"]
 
 
-def metric_kind(metric: str) -> Literal["mean", "count"]:
-    """How a metric is compared across arms: a mean (accuracies) or k of n (learned)."""
+def metric_kind(metric: str) -> Literal["mean", "count", "survival"]:
+    """How a metric is compared across arms: a mean (accuracies), k of n (learned) or a
+    censored time (FLOPs-to-learn)."""
+    if metric.partition(":")[0] == "flops_to_learn":
+        return "survival"
     return "count" if metric == "rare_learned" or metric.startswith("learned:") else "mean"
 
 
@@ -67,7 +79,8 @@ class Hypothesis(Config):
     claim: str
     """The claim in one plain sentence."""
     metric: str
-    """Per-run metric: rare_acc, common_acc, rare_learned, acc:TASK or learned:TASK."""
+    """Per-run metric: rare_acc, common_acc, rare_learned, flops_to_learn, acc:TASK,
+    learned:TASK or flops_to_learn:TASK."""
     treatment: dict[str, str]
     """The treatment arm: axis name → label (e.g. {arm: upweight-25k})."""
     control: dict[str, str]
@@ -112,6 +125,10 @@ class Declaration(Config):
     """Seed of the confirmation runs' held-out draw (calibration uses 0)."""
     tests: list[Hypothesis] = Field(min_length=1)
     """The hypotheses, primary first."""
+    views: list[ArmView] = Field(default_factory=list)
+    """Arms that are other arms' runs cut at a step or FLOPs cap (no second run)."""
+    target: Target | None = None
+    """What compute-equivalence counts as reaching the goal (studies that report it)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Declaration:
@@ -137,6 +154,9 @@ class Declaration(Config):
         """Raise ValueError unless every arm names real axis labels and every metric real tasks."""
         if "seed" not in axes:
             raise ValueError("hypotheses need a 'seed' axis to confirm on: add seed: [...]")
+        axes = check_views(self.views, axes)
+        if self.target is not None:
+            check_target(self.target, tasks)
         for h in self.tests:
             check_metric(h.metric, tasks)
             for role in ("treatment", "control"):

@@ -3,7 +3,8 @@
 `per_run_metrics` turns the final table and the learning curves into one row per run
 (its axis labels, seed and every metric a hypothesis may name); `evaluate` selects each
 hypothesis's two arms, compares them with `raremix.stats` (a permutation test on means,
-Barnard's exact test on learned counts), applies Holm's correction within the family and
+Barnard's exact test on learned counts, the restricted mean of log10 FLOPs-to-learn by
+permutation with the log-rank p beside it), applies Holm's correction within the family and
 decides `supported` / `contradicted` / `inconclusive` / `out of regime` (PROTOCOL §4–5).
 """
 
@@ -84,8 +85,44 @@ def per_run_metrics(
         tasks = rare.get(run_id, [])
         if tasks and all(f"learned:{t}" in m for t in tasks):
             m["rare_learned"] = float(all(m[f"learned:{t}"] for t in tasks))
+    _flops_to_learn(metrics, curves, runs, rule, rare)
     table = pd.DataFrame.from_dict(metrics, orient="index")
     return out.merge(table, left_on="run_id", right_index=True, how="left")
+
+
+EVENT = ".observed"
+"""Suffix of a FLOPs-to-learn column's event flag (False: censored at the run's cap)."""
+
+
+def _flops_to_learn(
+    metrics: dict[str, dict[str, float]],
+    curves: pd.DataFrame,
+    runs: pd.DataFrame,
+    rule: LearnedRule,
+    rare: dict[str, list[str]],
+) -> None:
+    """Add `flops_to_learn[:TASK]` and their event flags to each run's metrics (runs that
+    record no FLOPs, e.g. Hugging Face ones, get none)."""
+    from raremix.studies.flops_to_learn import onset_table
+
+    if curves.empty or "flops" not in runs or runs["flops"].isna().all():
+        return
+    onsets = onset_table(curves, runs[runs["flops"].notna()], rule)
+    for r in onsets.to_dict("records"):
+        m = metrics.setdefault(str(r["run_id"]), {})
+        m[f"flops_to_learn:{r['task']}"] = float(r["flops_to_learn"])
+        m[f"flops_to_learn:{r['task']}{EVENT}"] = float(r["learned"])
+    for run_id, m in metrics.items():
+        tasks = rare.get(run_id, [])
+        if not tasks or not all(f"flops_to_learn:{t}" in m for t in tasks):
+            continue
+        done = [bool(m[f"flops_to_learn:{t}{EVENT}"]) for t in tasks]
+        times = [m[f"flops_to_learn:{t}"] for t in tasks]
+        # all learned: the last onset; else censored where the first unlearned one was
+        m["flops_to_learn"] = (
+            max(times) if all(done) else min(t for t, d in zip(times, done, strict=True) if not d)
+        )
+        m[f"flops_to_learn{EVENT}"] = float(all(done))
 
 
 def _arm_text(arm: dict[str, str]) -> str:
@@ -122,9 +159,45 @@ def arm_values(table: pd.DataFrame, h: Hypothesis) -> tuple[pd.Series, pd.Series
     return out[0], out[1]
 
 
-def _compare(h: Hypothesis, treat: pd.Series, ctrl: pd.Series, alpha: float) -> Any:
+def _events(table: pd.DataFrame, h: Hypothesis) -> tuple[pd.Series, pd.Series]:
+    """The event flags (learned, not censored) beside a FLOPs-to-learn metric, per seed."""
+    flag = h.metric + EVENT
+    out = []
+    for arm in (h.treatment, h.control):
+        rows = _select(table, arm)
+        rows = rows[rows[h.metric].notna()] if h.metric in rows else rows.iloc[0:0]
+        out.append(
+            rows.set_index("seed")[flag].astype(bool).sort_index()
+            if len(rows)
+            else pd.Series(dtype=bool)
+        )
+    return out[0], out[1]
+
+
+def _compare(
+    h: Hypothesis, treat: pd.Series, ctrl: pd.Series, alpha: float, table: pd.DataFrame
+) -> Any:
     from raremix.stats import compare_counts, compare_means
 
+    if metric_kind(h.metric) == "survival":
+        from raremix.studies.flops_to_learn import compare_flops_to_learn
+
+        te, ce = _events(table, h)
+        if h.paired:
+            common = treat.index.intersection(ctrl.index)
+            treat, ctrl, te, ce = (
+                treat.loc[common],
+                ctrl.loc[common],
+                te.loc[common],
+                ce.loc[common],
+            )
+        return compare_flops_to_learn(
+            (treat.to_numpy(), te.to_numpy()),
+            (ctrl.to_numpy(), ce.to_numpy()),
+            direction=h.direction,
+            alpha=alpha,
+            paired=h.paired,
+        )
     if metric_kind(h.metric) == "count":
         return compare_counts(
             int(treat.sum()),
@@ -157,7 +230,7 @@ def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisRe
             compared.append((h, None, why))
             continue
         try:
-            compared.append((h, _compare(h, treat, ctrl, alpha), ""))
+            compared.append((h, _compare(h, treat, ctrl, alpha, table), ""))
         except RaremixError as err:
             compared.append((h, None, str(err)))
     ps = [c.p for _, c, _ in compared if c is not None]
@@ -197,7 +270,8 @@ def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisRe
             )
             continue
         p_adj = float(next(adjusted))
-        c = c.within(-1.0, 1.0)  # every metric is an accuracy or a proportion
+        if metric_kind(h.metric) != "survival":  # accuracies and proportions lie in [0, 1]
+            c = c.within(-1.0, 1.0)
         outcome, reason = decide(
             c,
             direction=h.direction,

@@ -76,6 +76,7 @@ STUDIES: dict[str, Study] = {
             "raremix.studies.distill_run:DistillConfig",
         ),
         Study("depth-width", _A + "depth_width:depth_width_verdict"),
+        Study("bigger-longer", _A + "bigger_longer:bigger_longer_verdict"),
         Study(
             "instructions",
             _A + "instructions:instructions_verdict",
