@@ -153,8 +153,11 @@ class BatchStream:
 
     @property
     def exhausted(self) -> bool:
-        """True once the mixture's stream has ended and every drawn batch was handed out."""
-        return self._ended and not self._ready
+        """True once the mixture's stream has ended and every drawn batch was handed out.
+
+        The sampler knows it has ended as soon as it draws a short batch, so a stream that
+        ends exactly at a look-ahead chunk's boundary is seen to end with its last batch."""
+        return (self._ended or bool(getattr(self.sampler, "ended", False))) and not self._ready
 
     def set_weights(self, weights: Any) -> None:
         """Target weights from the next batch handed out on (`MixtureSampler.set_weights`).
