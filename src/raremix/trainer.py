@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from raremix.callbacks import Callback
 from raremix.config import TrainConfig
 from raremix.distributed import Dist
@@ -25,7 +27,7 @@ from raremix.optim import set_lr as set_lr
 from raremix.optim import update as update
 from raremix.schedules import lr_at as lr_at
 from raremix.state import TrainState as TrainState
-from raremix.steps.gpt import gpt_step
+from raremix.steps.gpt import GPTStep, gpt_step
 
 
 def train(
@@ -38,7 +40,7 @@ def train(
 
     `callbacks` run before the ones the config declares (`cfg.callbacks`)."""
 
-    def build(device: Any, dist: Dist) -> Any:
+    def build(device: torch.device, dist: Dist) -> GPTStep:
         return gpt_step(cfg, device, dist)
 
     return run(cfg, run_dir, build, [*callbacks, *cfg.callbacks(train)], resume)

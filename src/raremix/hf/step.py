@@ -28,6 +28,7 @@ from raremix.optim import make_optimizer, update
 from raremix.probes import shift_labels
 from raremix.schedules import eval_steps, peak_lr
 from raremix.state import TrainState
+from raremix.steps import Stream
 
 HFBatch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 """(input_ids, attention_mask, labels), each (B, T), right-padded; labels aligned with inputs."""
@@ -106,7 +107,7 @@ class HFStep:
             "lr_peak": peak_lr(cfg.optim, self.n_params),
         }
         self.run_id: str | None = cfg.hash()
-        self.stream = BatchStream(self.sampler, _Encoder(self), cfg.steps)
+        self.stream: Stream = BatchStream(self.sampler, _Encoder(self), cfg.steps)
         self.items = self.data.eval_items(cfg.eval_examples)
         self.tokens = 0  # trained (non-pad) tokens over all ranks: the FLOPs count
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")

@@ -102,7 +102,7 @@ class GPTStep:
         }
 
     def train_batches(self, n: int, seed: int, rank: int = 0, world: int = 1) -> Batches:
-        out: Batches = {}
+        out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         data = self.data
         for name in data.names:
             ins, ans = data.examples(name, np.arange(n, dtype=np.int64), seed, "train")
