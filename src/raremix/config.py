@@ -177,6 +177,22 @@ MAX_BATCH = 65_536
 MAX_EVAL_EXAMPLES = 100_000
 
 
+def adaptive_problem(adaptive: AdaptiveConfig, mixture: MixtureConfig) -> None:
+    """Raise ValueError (a config validator's) when `adaptive` does not fit `mixture`."""
+    sources = [s.name for s in mixture.sources]
+    try:
+        rule = adaptive.build("adaptive")  # a typo'd rule or param: one line
+    except RaremixError as err:
+        raise ValueError(str(err)) from None
+    for name in getattr(rule, "tasks", None) or []:
+        if name not in sources:
+            raise ValueError(f"adaptive.params.tasks: {unknown('source', name, sources)}")
+    if mixture.schedule is not None:
+        raise ValueError(
+            "adaptive mixing replaces the mixture's schedule: remove mixture.schedule or adaptive"
+        )
+
+
 class TrainConfig(Config):
     """A whole training run."""
 
@@ -244,17 +260,7 @@ class TrainConfig(Config):
                     f"rare task '{name}' is not in tasks: add it under tasks or fix the name"
                 )
         if self.adaptive is not None:
-            try:
-                rule = self.adaptive.build("adaptive")  # a typo'd rule or param: one line
-            except RaremixError as err:
-                raise ValueError(str(err)) from None
-            for name in getattr(rule, "tasks", None) or []:
-                if name not in sources:
-                    raise ValueError(f"adaptive.params.tasks: {unknown('source', name, sources)}")
-            if self.mixture.schedule is not None:
-                raise ValueError(
-                    "adaptive mixing replaces the mixture's schedule: remove mixture.schedule or adaptive"
-                )
+            adaptive_problem(self.adaptive, self.mixture)
         if self.eval_schedule == "linear" and self.eval_per_decade != 10:
             raise ValueError(
                 "eval_per_decade applies to eval_schedule: log only: set eval_schedule: log or remove it"
@@ -275,6 +281,13 @@ class TrainConfig(Config):
                 "from the start: keep one"
             )
         return self
+
+    def callbacks(self, runner: Any = None) -> list[Any]:
+        """The callbacks this config declares (probes, adaptive, stop_when_learned);
+        `runner(cfg, run_dir)` trains DoReMi's reference run (`raremix.trainer.train`)."""
+        from raremix.callbacks.configured import configured
+
+        return configured(self, runner)
 
     def hash(self) -> str:
         """Short content hash: identical configs share it (run ids, checkpoint checks)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -120,11 +120,17 @@ class TaskData:
         return out
 
 
+class Batcher(Protocol):
+    """Makes the training batches of sampler draws ((source ids, example indices) each)."""
+
+    def train_batches(self, draws: list[tuple[np.ndarray, np.ndarray]]) -> list[Any]: ...
+
+
 class BatchStream:
     """Training batches drawn `chunk` steps ahead (per-task generation costs per call, not per
     example), with a resumable state that points at the next batch *consumed*."""
 
-    def __init__(self, sampler: Any, data: TaskData, total_steps: int, chunk: int = 16) -> None:
+    def __init__(self, sampler: Any, data: Batcher, total_steps: int, chunk: int = 16) -> None:
         self.sampler, self.data, self.total, self.chunk = sampler, data, total_steps, chunk
         self._ready: deque[TokenBatch] = deque()
         self._start: dict[str, Any] = sampler.state_dict()  # sampler state before the chunk
@@ -153,8 +159,11 @@ class BatchStream:
 
     @property
     def exhausted(self) -> bool:
-        """True once the mixture's stream has ended and every drawn batch was handed out."""
-        return self._ended and not self._ready
+        """True once the mixture's stream has ended and every drawn batch was handed out.
+
+        The sampler knows it has ended as soon as it draws a short batch, so a stream that
+        ends exactly at a look-ahead chunk's boundary is seen to end with its last batch."""
+        return (self._ended or bool(getattr(self.sampler, "ended", False))) and not self._ready
 
     def set_weights(self, weights: Any) -> None:
         """Target weights from the next batch handed out on (`MixtureSampler.set_weights`).

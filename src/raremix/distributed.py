@@ -23,10 +23,9 @@ from pathlib import Path
 
 import torch
 import torch.distributed as tdist
-import torch.nn.functional as F
 
 from raremix.errors import RaremixError
-from raremix.evaluate import answer_loss
+from raremix.loss import IGNORE, answer_loss
 
 
 @dataclass(frozen=True)
@@ -78,10 +77,8 @@ class Dist:
         if not self.enabled:
             loss = answer_loss(logits, targets)
             return loss, loss.detach()
-        total = F.cross_entropy(
-            logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100, reduction="sum"
-        )
-        sums = torch.stack([total.detach(), (targets != -100).sum().to(total.dtype)])  # (2,)
+        total = answer_loss(logits, targets, reduction="sum")
+        sums = torch.stack([total.detach(), (targets != IGNORE).sum().to(total.dtype)])  # (2,)
         tdist.all_reduce(sums)
         count = sums[1].clamp(min=1)
         return total * self.world_size / count, sums[0] / count

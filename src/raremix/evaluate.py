@@ -12,15 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 
 from raremix.data import EvalSet
+from raremix.loss import answer_loss as answer_loss  # re-exported: its home is raremix.loss
+from raremix.loss import exact_match
 from raremix.tokens import Tokenizer
-
-
-def answer_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over answer positions (targets -100 elsewhere); logits (B, T, V)."""
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)
 
 
 @torch.no_grad()
@@ -74,8 +70,7 @@ def evaluate(
             )
             acc = float(es.task.verify(es.inputs, outs).mean())
         else:
-            hit = (logits.argmax(-1) == targets) | (targets == -100)  # (B, T)
-            acc = hit.all(dim=1).float().mean().item()
+            acc = exact_match(logits, targets).float().mean().item()
         results[name] = {"acc": acc, "loss": loss, "n": float(len(es)), **es.baselines}
     model.train(was_training)
     return results

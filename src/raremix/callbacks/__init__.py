@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from raremix.trainer import TrainState
+    from raremix.state import TrainState
 
 
 class Callback:

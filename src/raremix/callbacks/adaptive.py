@@ -14,7 +14,7 @@ metric rows (`weight`, task) at step 0 and at every update; signals as `adaptive
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +23,12 @@ import torch
 
 from raremix.callbacks import Callback
 from raremix.errors import RaremixError
+from raremix.loss import Batches, score
 from raremix.mixture.adaptive import AdaptiveConfig, allreduce_signals
 from raremix.probes import interference, task_gradients
-from raremix.probes.capture import answer_loss
 
 if TYPE_CHECKING:
-    from raremix.data import BatchStream, TaskData
-    from raremix.trainer import TrainState
+    from raremix.state import TrainState
 
 SIGNAL_SEED = 1
 """Seed of the signal batches (training split): fixed, shared by every run."""
@@ -37,7 +36,8 @@ STATE_FORMAT = "raremix.adaptive/1"
 REFERENCE_FACTS = ("reference_flops", "reference_seconds")
 """Facts of the reference model (DoReMi) kept in the controller state, so a resumed run
 still reports them."""
-Batches = dict[str, tuple[torch.Tensor, torch.Tensor]]
+Runner = Callable[[Any, Path], "TrainState"]
+"""Trains a run config in a directory, resuming (`raremix.trainer.train`, `train_hf`)."""
 
 
 class AdaptiveCallback(Callback):
@@ -46,9 +46,11 @@ class AdaptiveCallback(Callback):
     all_ranks = True  # under DDP every rank measures its share and sets the same weights
 
     def __init__(
-        self, cfg: AdaptiveConfig, stream: BatchStream, rare: Sequence[str] | None = None
+        self, cfg: AdaptiveConfig, runner: Runner | None = None, rare: Sequence[str] | None = None
     ) -> None:
-        self.cfg, self.stream, self.rare = cfg, stream, rare
+        """`runner` trains DoReMi's reference run when `cfg.reference` is not given."""
+        self.cfg, self.runner, self.rare = cfg, runner, rare
+        self.stream: Any = None  # the run's batch stream, whose weights this steers
         self.rule = cfg.build()
         self.names: list[str] = []
         self.batches: Batches = {}
@@ -58,11 +60,13 @@ class AdaptiveCallback(Callback):
 
     def on_start(self, state: TrainState) -> None:
         t0 = time.perf_counter()
-        self.names = list(state.sampler.names)
-        rank, world = _rank_world(state)
-        self.batches = signal_batches(
-            state.data, self.names, self.cfg.batch, rank, world, state.device
-        )
+        if state.sampler is None:
+            raise RaremixError(
+                "adaptive mixing needs a run whose batches come from a mixture: remove adaptive"
+            )
+        self.stream, self.names = state.module.stream, list(state.sampler.names)
+        rank, world = state.dist.rank, state.dist.world_size
+        self.batches = dict(state.module.train_batches(self.cfg.batch, SIGNAL_SEED, rank, world))
         rare = list(state.cfg.rare if self.rare is None else self.rare)
         saved = self.stream.controller
         if saved is not None and state.step > 0:  # resumed: the state saved with the stream
@@ -119,7 +123,7 @@ class AdaptiveCallback(Callback):
         was_training = model.training
         model.eval()
         try:
-            loss, acc = losses_and_accuracy(model, self.batches)
+            loss, acc = score(model, self.batches)
             out["loss"], out["acc"] = loss, acc
             if "interference" in needs:
                 protected = [self.names[i] for i in self.ctl["state"].get("protect", [])]
@@ -135,89 +139,40 @@ class AdaptiveCallback(Callback):
     def _write(
         self, state: TrainState, weights: np.ndarray, signals: dict[str, np.ndarray]
     ) -> None:
-        rows = [_row(state, n, "weight", w) for n, w in zip(self.names, weights, strict=True)]
+        table: dict[str, dict[str, float]] = {
+            n: {"weight": float(w)} for n, w in zip(self.names, weights, strict=True)
+        }
         for key in ("loss", "acc", "interference"):
-            if key in signals:
-                rows += [_row(state, n, f"adaptive/{key}", v)
-                         for n, v in zip(self.names, signals[key], strict=True) if np.isfinite(v)]  # fmt: skip
-        state.writer.write(rows)
+            for n, v in zip(self.names, signals.get(key, ()), strict=False):
+                if np.isfinite(v):
+                    table[n][f"adaptive/{key}"] = float(v)
+        state.writer.log_metrics(state.step, table)
 
     def _reference_losses(self, state: TrainState) -> list[float]:
         """DoReMi's reference: per-task losses of a model trained on the prior mix."""
         model = self._reference_model(state)
         model.eval()
-        loss, _ = losses_and_accuracy(model, self.batches)
+        loss, _ = score(model, self.batches)
         return [float(x) for x in allreduce_signals({"ref": loss})["ref"]]
 
     def _reference_model(self, state: TrainState) -> torch.nn.Module:
         if self.cfg.reference is not None:
-            return load_reference(Path(self.cfg.reference), state)
-        if _rank_world(state)[1] > 1:
+            return state.module.load_trained(Path(self.cfg.reference))
+        if state.dist.world_size > 1:
             raise RaremixError(
                 "adaptive rule doremi under DDP needs a trained reference: set adaptive.reference to its run dir"
             )
-        from raremix.trainer import train
-
+        if self.runner is None:
+            raise RaremixError(
+                "adaptive rule doremi needs a reference: set adaptive.reference to a finished run dir"
+            )
         ref_cfg = state.cfg.model_copy(update={"adaptive": None, "probes": None})
         rng, np_rng = torch.get_rng_state(), np.random.get_state()
         try:  # the reference is its own run (resumable); the main run's RNG stays untouched
-            ref = train(ref_cfg, state.run_dir / "reference")
+            ref = self.runner(ref_cfg, state.run_dir / "reference")
         finally:
             torch.set_rng_state(rng)
             np.random.set_state(np_rng)
         state.facts["reference_flops"] = ref.facts["flops"]
         state.facts["reference_seconds"] = ref.facts.get("train_seconds", 0.0)
         return ref.model
-
-
-def signal_batches(
-    data: TaskData, names: Sequence[str], n: int, rank: int, world: int, device: torch.device
-) -> Batches:
-    """{task: (idx, targets)}: this rank's share (every world-th) of `n` fixed training examples."""
-    out: Batches = {}
-    for name in names:
-        ins, ans = data.examples(name, np.arange(n, dtype=np.int64), SIGNAL_SEED, "train")
-        ins, ans = ins[rank::world], ans[rank::world]
-        batch = data.tokenizer.encode([data.prefixes[name]] * len(ins), ins, ans)
-        out[name] = (batch.idx.to(device), batch.targets.to(device))
-    return out
-
-
-@torch.no_grad()
-def losses_and_accuracy(model: torch.nn.Module, batches: Batches) -> tuple[np.ndarray, np.ndarray]:
-    """Per task: mean answer loss, and teacher-forced exact match (every answer token the argmax)."""
-    loss, acc = [], []
-    for idx, targets in batches.values():
-        logits = model(idx)  # (B, T, V)
-        loss.append(answer_loss(logits, targets).item())
-        hit = (logits.argmax(-1) == targets) | (targets == -100)  # (B, T)
-        acc.append(hit.all(dim=1).float().mean().item())
-    return np.array(loss), np.array(acc)
-
-
-def load_reference(run_dir: Path, state: TrainState) -> torch.nn.Module:
-    """The model of a finished raremix run (its config.yaml and checkpoint/)."""
-    from raremix.checkpoint import CKPT, load_weights
-    from raremix.config import load_config
-    from raremix.data import TaskData
-    from raremix.model import GPT
-
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / CKPT).is_dir():
-        raise RaremixError(
-            f"adaptive.reference {run_dir}: no config.yaml and checkpoint/ there: give a finished run directory"
-        )
-    cfg = load_config(run_dir / "config.yaml")
-    data = TaskData(cfg, list(cfg.tasks))
-    model = GPT(cfg.model.build(data.tokenizer.size, data.block_size)).to(state.device)
-    load_weights(run_dir / CKPT, model)  # checksums verified
-    return model
-
-
-def _rank_world(state: TrainState) -> tuple[int, int]:
-    dist = getattr(state, "dist", None)  # set by the trainer under torchrun
-    return (int(getattr(dist, "rank", 0)), int(getattr(dist, "world_size", 1)))
-
-
-def _row(state: TrainState, task: str, metric: str, value: float) -> dict[str, Any]:
-    return {"run": state.run_id, "step": state.step, "task": task, "metric": metric,
-            "value": float(value)}  # fmt: skip

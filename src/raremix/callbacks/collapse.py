@@ -34,7 +34,6 @@ from raremix.mixture.weights import lift
 from raremix.results.rows import load_rows
 
 if TYPE_CHECKING:
-    from raremix.data import BatchStream
     from raremix.trainer import TrainState
 
 MAX_BOOSTED_SHARE = 0.5
@@ -106,18 +105,20 @@ def collapses(steps: Sequence[int], acc: Sequence[float], rule: CollapseAlarm) -
 
 
 class CollapseAlarmCallback(Callback):
-    """Raises `CollapseAlarm`'s alarms at each evaluation; responds through `stream`."""
+    """Raises `CollapseAlarm`'s alarms at each evaluation; responds through the run's stream."""
 
     all_ranks = True  # so that every rank refuses a response it cannot share under torchrun
 
-    def __init__(self, cfg: CollapseAlarm, stream: BatchStream) -> None:
-        self.cfg, self.stream = cfg, stream
+    def __init__(self, cfg: CollapseAlarm) -> None:
+        self.cfg = cfg
+        self.stream: Any = None  # the run's batch stream, set at the start
         self.steps: list[int] = []
         self.acc: dict[str, list[float]] = {}
         self.raised: dict[str, int] = {}  # alarms raised so far, per task
         self.delegate: Callback | None = None  # the adaptive rule, once it has taken over
 
     def on_start(self, state: TrainState) -> None:
+        self.stream = state.module.stream
         if self.cfg.respond != "none" and state.dist.world_size > 1:
             raise RaremixError(
                 "collapse_alarm.respond acts on rank 0's evaluations, so ranks would diverge under "
@@ -182,7 +183,7 @@ class CollapseAlarmCallback(Callback):
         from raremix.callbacks.adaptive import AdaptiveCallback
 
         assert self.cfg.adaptive is not None
-        self.delegate = AdaptiveCallback(self.cfg.adaptive, self.stream, list(self.acc))
+        self.delegate = AdaptiveCallback(self.cfg.adaptive, rare=list(self.acc))
         self.delegate.on_start(state)
 
 

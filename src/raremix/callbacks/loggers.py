@@ -24,7 +24,7 @@ from raremix.callbacks import Callback
 from raremix.errors import RaremixError, unknown
 
 if TYPE_CHECKING:
-    from raremix.trainer import TrainState
+    from raremix.state import TrainState
 
 
 def _need(module: str, package: str) -> Any:

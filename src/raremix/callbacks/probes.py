@@ -19,7 +19,7 @@ from raremix.callbacks import Callback
 from raremix.probes import ProbeConfig, probe, to_rows
 
 if TYPE_CHECKING:
-    from raremix.trainer import TrainState
+    from raremix.state import TrainState
 
 
 class ProbeCallback(Callback):
@@ -32,11 +32,7 @@ class ProbeCallback(Callback):
         self.seconds = 0.0
 
     def on_start(self, state: TrainState) -> None:
-        sets = state.data.eval_sets(self.cfg.batch)
-        self.batches = {
-            t: (s.batch.idx.to(state.device), s.batch.targets.to(state.device))
-            for t, s in sets.items()
-        }
+        self.batches = dict(state.module.heldout_batches(self.cfg.batch))
         if self.cfg.every is not None and state.step == 0:
             self.run(state)
 
@@ -51,8 +47,6 @@ class ProbeCallback(Callback):
 
     def run(self, state: TrainState) -> None:
         """Probe the model now and write the rows at `state.step`."""
-        from raremix.schedules import lr_at
-
         t0 = time.perf_counter()
         results = probe(
             state.model,
@@ -60,9 +54,7 @@ class ProbeCallback(Callback):
             probes=self.cfg.probes,
             rare=state.cfg.rare if self.rare is None else self.rare,
             optimizer=state.optimizer,
-            lr=lr_at(
-                state.step, state.cfg.steps, state.cfg.optim, state.facts.get("params")
-            ),  # the next step's
+            lr=state.lr_at(state.step),  # the next step's
             clip=state.cfg.optim.grad_clip,
             layer=self.cfg.layer,
         )

@@ -26,7 +26,7 @@ from raremix.display import safe
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from raremix.trainer import TrainState
+    from raremix.state import TrainState
 
 
 class ProgressBar(Callback):

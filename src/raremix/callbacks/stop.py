@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from raremix.callbacks import Callback
+from raremix.errors import RaremixError
 from raremix.results.onset import LearnedRule, onset_index
 from raremix.results.rows import load_rows
 
 if TYPE_CHECKING:
-    from raremix.trainer import TrainState
+    from raremix.state import TrainState
 
 
 class StopWhenLearned(LearnedRule):
@@ -36,7 +37,13 @@ class StopWhenLearnedCallback(Callback):
         self.steps: list[int] = []
         self.acc: dict[str, list[float]] = {t: [] for t in cfg.tasks}
 
+    all_ranks = True  # so that every rank refuses DDP below, not rank 0 alone
+
     def on_start(self, state: TrainState) -> None:
+        if state.dist.world_size > 1:  # it decides on rank 0's evaluations; the others would wait
+            raise RaremixError(
+                "stop_when_learned runs in one process only: remove it or run without torchrun"
+            )
         # a resumed run: the evaluations before its checkpoint are in its rows
         for row in load_rows(state.writer.path, missing_ok=True):
             if row["metric"] == "acc" and row["task"] in self.acc:
@@ -54,18 +61,8 @@ class StopWhenLearnedCallback(Callback):
         onsets = self._onsets()
         if onsets is None:
             return
-        rows = [{"run": state.run_id, "step": state.step, "task": t, "metric": "onset_step", "value": s}
-                for t, s in onsets.items()]  # fmt: skip
-        rows.append(
-            {
-                "run": state.run_id,
-                "step": state.step,
-                "task": "",
-                "metric": "stopped_learned",
-                "value": 1.0,
-            }
-        )
-        state.writer.write(rows)
+        why = {t: {"onset_step": float(s)} for t, s in onsets.items()}
+        state.writer.log_metrics(state.step, {**why, "": {"stopped_learned": 1.0}})
         state.stop = True
         state.facts["stopped"] = self._reason()
 

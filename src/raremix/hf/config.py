@@ -17,12 +17,14 @@ from raremix.config import (
     MAX_STEPS,
     OptimConfig,
     TaskSpec,
+    adaptive_problem,
     apply_overrides,
     config_hash,
 )
 from raremix.configbase import Config, load, read_yaml
 from raremix.errors import RaremixError, did_you_mean
 from raremix.mixture import MixtureConfig
+from raremix.mixture.adaptive import AdaptiveConfig
 from raremix.probes.config import ProbeConfig
 from raremix.schedules import budget_problem
 from raremix.tagged.spec import TaggedSpec, path_beside
@@ -74,6 +76,8 @@ class HFTrainConfig(Config):
     """Tasks to report as rare targets (interference probes, progress)."""
     probes: ProbeConfig | None = None
     """Probes run with each evaluation or every `probes.every` steps; null: none."""
+    adaptive: AdaptiveConfig | None = None
+    """Adaptive (online) mixing: a rule that re-weights the tasks while training; null: none."""
     loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=list)
     """Trackers to log to (all local: TensorBoard event files, an MLflow file store, W&B offline)."""
 
@@ -96,14 +100,26 @@ class HFTrainConfig(Config):
                     raise ValueError(
                         f"mixture source '{s.name}' is not in tasks: add it under tasks"
                     )
+        if self.adaptive is not None:
+            adaptive_problem(self.adaptive, self.mixture)
         problem = budget_problem(self.optim, self.steps)
         if problem:
             raise ValueError(problem)
         return self
 
+    def callbacks(self, runner: Any = None) -> list[Any]:
+        """The callbacks this config declares (probes, adaptive); `runner(cfg, run_dir)`
+        trains DoReMi's reference run (`raremix.hf.train.train_hf`)."""
+        from raremix.callbacks.configured import configured
+
+        return configured(self, runner)
+
     def hash(self) -> str:
         """Short content hash of the config (run ids, checkpoint checks)."""
-        return config_hash(self.model_dump(mode="json"))
+        data = self.model_dump(mode="json")
+        if data.get("adaptive") is None:
+            del data["adaptive"]  # runs from before adaptive mixing keep their hash
+        return config_hash(data)
 
 
 def load_hf_config(

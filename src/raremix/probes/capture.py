@@ -9,43 +9,20 @@ and -100 where no loss is taken.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from raremix.errors import RaremixError
+
+# the one answer loss and the model adapter (re-exported here) live below everything
+from raremix.loss import IGNORE as IGNORE
+from raremix.loss import Forward as Forward
+from raremix.loss import answer_loss as answer_loss
+from raremix.loss import default_forward as default_forward
 from raremix.probes.entropy import token_entropy
-
-IGNORE = -100
-Forward = Callable[[nn.Module, torch.Tensor], torch.Tensor]
-"""(model, idx (B, T)) → logits (B, T, V): adapts any model to the probes."""
-
-
-def default_forward(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
-    """Logits of a model that returns a tensor, an output with `.logits` (Hugging Face) or a tuple."""
-    out = model(idx)
-    if isinstance(out, torch.Tensor):
-        return out
-    logits = getattr(out, "logits", None)
-    if logits is None and isinstance(out, tuple | list):
-        logits = out[0]
-    if not isinstance(logits, torch.Tensor):
-        raise RaremixError(
-            f"the model returned {type(out).__name__}, not logits: pass forward=lambda m, idx: ... returning (B, T, V)"
-        )
-    return logits
-
-
-def answer_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over positions whose target is not -100; logits (B, T, V).
-
-    The trainer's loss (`raremix.evaluate.answer_loss`), restated so that probes import
-    nothing of the trainer's (raremix.evaluate → data → config → probes would be a cycle).
-    """
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
 
 
 def neuron_modules(model: nn.Module) -> list[nn.Module]:

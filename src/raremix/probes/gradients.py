@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from raremix.errors import RaremixError
-from raremix.probes.capture import Forward, answer_loss, capture, default_forward, trainable
+from raremix.loss import Forward, answer_loss, default_forward
+from raremix.probes.capture import capture, trainable
 
 Batches = Mapping[str, tuple[torch.Tensor, torch.Tensor]]
 """{task: (idx (B, T), targets (B, T) with -100 ignored)}."""

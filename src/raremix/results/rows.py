@@ -121,6 +121,15 @@ class MetricWriter:
         """Append one row for this writer's run."""
         self.write({"step": step, "task": task, "metric": metric, "value": value})
 
+    def log_metrics(self, step: int, metrics: Mapping[str, Mapping[str, float]]) -> None:
+        """Append {task: {metric: value}} at `step` for this writer's run, in one write
+        (task "" for run-level metrics)."""
+        self.write(
+            {"step": step, "task": task, "metric": metric, "value": value}
+            for task, values in metrics.items()
+            for metric, value in values.items()
+        )
+
     def truncate_after(self, step: int) -> None:
         """Drop rows with a step past `step` (resume from a checkpoint: no duplicates).
 

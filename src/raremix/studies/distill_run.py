@@ -12,15 +12,14 @@ Teachers and their labels are cached beside the study's runs (`<study>/teachers/
 `distill_teacher.TeacherCache`): every student of a seed shares one teacher.
 `run_distill(config, run_dir)` is the runner's entry point (`run_fn`).
 
-The student's loop is a small one written from the trainer's public pieces (`GPT`,
-`make_optimizer`, `lr_at`, `answer_loss`, `evaluate`, `TaskData`), because the trainer
-draws its data from task generators and has no hook for externally labelled batches.
-Student runs are short and do not checkpoint: a killed one restarts from step 0.
+The student trains through the one loop (`raremix.loop`) as a `GPTStep` whose batches
+are the teacher-labelled sequences (`StudentStream`, epochs of a seeded permutation)
+and whose objective is `distill_loss`: it checkpoints and resumes like any run.
 """
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from raremix.config import ModelSpec, OptimConfig, TrainConfig
+from raremix.config import ModelSpec, OptimConfig, TrainConfig, config_hash
 from raremix.configbase import Config, load
 from raremix.errors import RaremixError
 from raremix.schedules import budget_problem
@@ -60,6 +59,8 @@ class StudentConfig(Config):
     """Examples per step."""
     eval_every: int = Field(250, ge=1)
     """Evaluate on the held-out sets every this many steps (and at the end)."""
+    checkpoint_every: int = Field(500, ge=1)
+    """Save a resumable checkpoint every this many steps (and at the end)."""
     optim: OptimConfig = OptimConfig()
     """Optimiser and learning-rate schedule."""
 
@@ -105,6 +106,21 @@ class DistillConfig(Config):
         """The teacher's run config under this run's seed."""
         return self.teacher.model_copy(update={"seed": self.seed})
 
+    def student_config(self) -> TrainConfig:
+        """The student's run as the loop reads it: the teacher's tasks and evaluation, the
+        student's model, steps, batch and optimiser, on the CPU."""
+        s = self.student
+        return self.teacher_config().model_copy(
+            update={"model": s.model, "steps": s.steps, "batch_size": s.batch_size,
+                    "optim": s.optim, "eval_every": s.eval_every, "eval_schedule": "linear",
+                    "checkpoint_every": s.checkpoint_every, "device": "cpu", "rare": self.rare,
+                    "probes": None, "adaptive": None, "stop_when_learned": None}
+        )  # fmt: skip
+
+    def hash(self) -> str:
+        """Short content hash (the run record, checkpoint checks)."""
+        return config_hash(self.model_dump(mode="json"))
+
 
 # --- the math: losses on teacher targets ---------------------------------------------
 
@@ -147,7 +163,7 @@ def distill_loss(
     s: StudentConfig,
 ) -> torch.Tensor:
     """The student's loss on a batch: targets (B, T) are the hard labels (-100 off answers)."""
-    from raremix.evaluate import answer_loss
+    from raremix.loss import answer_loss
 
     hard = answer_loss(logits, targets)
     if s.loss == "hard":
@@ -187,65 +203,83 @@ def student_data(cfg: DistillConfig, cache: TeacherCache) -> dict[str, torch.Ten
     return {k: torch.cat([p[k] for p in parts]) for k in LABEL_KEYS}
 
 
+@dataclass(frozen=True)
+class LabelledBatch:
+    """A student batch: idx, targets (B, T) (hard labels, -100 off answers); the teacher's
+    top-k tokens and logits at each position (B, T, K)."""
+
+    idx: torch.Tensor
+    targets: torch.Tensor
+    topk_ids: torch.Tensor
+    topk_logits: torch.Tensor
+
+
+class StudentStream:
+    """The student's batches: epochs of a seeded permutation of its training sequences (a
+    short tail skipped). A pure function of the step, so resuming needs no state."""
+
+    exhausted = False
+
+    def __init__(self, train_set: dict[str, torch.Tensor], batch_size: int, seed: int) -> None:
+        self.set, self.batch, self.seed = train_set, batch_size, seed
+        self.n = train_set["idx"].shape[0]
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+        self._gen = torch.Generator().manual_seed(seed)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch < self._epoch:  # a resume went back: draw the generator's sequence again
+            self._epoch, self._gen = -1, torch.Generator().manual_seed(self.seed)
+        while self._epoch < epoch:
+            self._perm, self._epoch = torch.randperm(self.n, generator=self._gen), self._epoch + 1
+        return self._perm
+
+    def next(self, step: int) -> LabelledBatch:
+        per_epoch = self.n // self.batch
+        if per_epoch == 0:  # fewer sequences than a batch: a fresh permutation every step
+            rows = self._permutation(step + 1)
+        else:
+            at = (step % per_epoch) * self.batch
+            rows = self._permutation(step // per_epoch)[at : at + self.batch]
+        s = self.set
+        return LabelledBatch(s["idx"][rows].long(), s["targets"][rows].long(),
+                             s["topk_ids"][rows].long(), s["topk_logits"][rows])  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
 def train_student(
     cfg: DistillConfig, cache: TeacherCache, run_dir: Path
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train the student on `student_data`, evaluating on the teacher's held-out sets; rows
-    go to `run_dir/metrics.jsonl` as the trainer writes them. Returns (model, facts)."""
-    from raremix.evaluate import evaluate
-    from raremix.model import GPT, count_params, flops_per_token
-    from raremix.results.rows import MetricWriter
-    from raremix.schedules import lr_at
-    from raremix.trainer import make_optimizer, set_lr, update
+    """Train the student on `student_data` through the loop (resuming), evaluating on the
+    teacher's held-out sets; rows go to `run_dir/metrics.jsonl`. Returns (model, facts)."""
+    from raremix.distributed import Dist
+    from raremix.loop import run
+    from raremix.steps.gpt import GPTStep
 
-    s, data = cfg.student, cache.data
-    train_set = student_data(cfg, cache)
-    n = train_set["idx"].shape[0]
-    torch.manual_seed(cfg.seed)
-    order = torch.Generator().manual_seed(cfg.seed)
-    model_cfg = s.model.build(data.tokenizer.size, data.block_size)
-    model = GPT(model_cfg)
-    optimizer = make_optimizer(model, s.optim)
-    eval_sets = data.eval_sets(cfg.teacher.eval_examples)
-    device = torch.device("cpu")
-    writer = MetricWriter(run_dir / "metrics.jsonl")
-    writer.truncate_after(-1)  # no checkpoints: a rerun starts over
+    s = cfg.student
 
-    def log_eval(step: int, extra: dict[str, float]) -> None:
-        metrics = evaluate(model, eval_sets, data.tokenizer, device)
-        rows = [{"step": step, "task": t, "metric": m, "value": v}
-                for t, vals in metrics.items() for m, v in vals.items()]  # fmt: skip
-        rows += [{"step": step, "task": "", "metric": m, "value": v} for m, v in extra.items()]
-        writer.write(rows)
+    def objective(logits: torch.Tensor, batch: LabelledBatch) -> torch.Tensor:
+        return distill_loss(logits, batch.targets, batch.topk_ids, batch.topk_logits, s)
 
-    t0 = time.perf_counter()
-    log_eval(0, {})
-    perm, at, loss_sum, loss_n = torch.randperm(n, generator=order), 0, 0.0, 0
-    model.train()
-    for step in range(s.steps):
-        lr = lr_at(step, s.steps, s.optim, count_params(model_cfg))
-        set_lr(optimizer, lr)
-        if at + s.batch_size > n:  # a fresh permutation each epoch; a short tail is skipped
-            perm, at = torch.randperm(n, generator=order), 0
-        rows = perm[at : at + s.batch_size]
-        at += s.batch_size
-        targets = train_set["targets"][rows].long()  # (B, T)
-        logits = model(train_set["idx"][rows].long())  # (B, T, V)
-        ids, t_logits = train_set["topk_ids"][rows].long(), train_set["topk_logits"][rows]
-        loss = distill_loss(logits, targets, ids, t_logits, s)
-        update(model, optimizer, loss, s.optim.grad_clip)
-        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
-        if (step + 1) % s.eval_every == 0 or step + 1 == s.steps:
-            log_eval(step + 1, {"train_loss": loss_sum / loss_n, "lr": lr})
-            loss_sum, loss_n = 0.0, 0
-    writer.close()
-    facts = {
-        "params": count_params(model_cfg), "d_model": model_cfg.d_model,
-        "flops": flops_per_token(model_cfg, data.block_size) * s.batch_size * data.block_size * s.steps,
-        "n_layer": model_cfg.n_layer, "steps": s.steps, "train_examples": n,
-        "train_seconds": time.perf_counter() - t0,
-    }  # fmt: skip
-    return model, facts
+    def build(device: torch.device, dist: Dist) -> GPTStep:
+        if dist.enabled:
+            raise RaremixError(
+                "the distillation student trains in one process: run it without torchrun"
+            )
+        train_set = student_data(cfg, cache)
+        torch.manual_seed(cfg.seed)  # the student's init, whatever labelling drew
+        stream = StudentStream(train_set, s.batch_size, cfg.seed)
+        step = GPTStep(cfg.student_config(), device, dist, cache.data, stream, objective=objective)
+        step.recorded, step.config_hash = cfg, cfg.hash()
+        step.facts["train_examples"] = stream.n
+        return step
+
+    state = run(cfg.student_config(), run_dir, build)
+    return state.model, {**state.facts, "steps": state.step}
 
 
 def run_distill(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
