@@ -62,11 +62,17 @@ def advice_figure(
         xscale="log", yscale="log", xlabel="targets' share of the mix",
         ylabel=f"FLOPs to learn (p = {goal.probability:g})",
     )  # fmt: skip
+    from matplotlib.ticker import NullFormatter, PercentFormatter
+
+    left.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    left.xaxis.set_minor_formatter(NullFormatter())
     left.legend(fontsize=7)
     opts = [c for c in advice.options if np.isfinite(c.flops[0])]
     ys = np.arange(len(opts))
     point = np.array([c.flops[0] for c in opts])
+    # an unbounded band (too few pilot runs) is drawn as no bar rather than off the axis
     err = np.array([[c.flops[0] - c.flops[1], c.flops[2] - c.flops[0]] for c in opts]).T
+    err = np.where(np.isfinite(err), err, 0.0)
     tint = ["crimson" if c is advice.chosen else ("tab:blue" if c.feasible else "lightgrey")
             for c in opts]  # fmt: skip
     right.barh(ys, point, xerr=err.reshape(2, -1), color=tint, capsize=3)
