@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from raremix.configbase import Config, load, read_yaml, resolve_config
 from raremix.errors import RaremixError, did_you_mean, unknown
+from raremix.results.onset import LearnedRule
 
 
 class TaskEntry(Config):
@@ -25,7 +26,12 @@ class TaskEntry(Config):
 
 
 class PilotPlan(Config):
-    """The pilot study: sizes × up-weighting factors × seeds, trained to fit the law."""
+    """The pilot study: sizes × up-weighting factors × seeds, trained to fit the laws.
+
+    Every evaluation of a pilot run is a budget point (budget-independent schedule), so
+    the budget axis costs no extra runs; `flops_cap` gives every size the same FLOPs,
+    which is what lets the small model's "train longer" option be seen in the pilot.
+    """
 
     sizes: list[str] = Field(default_factory=lambda: ["12k", "25k", "100k"], min_length=1)
     """Model sizes (ladder rungs) to pilot; the recommendation chooses among them."""
@@ -33,6 +39,10 @@ class PilotPlan(Config):
     """Up-weighting factors of the targets' natural shares to pilot (1 = the natural mix)."""
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     """Seeds of each pilot (size, factor)."""
+    flops_cap: float | None = Field(None, gt=0)
+    """Training FLOPs of every pilot run (steps = cap / the size's FLOPs per step); none: the base's steps."""
+    stop_when_learned: bool = True
+    """End a pilot run once every target is learned (its later budgets add nothing to the onset law)."""
 
     @model_validator(mode="after")
     def _valid(self) -> PilotPlan:
@@ -55,8 +65,8 @@ class QuickPlan(Config):
     """The quick pilot's sizes, factors and seeds."""
     validate_seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
     """Seeds of the quick `--validate` runs."""
-    target_acc: float | None = Field(None, gt=0, le=1)
-    """The quick run's target (its short runs learn little); default: the inventory's."""
+    learned: LearnedRule | None = None
+    """The quick run's learned rule (its short runs learn little); default: the inventory's."""
 
 
 class Inventory(Config):
@@ -71,17 +81,19 @@ class Inventory(Config):
     tasks: dict[str, int | TaskEntry] = Field(min_length=2)
     """Task name → example count, or {count, complexity}."""
     targets: list[str] = Field(min_length=1)
-    """The rare tasks that must reach `target_acc`."""
-    target_acc: float = Field(gt=0, le=1)
-    """Held-out exact-match accuracy every target must reach (at the band's lower edge)."""
+    """The rare tasks that must be learned."""
+    learned: LearnedRule = Field(default_factory=LearnedRule)
+    """When a target counts as learned (accuracy ≥ threshold at `consecutive` evaluations)."""
+    probability: float = Field(0.8, gt=0, lt=1)
+    """The recommended run must learn every target with at least this probability (per target)."""
     common_tolerance: float = Field(0.02, ge=0, le=1)
-    """Largest drop of mean common-task accuracy allowed vs the natural mix at the same size."""
+    """Largest drop of mean common-task accuracy allowed vs the natural mix, same size and FLOPs."""
     max_flops: float | None = Field(None, gt=0)
-    """Training-FLOP budget of the recommended run (none: no limit)."""
+    """Training-FLOP cap of the recommended run (none: no limit)."""
     max_minutes: float | None = Field(None, gt=0)
     """Wall-time budget of the recommended run, judged by the pilot runs' own wall time."""
     band: float = Field(0.8, gt=0, lt=1)
-    """Coverage of the uncertainty band (0.8: from the 10th to the 90th bootstrap percentile)."""
+    """Coverage of the FLOPs' uncertainty band (0.8: the 10th to the 90th bootstrap percentile)."""
     pilot: PilotPlan = Field(default_factory=PilotPlan)
     """The pilot study to fit the law on."""
     validate_seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
@@ -106,10 +118,10 @@ class Inventory(Config):
         return self
 
     def for_quick(self) -> Inventory:
-        """The inventory with its quick variant's target, for `--quick`."""
-        if self.quick is None or self.quick.target_acc is None:
+        """The inventory with its quick variant's learned rule, for `--quick`."""
+        if self.quick is None or self.quick.learned is None:
             return self
-        return self.model_copy(update={"target_acc": self.quick.target_acc})
+        return self.model_copy(update={"learned": self.quick.learned})
 
     def counts(self) -> dict[str, int]:
         """Task → example count."""

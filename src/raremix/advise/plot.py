@@ -1,5 +1,7 @@
-"""The advisor's figure: predicted target and common accuracy vs the targets' share, one line
-(and band) per model size, with the pilot runs as points and the recommendation starred."""
+"""The advisor's figure. Left: the FLOPs at which the targets are learned with the stated
+probability vs the targets' share, one line (and band) per size, with the pilot runs'
+FLOPs-to-learn as points (open triangles: censored, not learned by then). Right: each
+option's FLOPs with its band, the recommendation highlighted."""
 
 from __future__ import annotations
 
@@ -7,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from raremix.advise.law import LawFit, band
+from raremix.advise.law import band
 from raremix.advise.pilots import RunTable
-from raremix.advise.recommend import Advice, Goal, Size, mix_shares
+from raremix.advise.recommend import Advice, Goal, Laws, Size, mix_shares
 
 
 def advice_figure(
     advice: Advice,
-    law: LawFit,
+    laws: Laws,
     table: RunTable,
     sizes: list[Size],
     counts: np.ndarray,
@@ -27,63 +29,59 @@ def advice_figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(law.tasks)
+    names = list(table.tasks)
     t_idx = [names.index(t) for t in goal.targets]
-    c_idx = [i for i in range(len(names)) if i not in t_idx]
     top = max(c.factor for c in advice.candidates)
     factors = np.geomspace(1, max(top, 1.0001), 40)
     shares = np.stack([mix_shares(names, counts, goal.targets, float(f)) for f in factors])
     x = shares[:, t_idx].sum(axis=1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(sizes)))
     for size, color in zip(sizes, colors, strict=True):
-        mean, draws = law.predict(shares, np.full(len(factors), size.params))
-        for ax, idx in zip(axes, (t_idx, c_idx), strict=True):
-            if not idx:
-                continue
-            lo, hi = band(draws[:, :, idx].mean(axis=-1), goal.band)
-            ax.plot(x, mean[:, idx].mean(axis=-1), color=color, label=f"{size.name} (law)")
-            ax.fill_between(x, lo, hi, color=color, alpha=0.18)
+        need, draws = laws.onset.flops_for(
+            goal.probability, shares[:, t_idx], np.full(len(factors), size.params)
+        )
+        with np.errstate(invalid="ignore"):
+            lo, hi = band(draws.max(axis=-1), goal.band)
+        left.plot(x, need.max(axis=-1), color=color, label=f"{size.name} (law)")
+        left.fill_between(x, lo, hi, color=color, alpha=0.18)
         m = np.array([s == size.name for s in table.sizes])
         px = table.share[m][:, t_idx].sum(axis=1)
-        axes[0].scatter(
-            px, table.acc[m][:, t_idx].mean(axis=1), color=color, edgecolor="k", zorder=3
-        )
-        if c_idx:
-            axes[1].scatter(
-                px, table.acc[m][:, c_idx].mean(axis=1), color=color, edgecolor="k", zorder=3
-            )
-    axes[0].axhline(goal.target_acc, color="crimson", ls="--", lw=1, label="target")
+        on = table.onset[m][:, t_idx].max(axis=1)
+        got = table.learned[m][:, t_idx].all(axis=1)
+        left.scatter(px[got], on[got], color=color, edgecolor="k", zorder=3)
+        left.scatter(px[~got], on[~got], marker="^", facecolor="none", edgecolor=color, zorder=3)
+    left.axhline(laws.onset.flops_range[1], color="grey", ls=":", lw=1, label="pilot's budgets")
+    if goal.max_flops is not None:
+        left.axhline(goal.max_flops, color="crimson", ls="--", lw=1, label="FLOPs cap")
     if advice.chosen is not None:
         c = advice.chosen
-        axes[0].scatter(
-            [c.target_share],
-            [c.rare[0]],
-            marker="*",
-            s=260,
-            color="crimson",
-            zorder=4,
-            label="recommended",
-        )
-        axes[1].scatter(
-            [c.target_share], [c.common[0]], marker="*", s=260, color="crimson", zorder=4
-        )
-    axes[0].set(
-        xscale="log", xlabel="targets' share of the mix", ylabel="target accuracy (held-out)"
-    )
-    axes[1].set(
-        xscale="log", xlabel="targets' share of the mix", ylabel="mean common-task accuracy"
-    )
+        left.scatter([c.target_share], [c.flops[0]], marker="*", s=260, color="crimson", zorder=4,
+                     label="recommended")  # fmt: skip
+    left.set(
+        xscale="log", yscale="log", xlabel="targets' share of the mix",
+        ylabel=f"FLOPs to learn (p = {goal.probability:g})",
+    )  # fmt: skip
     from matplotlib.ticker import NullFormatter, PercentFormatter
 
-    ticks = sorted({round(float(v), 3) for v in table.share[:, t_idx].sum(axis=1)})
-    for ax in axes:
-        ax.set_xticks(ticks)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    axes[0].legend(fontsize=8)
+    left.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    left.xaxis.set_minor_formatter(NullFormatter())
+    left.legend(fontsize=7)
+    opts = [c for c in advice.options if np.isfinite(c.flops[0])]
+    ys = np.arange(len(opts))
+    point = np.array([c.flops[0] for c in opts])
+    # an unbounded band (too few pilot runs) is drawn as no bar rather than off the axis
+    err = np.array([[c.flops[0] - c.flops[1], c.flops[2] - c.flops[0]] for c in opts]).T
+    err = np.where(np.isfinite(err), err, 0.0)
+    tint = ["crimson" if c is advice.chosen else ("tab:blue" if c.feasible else "lightgrey")
+            for c in opts]  # fmt: skip
+    right.barh(ys, point, xerr=err.reshape(2, -1), color=tint, capsize=3)
+    right.set_yticks(ys, [f"{c.option}\n{c.size} · {c.mix}" for c in opts], fontsize=7)
+    right.set(xscale="log", xlabel=f"training FLOPs ({goal.band:.0%} band)")
+    right.invert_yaxis()
     fig.suptitle(
-        f"raremix advise: the fitted law ({goal.band:.0%} bootstrap band) and the pilot runs",
+        "raremix advise: bigger, longer or remixed — FLOPs to learn the rare tasks "
+        "(grey: misses a constraint)",
         fontsize=10,
     )
     fig.tight_layout()

@@ -1,13 +1,18 @@
-"""The search: every (piloted size, up-weighting factor of the targets) scored by the fitted
-law, and the cheapest one whose lower band reaches the target on every rare task while the
-common tasks lose no more than the tolerance against the natural mix at that size.
+"""The search: every (piloted size, up-weighting factor of the targets) priced in FLOPs.
 
-Candidates stay inside what the pilot saw (its sizes; task shares within the pilot's
-range), so the law interpolates and never extrapolates.
+For each candidate the onset law gives the budget at which every target is learned with
+the stated probability (FLOPs-to-learn's p-quantile, with a bootstrap band); the run is
+trained to that budget, so "train longer" is part of every candidate rather than a grid
+axis. A candidate is an *option* relative to the reference (the smallest size, the natural
+mix, the base's steps): bigger, longer, remixed, or a combination. The recommendation is
+the cheapest feasible one: within the pilot's budgets (the law interpolates, never
+extrapolates), the FLOPs cap and the time budget, with the common tasks losing no more
+than the tolerance against the natural mix at the same size and FLOPs.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,7 +24,7 @@ from raremix.mixture.weights import SourceStats, natural, upweight
 FACTORS = (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 70, 100)
 """The up-weighting factors searched (within the pilot's range of shares)."""
 SLACK = 1.02
-"""A candidate's shares may exceed the pilot's range by 2% (rounding of the grid)."""
+"""A candidate's shares and budget may exceed the pilot's range by 2% (grid rounding)."""
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,11 @@ class Goal:
     """What the recommendation must satisfy (from the inventory)."""
 
     targets: list[str]
-    target_acc: float
+    probability: float
+    """Each target learned by the recommended budget with at least this probability."""
     common_tolerance: float
+    base_steps: int
+    """The reference run's steps: more than this is 'longer'."""
     band: float = 0.8
     max_flops: float | None = None
     max_minutes: float | None = None
@@ -36,56 +44,91 @@ class Goal:
 
 @dataclass(frozen=True)
 class Size:
-    """A piloted model size with its cost, as measured in the pilot runs."""
+    """A piloted model size with its cost per step, as measured in the pilot runs."""
 
     name: str
     params: float
-    flops: float
-    minutes: float
+    flops_per_step: float
+    sec_per_step: float
+
+
+@dataclass(frozen=True)
+class Laws:
+    """The onset law of the targets and the accuracy law of the common tasks (None: none)."""
+
+    onset: LawFit
+    accuracy: LawFit | None
 
 
 @dataclass
 class Candidate:
-    """One (size, factor) with the law's predictions and whether it meets the goal."""
+    """One (size, factor), trained to the budget at which its targets are learned."""
 
     size: str
     params: float
-    flops: float
-    minutes: float
     factor: float
     target_share: float
     """Total share of the targets in the mix."""
-    rare: tuple[float, float, float]
-    """Mean accuracy over the targets: (prediction, band low, band high)."""
-    rare_low_worst: float
-    """The lowest band edge among the targets (what must reach target_acc)."""
+    option: str
+    """'bigger', 'longer', 'remixed', a combination ('bigger + remixed'), or 'as is'."""
+    steps: int
+    flops: tuple[float, float, float]
+    """FLOPs to learn every target with the stated probability: (fit, band low, band high)."""
+    median: tuple[float, float, float]
+    """The median FLOPs-to-learn of the slowest target: (fit, band low, band high)."""
     common: tuple[float, float, float]
-    """Mean accuracy over the common tasks: (prediction, band low, band high)."""
+    """Mean common-task accuracy at that budget: (prediction, band low, band high)."""
     drop: tuple[float, float, float]
-    """Common accuracy lost vs the natural mix at this size: (prediction, low, high)."""
+    """Common accuracy lost vs the natural mix at this size and FLOPs: (prediction, low, high)."""
+    minutes: float
     feasible: bool = False
     why: str = ""
     """Why it does not meet the goal ('' when it does)."""
+    draws: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+    """(B,) bootstrap draws of `flops[0]` (not saved)."""
 
     @property
     def mix(self) -> str:
         return "natural" if self.factor == 1 else f"rare ×{self.factor:g}"
 
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("draws")
+        return {k: _finite(v) for k, v in out.items()}
+
 
 @dataclass
 class Advice:
-    """The recommendation (None when nothing meets the goal), the alternatives and a message."""
+    """The recommendation (None when nothing meets the goal), the options and a message."""
 
     chosen: Candidate | None
     message: str
     candidates: list[Candidate] = field(default_factory=list)
-    alternatives: list[Candidate] = field(default_factory=list)
-    """Per size: the natural mix and the best designed mix (the core question, side by side)."""
+    options: list[Candidate] = field(default_factory=list)
+    """Per option (bigger, longer, remixed, …): its cheapest candidate, side by side."""
     lines: list[str] = field(default_factory=list)
-    """The bigger-model-vs-designed-mix comparison, in words."""
+    """The compute-equivalence of mixing vs not, in words."""
+    equivalence: tuple[float, float, float] | None = None
+    """Cheapest natural-mix FLOPs ÷ cheapest designed-mix FLOPs: (fit, band low, band high)."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "chosen": self.chosen.to_json() if self.chosen else None,
+            "message": self.message,
+            "options": [c.to_json() for c in self.options],
+            "candidates": [c.to_json() for c in self.candidates],
+            "lines": self.lines,
+            "equivalence": _finite(self.equivalence),
+        }
+
+
+def _finite(v: Any) -> Any:
+    """JSON has no inf: an unreachable budget is null."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, tuple | list):
+        return [_finite(x) for x in v]
+    return v
 
 
 def mix_shares(
@@ -98,168 +141,190 @@ def mix_shares(
     return upweight(stats, tasks=targets, factor=factor)
 
 
+def option_of(size: Size, smallest: Size, factor: float, steps: int, base_steps: int) -> str:
+    """The option a candidate is, relative to the smallest size on the natural mix at the
+    base's steps."""
+    parts = [
+        name
+        for name, on in (
+            ("bigger", size.name != smallest.name),
+            ("longer", steps > base_steps),
+            ("remixed", factor != 1),
+        )
+        if on
+    ]
+    return " + ".join(parts) or "as is"
+
+
 def candidates(
-    law: LawFit,
+    laws: Laws,
+    names: list[str],
     sizes: list[Size],
     counts: np.ndarray,
     goal: Goal,
     factors: tuple[float, ...] = FACTORS,
 ) -> list[Candidate]:
-    """Every (size, factor) inside the pilot's share range, scored by the law."""
-    names = list(law.tasks)
+    """Every (size, factor) inside the pilot's share range, priced by the onset law."""
     t_idx = [names.index(t) for t in goal.targets]
-    c_idx = [i for i in range(len(names)) if i not in t_idx]
-    lo_ok, hi_ok = law.share_range[:, 0] / SLACK, law.share_range[:, 1] * SLACK
+    c_idx = [names.index(t) for t in laws.accuracy.tasks] if laws.accuracy else []
     grid: list[tuple[float, np.ndarray]] = []
     for f in factors:
         try:
             s = mix_shares(names, counts, goal.targets, f)
         except Exception:  # the targets would take the whole mix
             continue
-        if f == 1 or np.all((s >= lo_ok) & (s <= hi_ok)):
+        if f == 1 or _inside(laws, s, t_idx, c_idx):
             grid.append((f, s))
     assert grid and grid[0][0] == 1, "the natural mix comes first: drops are measured from it"
     shares = np.stack([s for _, s in grid])  # (F, tasks)
+    smallest = min(sizes, key=lambda s: s.params)
+    top = laws.onset.flops_range[1] * SLACK
     out: list[Candidate] = []
-    for size in sizes:
+    for size in sorted(sizes, key=lambda s: s.params):
         params = np.full(len(grid), size.params)
-        mean, draws = law.predict(shares, params)  # (F, tasks), (B, F, tasks)
-        rare_m, rare_d = _avg(mean, draws, t_idx)
-        com_m, com_d = _avg(mean, draws, c_idx)
-        drop_m, drop_d = com_m[0] - com_m, com_d[:, :1] - com_d  # grid[0] is the natural mix
-        worst = band(draws[:, :, t_idx], goal.band)[0].min(axis=-1)
-        worst = np.minimum(worst, mean[:, t_idx].min(axis=-1))
+        need, need_d = laws.onset.flops_for(goal.probability, shares[:, t_idx], params)
+        med, med_d = laws.onset.flops_for(0.5, shares[:, t_idx], params)
+        need, need_d = need.max(axis=-1), need_d.max(axis=-1)  # (F,), (B, F): the slowest target
+        med, med_d = med.max(axis=-1), med_d.max(axis=-1)
+        # a run is whole steps: round the budget up to the next step
+        steps = np.ceil(np.minimum(need, 1e30) / size.flops_per_step).clip(1)
+        budget = steps * size.flops_per_step
+        common, drop = _common(laws, shares, c_idx, params, budget, goal.band)
         for j, (f, s) in enumerate(grid):
+            n_steps = int(steps[j]) if math.isfinite(need[j]) else 0
             cand = Candidate(
-                size.name, size.params, size.flops, size.minutes, float(f),
-                float(s[t_idx].sum()), _triple(rare_m[j], rare_d[:, j], goal.band),
-                float(worst[j]), _triple(com_m[j], com_d[:, j], goal.band),
-                _triple(drop_m[j], drop_d[:, j], goal.band),
+                size.name, size.params, float(f), float(s[t_idx].sum()),
+                option_of(size, smallest, float(f), n_steps, goal.base_steps), n_steps,
+                _triple(budget[j] if math.isfinite(need[j]) else math.inf, need_d[:, j], goal.band),
+                _triple(med[j], med_d[:, j], goal.band), common[j], drop[j],
+                n_steps * size.sec_per_step / 60, draws=need_d[:, j],
             )  # fmt: skip
-            cand.why = _why(cand, goal)
+            cand.why = _why(cand, goal, top)
             cand.feasible = not cand.why
             out.append(cand)
     return out
 
 
-def _avg(mean: np.ndarray, draws: np.ndarray, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    if not idx:
-        return np.ones(mean.shape[0]), np.ones(draws.shape[:2])
-    return mean[:, idx].mean(axis=-1), draws[:, :, idx].mean(axis=-1)
+def _inside(laws: Laws, s: np.ndarray, t_idx: list[int], c_idx: list[int]) -> bool:
+    """Whether every task's share lies within what the pilot saw."""
+    ok = True
+    for law, idx in ((laws.onset, t_idx), (laws.accuracy, c_idx)):
+        if law is not None and idx:
+            lo, hi = law.share_range[:, 0] / SLACK, law.share_range[:, 1] * SLACK
+            ok &= bool(np.all((s[idx] >= lo) & (s[idx] <= hi)))
+    return ok
+
+
+def _common(
+    laws: Laws, shares: np.ndarray, c_idx: list[int], params: np.ndarray, flops: np.ndarray,
+    coverage: float,
+) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:  # fmt: skip
+    """Per factor: mean common accuracy at its budget, and its drop vs the natural mix at
+    the same size and budget (factor 1 is row 0 of `shares`)."""
+    if laws.accuracy is None or not c_idx:
+        one = [(1.0, 1.0, 1.0)] * len(shares)
+        return one, [(0.0, 0.0, 0.0)] * len(shares)
+    cs = shares[:, c_idx]
+    mean, draws = laws.accuracy.predict(cs, params, flops)  # (F, c), (B, F, c)
+    nat, nat_d = laws.accuracy.predict(np.broadcast_to(cs[:1], cs.shape), params, flops)
+    m, d = mean.mean(axis=-1), draws.mean(axis=-1)
+    dm, dd = nat.mean(axis=-1) - m, nat_d.mean(axis=-1) - d
+    return (
+        [_triple(m[j], d[:, j], coverage) for j in range(len(m))],
+        [_triple(dm[j], dd[:, j], coverage) for j in range(len(m))],
+    )
 
 
 def _triple(point: float, draws: np.ndarray, coverage: float) -> tuple[float, float, float]:
-    lo, hi = band(draws, coverage)
+    with np.errstate(invalid="ignore"):
+        lo, hi = (float(v) for v in band(draws, coverage))
     p = float(point)
-    return p, min(float(lo), p), max(float(hi), p)
+    lo, hi = (math.inf if math.isnan(v) else v for v in (lo, hi))  # inf − inf between draws
+    return p, min(lo, p), max(hi, p)
 
 
-def _why(c: Candidate, goal: Goal) -> str:
-    if goal.max_flops is not None and c.flops > goal.max_flops:
-        return f"over the FLOP budget ({c.flops:.3g} > {goal.max_flops:.3g})"
+def _why(c: Candidate, goal: Goal, top: float) -> str:
+    f = c.flops[0]
+    if not math.isfinite(f):
+        return "the law says more FLOPs do not help: never learned"
+    if f > top:
+        return f"needs {f:.3g} FLOPs, beyond the pilot's budgets ({top / SLACK:.3g}): pilot longer"
+    if goal.max_flops is not None and f > goal.max_flops:
+        return f"over the FLOPs cap ({f:.3g} > {goal.max_flops:.3g})"
     if goal.max_minutes is not None and c.minutes > goal.max_minutes:
         return f"over the time budget ({c.minutes:.1f} > {goal.max_minutes:g} min)"
-    if c.rare_low_worst < goal.target_acc:
-        return f"rare band low {c.rare_low_worst:.2f} < target {goal.target_acc:g}"
     if c.drop[0] > goal.common_tolerance:
         return f"common tasks drop {c.drop[0]:.3f} > tolerance {goal.common_tolerance:g}"
     return ""
 
 
-def recommend(law: LawFit, sizes: list[Size], counts: np.ndarray, goal: Goal) -> Advice:
-    """The cheapest feasible candidate (fewest FLOPs, then the smallest factor), or a message
-    saying which constraint no candidate meets and what to change."""
-    cands = candidates(law, sizes, counts, goal)
+def recommend(
+    laws: Laws, names: list[str], sizes: list[Size], counts: np.ndarray, goal: Goal
+) -> Advice:
+    """The cheapest feasible candidate (fewest FLOPs, then the smallest factor), or a
+    message saying which constraint no candidate meets and what to change."""
+    cands = candidates(laws, names, sizes, counts, goal)
     feasible = [c for c in cands if c.feasible]
-    alts = _alternatives(cands, sizes)
-    lines = _core_question(cands, sizes)
+    options = _options(cands)
+    lines, ratio = _equivalence(cands)
     if feasible:
-        best = min(feasible, key=lambda c: (c.flops, c.factor))
-        # the drop printed after a minus sign: never negative, and + 0.0 makes -0.0 plain 0.0
+        best = min(feasible, key=lambda c: (c.flops[0], c.factor))
         msg = (
-            f"train {best.size} with {best.mix} (the targets {best.target_share:.1%} of the mix): "
-            f"rare acc {best.rare[0]:.2f} [{best.rare[1]:.2f}, {best.rare[2]:.2f}], "
-            f"common {best.common[0]:.2f} (−{max(best.drop[0], 0.0) + 0.0:.3f} vs natural)"
+            f"{best.option}: train {best.size} with {best.mix} for {best.steps:,} steps "
+            f"({best.flops[0]:.3g} FLOPs [{best.flops[1]:.3g}, {best.flops[2]:.3g}]); every target "
+            f"learned with probability ≥ {goal.probability:g}, common tasks "
+            f"−{max(best.drop[0], 0.0) + 0.0:.3f} vs natural"
         )
-        return Advice(best, msg, cands, alts, lines)
-    return Advice(None, _infeasible(cands, goal), cands, alts, lines)
+        return Advice(best, msg, cands, options, lines, ratio)
+    return Advice(None, _infeasible(cands, goal), cands, options, lines, ratio)
 
 
 def _infeasible(cands: list[Candidate], goal: Goal) -> str:
     """Which constraint binds, the closest candidate, and what to change."""
-    in_budget = [c for c in cands if not c.why.startswith("over the")]
-    reach = [c for c in in_budget if c.rare_low_worst >= goal.target_acc]
-    target = f"rare acc ≥ {goal.target_acc:g} (band low)"
-    if not in_budget:
-        cheapest = min(cands, key=lambda c: c.flops)
-        return f"no piloted size fits the budget (cheapest: {cheapest.size}, {cheapest.why}): raise the budget or pilot smaller sizes"
-    if reach:
-        best = min(reach, key=lambda c: c.drop[0])
-        return (
-            f"no candidate reaches {target} while holding the common tasks: the closest, {best.size} with "
-            f"{best.mix}, drops them {best.drop[0]:.3f} (tolerance {goal.common_tolerance:g}): "
-            "raise common_tolerance or pilot larger sizes"
-        )
-    big = [c for c in cands if c.why.startswith("over the")]
-    best = max(in_budget, key=lambda c: c.rare_low_worst)
-    hint = (
-        "raise the budget (a size over it might reach it)"
-        if any(c.rare_low_worst >= goal.target_acc for c in big)
-        else "lower target_acc, or pilot larger sizes or factors"
-    )
+    reach = [c for c in cands if math.isfinite(c.flops[0])]
+    if not reach:
+        return "no candidate's targets are learned at any budget by the law: pilot larger sizes or factors, or relax the learned rule"
+    best = min(reach, key=lambda c: c.flops[0])
+    fix = {
+        "needs": "raise pilot.flops_cap (pilot longer) or pilot larger sizes or factors",
+        "over the FLOPs": "raise max_flops",
+        "over the time": "raise max_minutes",
+        "common": "raise common_tolerance or pilot larger sizes",
+    }
+    hint = next((v for k, v in fix.items() if best.why.startswith(k)), "relax the goal")
     return (
-        f"no candidate reaches {target}: the best, {best.size} with {best.mix}, predicts "
-        f"{best.rare[0]:.2f} [{best.rare[1]:.2f}, {best.rare[2]:.2f}]: {hint}"
+        f"no candidate meets the goal (p ≥ {goal.probability:g}): the cheapest, {best.size} with "
+        f"{best.mix}, {best.why}: {hint}"
     )
 
 
-def _alternatives(cands: list[Candidate], sizes: list[Size]) -> list[Candidate]:
-    """Per size: the natural mix, and the designed mix to compare it with (the cheapest
-    feasible factor, else the one with the highest rare band low that holds the common tasks)."""
-    out: list[Candidate] = []
-    for size in sorted(sizes, key=lambda s: s.params):
-        here = [c for c in cands if c.size == size.name]
-        out += [c for c in here if c.factor == 1]
-        designed = [c for c in here if c.factor != 1]
-        if not designed:
-            continue
-        ok = [c for c in designed if c.feasible]
-        holding = [c for c in designed if not c.why.startswith("common")]
-        pick = (
-            min(ok, key=lambda c: c.factor)
-            if ok
-            else max(holding or designed, key=lambda c: c.rare_low_worst)
-        )
-        out.append(pick)
-    return out
+def _options(cands: list[Candidate]) -> list[Candidate]:
+    """Per option: the cheapest feasible candidate, else its cheapest reachable one."""
+    out = []
+    for option in dict.fromkeys(c.option for c in cands):
+        here = [c for c in cands if c.option == option]
+        ok = [c for c in here if c.feasible] or here
+        out.append(min(ok, key=lambda c: (c.flops[0], c.factor)))
+    return sorted(out, key=lambda c: (not c.feasible, c.flops[0]))
 
 
-def _core_question(cands: list[Candidate], sizes: list[Size]) -> list[str]:
-    """Bigger model on the natural mix vs the smallest model on a designed mix, in words."""
-    order = sorted(sizes, key=lambda s: s.params)
-    nat = [c for s in order for c in cands if c.size == s.name and c.factor == 1 and c.feasible]
-    smallest = order[0].name
-    designed = [c for c in cands if c.size == smallest and c.factor != 1 and c.feasible]
-    lines = []
-    if nat:
-        lines.append(
-            f"Bigger model, natural mix: {nat[0].size} is the smallest that reaches the goal "
-            f"({nat[0].flops:.3g} FLOPs)."
-        )
-    else:
-        largest = max((c for c in cands if c.factor == 1), key=lambda c: c.params)
-        lines.append(
-            f"Bigger model, natural mix: no piloted size reaches the goal (largest, {largest.size}: "
-            f"rare {largest.rare[0]:.2f} [{largest.rare[1]:.2f}, {largest.rare[2]:.2f}])."
-        )
-    if designed:
-        d = min(designed, key=lambda c: c.factor)
-        ratio = (
-            f"; {nat[0].flops / d.flops:.1f}× fewer FLOPs than the natural-mix model" if nat else ""
-        )
-        lines.append(
-            f"Small model, designed mix: {smallest} with {d.mix} reaches it ({d.flops:.3g} FLOPs{ratio})."
-        )
-    else:
-        lines.append(f"Small model, designed mix: no factor brings {smallest} to the goal.")
-    return lines
+def _equivalence(cands: list[Candidate]) -> tuple[list[str], tuple[float, float, float] | None]:
+    """Compute-equivalence: the cheapest natural-mix option's FLOPs ÷ the cheapest
+    designed-mix option's, with a bootstrap band (the draws share their refits)."""
+    ok = [c for c in cands if c.feasible]
+    nat = [c for c in ok if c.factor == 1]
+    des = [c for c in ok if c.factor != 1]
+    if not nat or not des:
+        side = "natural-mix" if not nat else "designed-mix"
+        return [f"compute-equivalence: no feasible {side} option to compare with"], None
+    n, d = min(nat, key=lambda c: c.flops[0]), min(des, key=lambda c: c.flops[0])
+    with np.errstate(invalid="ignore"):
+        draws = np.min([c.draws for c in nat], axis=0) / np.min([c.draws for c in des], axis=0)
+    lo, hi = band(draws[~np.isnan(draws)], 0.95)
+    ratio = n.flops[0] / d.flops[0]
+    said = "≈ (indistinguishable)" if lo <= 1 <= hi else f"{ratio:.2g}×"
+    line = (
+        f"compute-equivalence: cheapest natural mix ({n.size}, {n.flops[0]:.3g} FLOPs) ÷ cheapest "
+        f"designed mix ({d.size} {d.mix}, {d.flops[0]:.3g}) = {ratio:.2g} [95% band {lo:.2g}, {hi:.2g}]: {said}"
+    )
+    return [line], (float(ratio), min(float(lo), ratio), max(float(hi), ratio))

@@ -1,8 +1,10 @@
-"""`raremix advise INVENTORY`: pilot runs → a data-mixing law → the cheapest (size, mixture)
-predicted to teach the rare tasks while holding the common ones; `--validate` trains it."""
+"""`raremix advise INVENTORY`: pilot runs → laws over share × size × budget → the cheapest of
+bigger / longer / remixed that learns the rare tasks while holding the common ones, each
+option's FLOPs beside it; `--validate` trains it and measures its FLOPs-to-learn."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,13 +16,14 @@ from raremix.cli import app
 
 if TYPE_CHECKING:
     from raremix.advise.advisor import Validation
-    from raremix.advise.recommend import Advice, Candidate
+    from raremix.advise.recommend import Advice
 
 
 @app.command()
 def advise(
     inventory: Annotated[
-        str, typer.Argument(help="Inventory YAML (tasks, counts, targets, goal, budget), or 'lab'.")
+        str,
+        typer.Argument(help="Inventory YAML (tasks, counts, targets, goal, budgets), or 'lab'."),
     ],
     from_study: Annotated[
         Path | None,
@@ -45,11 +48,12 @@ def advise(
         int | None, typer.Option(min=1, help="Parallel runs (default: one per core).")
     ] = None,
 ) -> None:
-    """Recommend the cheapest model size and mixture that reach a target on the rare tasks.
+    """Recommend the cheapest of bigger / longer / remixed that learns the rare tasks.
 
-    Trains a small pilot study (sizes × up-weighting factors; resumable), or reads the runs
-    of --from-study, fits per-task accuracy ~ share of the mix and model size with a
-    bootstrap band, and searches the piloted sizes and factors.
+    Trains a small pilot study (sizes × up-weighting factors, each run's evaluations read
+    as budgets; resumable), or reads the runs of --from-study, fits the onset law of the
+    targets and the accuracy law of the common tasks over share × size × FLOPs, and prices
+    every option in the FLOPs that learn the targets with the inventory's probability.
     """
     import numpy as np
 
@@ -77,18 +81,19 @@ def advise(
         )
         console.print(f"pilot study → [bold]{study_dir}[/] (finished runs are kept)")
         run_pilot(inv, base, study_dir, quick, workers)
-    advice, law, table = fit_and_recommend(inv, study_dir)
-    save_advice(advice, law, study_dir)
-    sizes = sizes_of(table)
+    advice, laws, table = fit_and_recommend(inv, base, study_dir, quick)
+    save_advice(advice, laws, study_dir)
+    goal = goal_of(inv, base, quick)
     counts = np.array(list(inv.counts().values()), dtype=float)
     fig = advice_figure(
-        advice, law, table, sizes, counts, goal_of(inv), study_dir / ADVICE_DIR / "advise.png"
+        advice, laws, table, sizes_of(table), counts, goal, study_dir / ADVICE_DIR / "advise.png"
     )
-    console.print(advice_table(advice, inv.target_acc, inv.band))
-    resid = float(np.mean([law.resid_sd[law.tasks.index(t)] for t in inv.targets]))
+    console.print(advice_table(advice, inv.probability, inv.band, goal.base_steps))
+    got = int(table.learned[:, [table.tasks.index(t) for t in inv.targets]].all(axis=1).sum())
     console.print(
-        f"law fitted on {len(table.run_ids)} runs; a single run scatters ±{resid:.2f} (sd) around "
-        f"the target prediction; the band is the {inv.band:.0%} bootstrap interval of the mean",
+        f"laws fitted on {len(table.run_ids)} runs ({got} learned every target) and "
+        f"{len(table.point_run)} budget points; learned = accuracy ≥ {inv.learned.threshold:g} at "
+        f"{inv.learned.consecutive} evaluation(s) in a row; bands: {inv.band:.0%} bootstrap over runs",
         highlight=False,
     )
     for line in advice.lines:
@@ -101,11 +106,11 @@ def advise(
     if validate:
         result = run_validation(inv, base, advice.chosen, study_dir, quick, workers)
         console.print(validation_table(result))
-        console.print(result.verdict(), highlight=False)
+        console.print(result.reason, highlight=False)
 
 
-def _fmt(t: tuple[float, float, float]) -> str:
-    return f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]"
+def _flops(t: tuple[float, float, float]) -> str:
+    return "never" if not math.isfinite(t[0]) else f"{t[0]:.2e} [{t[1]:.2e}, {t[2]:.2e}]"
 
 
 def _signed(x: float) -> str:
@@ -113,50 +118,61 @@ def _signed(x: float) -> str:
     return f"{x + 0.0:+.3f}"  # + 0.0 turns -0.0 into 0.0
 
 
-def advice_table(advice: Advice, target: float, coverage: float) -> Table:
-    """The alternatives per size (natural vs designed mix), the recommendation starred."""
+def advice_table(advice: Advice, probability: float, coverage: float, base_steps: int) -> Table:
+    """One row per option (its cheapest candidate), the recommendation starred."""
     table = Table(
-        title=f"raremix advise: target rare acc ≥ {target:g} (band low), {coverage:.0%} band",
+        title=f"raremix advise: FLOPs to learn every target with p ≥ {probability:g} "
+        f"({coverage:.0%} band); 'longer' = over {base_steps:,} steps",
         title_justify="left",
     )
-    for col in ("", "size", "mix", "rare share", "rare acc \\[band]", "common acc \\[band]", "Δ common", "FLOPs", "goal"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("", "size", "mix", "goal") else "right")
-    rows: list[Candidate] = list(advice.alternatives)
-    if advice.chosen is not None and advice.chosen not in rows:
-        rows.append(advice.chosen)
-    for c in rows:
+    for col in ("", "option", "size", "mix", "steps", "FLOPs \\[band]", "× cheapest", "median FLOPs-to-learn", "Δ common", "goal"):  # fmt: skip
+        table.add_column(
+            col, justify="left" if col in ("", "option", "size", "mix", "goal") else "right"
+        )
+    best = min((c.flops[0] for c in advice.options if c.feasible), default=float("nan"))
+    for c in advice.options:
         star = "★" if c is advice.chosen else ""
+        ratio = (
+            f"{c.flops[0] / best:.2g}" if math.isfinite(best) and math.isfinite(c.flops[0]) else ""
+        )
         table.add_row(
-            star, c.size, c.mix, f"{c.target_share:.1%}", _fmt(c.rare), _fmt(c.common),
-            _signed(-c.drop[0]), f"{c.flops:.1e}", _short(c.why), style="bold" if star else None,
+            star, c.option, c.size, c.mix, f"{c.steps:,}", _flops(c.flops), ratio,
+            _flops(c.median), _signed(-c.drop[0]), _short(c.why), style="bold" if star else None,
         )  # fmt: skip
     return table
 
 
 def _short(why: str) -> str:
-    """A table-width reason: 'meets', 'rare < target', 'common drop', 'over budget'."""
+    """A table-width reason."""
     if not why:
         return "meets"
-    if why.startswith("over the"):
-        return "over budget"
-    return "rare < target" if why.startswith("rare") else "common drop"
+    for key, short in (("needs", "beyond pilot"), ("over the FLOPs", "over cap"),
+                       ("over the time", "over time"), ("common", "common drop")):  # fmt: skip
+        if why.startswith(key):
+            return short
+    return "never learned"
 
 
 def validation_table(v: Validation) -> Table:
-    """Predicted (with band) vs measured (seed mean ± sd, per seed)."""
-    import numpy as np
-
+    """Predicted vs measured FLOPs-to-learn, and per seed."""
     table = Table(
         title=f"--validate: {v.size}, factor {v.factor:g}, seeds {v.seeds}", title_justify="left"
     )
-    for col in ("", "predicted \\[band]", "measured mean ± sd", "per seed"):
+    for col in ("", "predicted \\[band]", "measured \\[95% CI]"):
         table.add_column(col, justify="left" if not col else "right")
-    for name, pred, runs in (
-        ("rare acc", v.rare_predicted, v.rare_measured),
-        ("common acc", v.common_predicted, v.common_measured),
-    ):
-        sd = float(np.std(runs, ddof=1)) if len(runs) > 1 else float("nan")
-        table.add_row(
-            name, _fmt(pred), f"{np.mean(runs):.2f} ± {sd:.2f}", " ".join(f"{r:.2f}" for r in runs)
-        )
+    table.add_row(
+        "median FLOPs-to-learn",
+        _flops(v.predicted_median),
+        _flops(v.measured_median) + " (Kaplan–Meier)",
+    )
+    k, n, lo, hi = v.by_budget
+    table.add_row(
+        f"learned by {v.predicted_budget[0]:.2e} FLOPs",
+        f"p ≥ {v.probability:g}",
+        f"{k}/{n} = {k / n:.2f} [{lo:.2f}, {hi:.2f}] (Wilson)",
+    )
+    per = " ".join(
+        f"{o:.2e}" if ok else f">{o:.2e}" for o, ok in zip(v.onset, v.learned, strict=True)
+    )
+    table.add_row("per seed", "", per)
     return table
