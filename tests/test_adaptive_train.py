@@ -67,7 +67,7 @@ def test_adaptive_run_moves_weights_and_resumes_bit_exactly(
     tmp_path: Path, rule: str, params: dict[str, Any]
 ) -> None:
     cfg = _adaptive(rule, **params)
-    whole = tmp_path / "whole"
+    whole = tmp_path / "whole" / "run"
     state = train(load_config(data=cfg), whole)
     rows = read_rows(whole / "metrics.jsonl")
     w = rows[rows.metric == "weight"].pivot_table(index="step", columns="task", values="value")
@@ -89,7 +89,7 @@ def test_adaptive_run_moves_weights_and_resumes_bit_exactly(
             if state.step == 30:
                 raise KeyboardInterrupt
 
-    part = tmp_path / "part"
+    part = tmp_path / "part" / "run"
     with pytest.raises(
         KeyboardInterrupt
     ):  # killed after the checkpoint at 20, past an update at 30

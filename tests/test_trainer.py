@@ -63,9 +63,9 @@ def test_every_accuracy_row_has_its_n_and_baselines_beside_it(tmp_path: Path, ti
 
 
 def test_resume_in_process_is_bit_exact(tmp_path: Path, tiny: dict) -> None:
-    whole = tmp_path / "whole"
+    whole = tmp_path / "whole" / "run"
     train(load_config(data=tiny), whole)
-    part = tmp_path / "part"
+    part = tmp_path / "part" / "run"
     # stop after 30 steps (checkpoint at 20), then resume to the end
     from raremix.callbacks import Callback
 
@@ -88,10 +88,10 @@ def test_sigkill_mid_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "raremix", "train", str(path)]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     subprocess.run(
-        [*cli, "--out", str(tmp_path / "whole")], check=True, capture_output=True, env=env
+        [*cli, "--out", str(tmp_path / "whole" / "run")], check=True, capture_output=True, env=env
     )
 
-    killed = tmp_path / "killed"
+    killed = tmp_path / "killed" / "run"
     proc = subprocess.Popen(
         [*cli, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
@@ -107,7 +107,7 @@ def test_sigkill_mid_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     assert 50 <= done < 200, "the run must be killed mid-way"
     subprocess.run([*cli, "--out", str(killed)], check=True, capture_output=True, env=env)
     assert (killed / "metrics.jsonl").read_text() == (
-        tmp_path / "whole" / "metrics.jsonl"
+        tmp_path / "whole" / "run" / "metrics.jsonl"
     ).read_text()
 
 

@@ -55,14 +55,14 @@ def test_hf_run_with_probes_and_adaptive_mixing_resumes_bit_exactly(tmp_path: Pa
     model = tiny_model("gpt2", char_tokenizer(CHARS), tmp_path / "gpt2")
     cfg = load_hf_config(data=config(model))
 
-    whole = train_hf(cfg, tmp_path / "whole", table=rows())
-    killed = tmp_path / "killed"
+    whole = train_hf(cfg, tmp_path / "whole" / "run", table=rows())
+    killed = tmp_path / "killed" / "run"
     with pytest.raises(KeyboardInterrupt):  # killed at step 9; the checkpoint is at 6
         train_hf(cfg, killed, table=rows(), callbacks=[Interrupt()])
     assert json.loads((killed / "checkpoint" / "meta.json").read_text())["step"] == 6
     resumed = train_hf(cfg, killed, table=rows())
 
-    want, got = load_rows(tmp_path / "whole" / "metrics.jsonl"), load_rows(killed / "metrics.jsonl")
+    want, got = load_rows(tmp_path / "whole" / "run" / "metrics.jsonl"), load_rows(killed / "metrics.jsonl")
     assert got == want  # every row, values bit for bit, the same run id
     metrics = {r["metric"] for r in want}
     assert {"probe/interference", "probe/entropy", "weight", "adaptive/acc"} <= metrics

@@ -39,8 +39,8 @@ def test_probe_cadence_and_resume_are_exact(tmp_path: Path) -> None:
     from raremix.callbacks import Callback
 
     cfg = tiny_config(probes={"every": 15, "batch": 8, "probes": ["interference", "first_order"]})
-    train(load_config(data=cfg), tmp_path / "whole")
-    rows = read_rows(tmp_path / "whole" / "metrics.jsonl")
+    train(load_config(data=cfg), tmp_path / "whole" / "run")
+    rows = read_rows(tmp_path / "whole" / "run" / "metrics.jsonl")
     probes = rows[rows.metric.str.startswith("probe/")]
     assert sorted(probes.step.unique()) == [0, 15, 30, 45, 60]
     assert set(probes.metric) == {"probe/grad_norm", "probe/grad_cos", "probe/interference",
@@ -52,10 +52,10 @@ def test_probe_cadence_and_resume_are_exact(tmp_path: Path) -> None:
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(load_config(data=cfg), tmp_path / "part", callbacks=[StopAt()])
-    train(load_config(data=cfg), tmp_path / "part")
-    assert (tmp_path / "part" / "metrics.jsonl").read_text() == (
-        tmp_path / "whole" / "metrics.jsonl"
+        train(load_config(data=cfg), tmp_path / "part" / "run", callbacks=[StopAt()])
+    train(load_config(data=cfg), tmp_path / "part" / "run")
+    assert (tmp_path / "part" / "run" / "metrics.jsonl").read_text() == (
+        tmp_path / "whole" / "run" / "metrics.jsonl"
     ).read_text()
 
 
