@@ -118,3 +118,48 @@ def test_survival_fit_refuses_data_that_cannot_support_it() -> None:
         survival_fit(table, "flops", "learned", "log_parms")
     with pytest.raises(RaremixError, match="positive"):
         survival_fit(table.assign(flops=0.0), "flops", "learned", ["log_params"])
+
+
+def test_compare_survival_by_hand() -> None:
+    from raremix.stats.survival import compare_survival
+
+    # every run learned or was followed to τ = 4: the restricted means are plain means of
+    # min(T, 4) / 4 — A: (1 + 2 + 3 + 4)/16 = 10/16 (A's "censored at 2" would be refused,
+    # so A learns at 2 here); B: (2 + 3 + 4 + 4)/16 = 13/16 (its 5 and 6 lie beyond τ)
+    a = ([1.0, 2.0, 3.0, 4.0], [True, True, True, True])
+    c = compare_survival(*a, *B, tau=4.0, direction="less")
+    assert c.means == pytest.approx((10 / 16, 13 / 16))
+    assert c.effect == pytest.approx(-3 / 16)
+    two_sided = logrank(*a, [2.0, 3.0, 4.0, 4.0], [True, True, False, False])["p"]
+    assert c.p == pytest.approx(float(two_sided) / 2)  # halved: A learns sooner
+    assert compare_survival(*a, *B, tau=4.0, direction="greater").p == pytest.approx(
+        1 - float(two_sided) / 2
+    )
+    low, high = c.ci
+    assert low < c.effect < high and c.n == (4, 4) and "log-rank" in c.test
+    with pytest.raises(RaremixError, match="censored at 2, before tau"):
+        compare_survival(*A, *B, tau=4.0)
+
+
+def test_compare_survival_calls_a_null_supported_at_most_alpha() -> None:
+    """Two arms of 8 runs from one onset distribution, censored at one cap, through the
+    verdict's decision: `supported` at most α of the time (99.9% binomial bound), and a
+    large effect (onsets 5× sooner) found at least 80% of the time."""
+    from raremix.stats import decide
+    from raremix.stats.survival import compare_survival
+
+    rng = np.random.default_rng(3)
+
+    def arm(scale: float) -> tuple[np.ndarray, np.ndarray]:
+        t = rng.weibull(1.5, 8) * scale
+        return np.minimum(t, 2.0), t <= 2.0
+
+    sims, false, found = 200, 0, 0
+    for _ in range(sims):
+        same = rng.uniform(0.5, 3.0)
+        c = compare_survival(*arm(same), *arm(same), tau=2.0, direction="less")
+        false += decide(c, direction="less")[0] == "supported"
+        c = compare_survival(*arm(0.3), *arm(1.5), tau=2.0, direction="less")
+        found += decide(c, direction="less")[0] == "supported"
+    assert false / sims <= 0.05 + 3.1 * np.sqrt(0.05 * 0.95 / sims), false
+    assert found / sims >= 0.8, found

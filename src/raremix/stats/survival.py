@@ -8,11 +8,15 @@ takes seconds to import) and turn inputs it would quietly misread into RaremixEr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
+
+if TYPE_CHECKING:
+    from raremix.stats.compare import Comparison, Direction
 
 
 def kaplan_meier(
@@ -63,6 +67,80 @@ def logrank(
         "p": float(result.p_value),
         "test": f"log-rank ({int(ea.sum())}/{len(ta)} vs {int(eb.sum())}/{len(tb)} events)",
     }
+
+
+def censor_at(
+    durations: Sequence[float] | np.ndarray, observed: Sequence[bool] | np.ndarray, cap: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Durations and events as if every run had been followed only to `cap`."""
+    t, e = _durations(durations, observed, "censor_at")
+    return np.minimum(t, cap), e & (t <= cap)
+
+
+def compare_survival(
+    durations_t: Sequence[float] | np.ndarray,
+    observed_t: Sequence[bool] | np.ndarray,
+    durations_c: Sequence[float] | np.ndarray,
+    observed_c: Sequence[bool] | np.ndarray,
+    *,
+    tau: float,
+    direction: Direction = "less",
+    alpha: float = 0.05,
+) -> Comparison:
+    """Treatment vs control times to learn, both followed to `tau`, as a `Comparison`.
+
+    `tau` is where both arms were followed to (the lower of their caps): a later time
+    is censored there, so neither arm is credited with time it was not followed. The test
+    is the log-rank test (lifelines), one-sided in the declared direction by halving its
+    two-sided p on the side the effect lies (else 1 − p/2). The effect is the difference
+    of restricted mean times, mean(min(T, tau)) (treatment − control; "less": the
+    treatment learns sooner), in units of `tau`, so it lies in [−1, 1], with Welch's t
+    interval (scipy). That mean is exact only when every run was followed to
+    `tau` or learned, so a run censored before `tau` is refused.
+    """
+    from scipy.stats import ttest_ind
+
+    from raremix.stats.compare import Comparison
+
+    ta, ea = _durations(durations_t, observed_t, "treatment")
+    tb, eb = _durations(durations_c, observed_c, "control")
+    if not tau > 0:
+        raise RaremixError(
+            f"compare_survival: tau must be positive (got {tau}): follow the runs longer"
+        )
+    early = [t for t, e in zip(np.r_[ta, tb], np.r_[ea, eb], strict=True) if not e and t < tau]
+    if early:
+        raise RaremixError(
+            f"compare_survival: a run was censored at {early[0]:.3g}, before tau = {tau:.3g}: "
+            "follow every run to the cap (or until it learns), or compare at a lower tau"
+        )
+    ta, ea = censor_at(ta, ea, tau)
+    tb, eb = censor_at(tb, eb, tau)
+    test = logrank(ta, ea, tb, eb)  # raises when neither arm learned by tau
+    xa, xb = ta / tau, tb / tau
+    effect, p2 = float(xa.mean() - xb.mean()), float(test["p"])
+    with np.errstate(all="ignore"):  # no spread in either arm: NaN intervals, said as such
+        ci = ttest_ind(xa, xb, equal_var=False).confidence_interval(1 - alpha)
+        low = ttest_ind(xa, xb, equal_var=False, alternative="greater").confidence_interval(
+            1 - alpha
+        )
+        high = ttest_ind(xa, xb, equal_var=False, alternative="less").confidence_interval(1 - alpha)
+    if direction == "two-sided":
+        p = p2
+    else:
+        toward = effect < 0 if direction == "less" else effect > 0
+        p = p2 / 2 if toward else 1 - p2 / 2
+    return Comparison(
+        effect=effect,
+        ci=(float(ci.low), float(ci.high)),
+        p=p,
+        test=f"{test['test']}; mean of min(FLOPs-to-learn, τ = {tau:.3g}) in units of τ, Welch t CI",
+        n=(len(ta), len(tb)),
+        means=(float(xa.mean()), float(xb.mean())),
+        direction=direction,
+        alpha=alpha,
+        bounds=(float(low.low), float(high.high)),
+    )
 
 
 def survival_fit(

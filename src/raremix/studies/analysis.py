@@ -200,7 +200,8 @@ def analyze_study(study_dir: Path, *, echo: bool = True) -> Verdict:
     out = Path(study_dir) / ANALYSIS_DIR
     out.mkdir(parents=True, exist_ok=True)
     final.to_parquet(out / FINAL_FILE, index=False)
-    ctx = {"name": study.name, "description": study.description, "curves": curves}
+    ctx = {"name": study.name, "description": study.description, "curves": curves,
+           "runs": study.runs, "spec": study.spec}  # fmt: skip
     analysis = study.spec.get("analysis")
     verdict = verdict_fn(analysis)(final, ctx, out)
     verdict.analysis = analysis or ""

@@ -11,6 +11,9 @@ Per-run metrics (computed from the run's held-out evaluations):
 - `rare_acc`: final accuracy on the rare tasks (mean over them);
 - `common_acc`: final accuracy on the common tasks, weighted by each task's held-out n;
 - `rare_learned`: 1 if every rare task met the learned rule, else 0 (compared as k of n);
+- `flops_to_learn`: the training FLOPs at which every rare task met the learned rule,
+  right-censored at the run's FLOPs (compared with the log-rank test and the restricted
+  mean, both arms followed to the lower of their caps; "less" = learns sooner);
 - `acc:TASK`: final accuracy on one task; `learned:TASK`: that task met the learned rule.
 """
 
@@ -26,13 +29,16 @@ from raremix.configbase import Config
 from raremix.errors import did_you_mean
 from raremix.results.onset import LearnedRule
 
-RUN_METRICS = ("rare_acc", "common_acc", "rare_learned")
+RUN_METRICS = ("rare_acc", "common_acc", "rare_learned", "flops_to_learn")
 TASK_METRICS = ("acc", "learned")
 Direction = Literal["greater", "less", "two-sided"]
 
 
-def metric_kind(metric: str) -> Literal["mean", "count"]:
-    """How a metric is compared across arms: a mean (accuracies) or k of n (learned)."""
+def metric_kind(metric: str) -> Literal["mean", "count", "survival"]:
+    """How a metric is compared across arms: a mean (accuracies), k of n (learned) or a
+    right-censored time (FLOPs-to-learn)."""
+    if metric == "flops_to_learn":
+        return "survival"
     return "count" if metric == "rare_learned" or metric.startswith("learned:") else "mean"
 
 
@@ -67,7 +73,7 @@ class Hypothesis(Config):
     claim: str
     """The claim in one plain sentence."""
     metric: str
-    """Per-run metric: rare_acc, common_acc, rare_learned, acc:TASK or learned:TASK."""
+    """Per-run metric: rare_acc, common_acc, rare_learned, flops_to_learn, acc:TASK or learned:TASK."""
     treatment: dict[str, str]
     """The treatment arm: axis name → label (e.g. {arm: upweight-25k})."""
     control: dict[str, str]

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from raremix.errors import RaremixError
-from raremix.results.onset import LearnedRule, onset_index
+from raremix.results.onset import LearnedRule, flops_to_learn, onset_index
 from raremix.results.store import label_column
 from raremix.studies.hypotheses import Declaration, Hypothesis, metric_kind
 
@@ -84,8 +84,45 @@ def per_run_metrics(
         tasks = rare.get(run_id, [])
         if tasks and all(f"learned:{t}" in m for t in tasks):
             m["rare_learned"] = float(all(m[f"learned:{t}"] for t in tasks))
+    for run_id, survival in rare_flops_to_learn(curves, runs, rule).items():
+        metrics.setdefault(run_id, {}).update(survival)
     table = pd.DataFrame.from_dict(metrics, orient="index")
     return out.merge(table, left_on="run_id", right_index=True, how="left")
+
+
+def rare_flops_to_learn(
+    curves: pd.DataFrame, runs: pd.DataFrame, rule: LearnedRule
+) -> dict[str, dict[str, float]]:
+    """Per run: `flops_to_learn` (when every rare task first met `rule`, or the FLOPs the run
+    was followed to), `flops_to_learn_event` (1: learned, 0: censored) and `flops_cap` (the
+    run's budget, its `flops`). Runs without a FLOPs count or rare tasks are left out."""
+    if "flops_per_step" not in runs:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for run in runs.to_dict("records"):
+        fps, cap, tasks = run["flops_per_step"], run["flops"], list(run["rare"])
+        if not tasks or not (fps > 0 and cap > 0):
+            continue
+        onsets = []
+        for task in tasks:
+            c = curves[(curves.run_id == run["run_id"]) & (curves.task == task)].sort_values("step")
+            if c.empty:
+                break
+            onsets.append(flops_to_learn(c.step.to_numpy(), c.acc.to_numpy(), rule, fps, cap))
+        else:
+            learned = all(o.observed for o in onsets)
+            # all learned: when the last of them was; else where the run was last followed
+            at = (
+                max(o.flops for o in onsets)
+                if learned
+                else min(o.flops for o in onsets if not o.observed)
+            )
+            out[str(run["run_id"])] = {
+                "flops_to_learn": at,
+                "flops_to_learn_event": float(learned),
+                "flops_cap": float(cap),
+            }
+    return out
 
 
 def _arm_text(arm: dict[str, str]) -> str:
@@ -122,9 +159,25 @@ def arm_values(table: pd.DataFrame, h: Hypothesis) -> tuple[pd.Series, pd.Series
     return out[0], out[1]
 
 
-def _compare(h: Hypothesis, treat: pd.Series, ctrl: pd.Series, alpha: float) -> Any:
+def _compare(
+    h: Hypothesis, treat: pd.Series, ctrl: pd.Series, alpha: float, table: pd.DataFrame
+) -> Any:
     from raremix.stats import compare_counts, compare_means
 
+    if metric_kind(h.metric) == "survival":
+        from raremix.stats.survival import compare_survival
+
+        arms = [
+            _select(table, arm).dropna(subset=["flops_to_learn"])
+            for arm in (h.treatment, h.control)
+        ]
+        tau = min(float(a["flops_cap"].max()) for a in arms)  # both arms followed this far
+        t, c = arms
+        return compare_survival(
+            t["flops_to_learn"].to_numpy(), t["flops_to_learn_event"].to_numpy(bool),
+            c["flops_to_learn"].to_numpy(), c["flops_to_learn_event"].to_numpy(bool),
+            tau=tau, direction=h.direction, alpha=alpha,
+        )  # fmt: skip
     if metric_kind(h.metric) == "count":
         return compare_counts(
             int(treat.sum()),
@@ -157,7 +210,7 @@ def evaluate(declaration: Declaration, table: pd.DataFrame) -> list[HypothesisRe
             compared.append((h, None, why))
             continue
         try:
-            compared.append((h, _compare(h, treat, ctrl, alpha), ""))
+            compared.append((h, _compare(h, treat, ctrl, alpha, table), ""))
         except RaremixError as err:
             compared.append((h, None, str(err)))
     ps = [c.p for _, c, _ in compared if c is not None]
