@@ -118,3 +118,27 @@ def test_survival_fit_refuses_data_that_cannot_support_it() -> None:
         survival_fit(table, "flops", "learned", "log_parms")
     with pytest.raises(RaremixError, match="positive"):
         survival_fit(table.assign(flops=0.0), "flops", "learned", ["log_params"])
+
+
+def test_flops_to_learn_comparison_calls_a_null_supported_at_most_alpha() -> None:
+    """Two arms of 8 runs from one onset distribution, censored at one cap, through the
+    verdict's decision: `supported` at most α of the time (99.9% binomial bound), and a
+    large effect (onsets 5× sooner) found at least 80% of the time."""
+    from raremix.stats import decide
+    from raremix.studies.flops_to_learn import compare_flops_to_learn
+
+    rng = np.random.default_rng(3)
+
+    def arm(scale: float) -> tuple[np.ndarray, np.ndarray]:
+        t = rng.weibull(1.5, 8) * scale
+        return np.minimum(t, 2.0), t <= 2.0
+
+    sims, false, found = 200, 0, 0
+    for _ in range(sims):
+        same = rng.uniform(0.5, 3.0)
+        c = compare_flops_to_learn(arm(same), arm(same), direction="less", alpha=0.05)
+        false += decide(c, direction="less")[0] == "supported"
+        c = compare_flops_to_learn(arm(0.3), arm(1.5), direction="less", alpha=0.05)
+        found += decide(c, direction="less")[0] == "supported"
+    assert false / sims <= 0.05 + 3.1 * np.sqrt(0.05 * 0.95 / sims), false
+    assert found / sims >= 0.8, found

@@ -66,11 +66,11 @@ def test_a_bad_declaration_is_one_line(change: dict[str, Any], message: str) -> 
 @pytest.mark.parametrize(
     ("test", "message"),
     [
-        ({"treatment": {"arm": "natural-400k"}}, "not a label of that axis.*natural-200k"),
-        ({"treatment": {"arms": "natural-200k"}}, "names axis 'arms'.*did you mean 'arm'"),
+        ({"treatment": {"arm": "natural-400k"}}, "not a label of that axis.*natural-100k"),
+        ({"treatment": {"arms": "natural-100k"}}, "names axis 'arms'.*did you mean 'arm'"),
         ({"metric": "rare_accuracy"}, "unknown metric 'rare_accuracy'"),
         ({"metric": "acc:chian"}, "names task 'chian'.*did you mean 'chain'"),
-        ({"control": {"arm": "natural-200k"}}, "treatment and control are the same arm"),
+        ({"control": {"arm": "natural-100k"}}, "treatment and control are the same arm"),
     ],
 )
 def test_a_hypothesis_naming_an_unknown_arm_or_metric_fails_before_any_run(
@@ -80,8 +80,8 @@ def test_a_hypothesis_naming_an_unknown_arm_or_metric_fails_before_any_run(
         "id": "h",
         "claim": "c",
         "metric": "rare_acc",
-        "treatment": {"arm": "natural-200k"},
-        "control": {"arm": "natural-25k"},
+        "treatment": {"arm": "natural-100k"},
+        "control": {"arm": "longer-12k"},
     }
     path = _write_study(tmp_path, _declaration(tests=[base | test]))
     with pytest.raises(RaremixError, match=message):
@@ -200,35 +200,3 @@ def test_a_bad_axis_value_is_one_line_before_any_worker_starts(tmp_path: Path) -
     with pytest.raises(RaremixError, match=r"unknown ladder size '999k'") as err:
         run_study(path, tmp_path / "out", progress=False)
     assert "\n" not in str(err.value) and not (tmp_path / "out" / "runs").exists()
-
-
-@pytest.mark.slow
-def test_the_demo_in_miniature_confirms_and_types_every_outcome(tmp_path: Path) -> None:
-    """The main job end to end, tiny: the demo's confirmation seeds on a fresh held-out draw,
-    one typed outcome per declared hypothesis, provenance recorded, a report written."""
-    from raremix.report import build_report
-    from raremix.stats import OUTCOMES
-    from raremix.studies.analysis import Verdict
-    from raremix.studies.runner import run_study
-    from raremix.studies.spec import prepare_study
-
-    spec = prepare_study(load_spec(DEMO), quick=True, confirm=True)
-    assert isinstance(spec.base, dict) and spec.hypotheses is not None
-    small = {"steps": 30, "eval_every": 15, "eval_examples": 16, "checkpoint_every": 30}
-    longer = {**spec.axes["arm"], "longer-25k": {"model": {"size": "25k"}, "steps": 45}}
-    spec = spec.model_copy(
-        update={"base": {**spec.base, **small}, "axes": {**spec.axes, "arm": longer}}
-    )
-    outcome = run_study(spec, tmp_path, workers=2, progress=False)
-    assert outcome.ok and outcome.analyzed
-    v = Verdict.load(tmp_path / "analysis")
-    assert v.evidence == "confirmation" and v.analysis == "scale"
-    assert [o["id"] for o in v.outcomes] == [h.id for h in spec.hypotheses.tests]
-    assert all(o["outcome"] in OUTCOMES and o["n"] == [2, 2] for o in v.outcomes)
-    assert v.outcome("bigger") in OUTCOMES and v.provenance["declaration_hash"]
-    flops = {o["id"]: o["flops"] for o in v.outcomes}  # every comparison states its FLOPs
-    assert flops["longer"][0] == pytest.approx(1.5 * flops["longer"][1])  # 45 vs 30 steps
-    assert flops["bigger"][0] > flops["bigger"][1] > 0
-    assert not v.provenance["changed_after_runs"]
-    html, md = build_report(tmp_path)
-    assert "Declared hypotheses" in md.read_text() and html.exists()

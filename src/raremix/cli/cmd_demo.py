@@ -21,13 +21,16 @@ def demo(
         int | None, typer.Option(min=1, help="Parallel runs (default: one per core).")
     ] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="A one-minute smoke version (numbers mean little).")
+        bool, typer.Option("--quick", help="A smoke version in seconds (numbers mean nothing).")
     ] = False,
 ) -> None:
-    """Small model vs 7x larger on the natural mix, and the small model on a designed mix.
+    """Bigger, longer or remixed: FLOPs to learn a rare task, eight fresh seeds per arm.
 
-    Four seeds each, ~4 minutes on 2 CPU cores. Prints the verdict computed from these
-    runs and writes an HTML + Markdown report. Rerun to resume; finished runs are kept.
+    A small model on the natural mix (cut at the larger model's steps, and followed on to
+    its FLOPs: "longer"), a 5x larger model, and the small model on a designed mix; runs
+    end once the rare task is learned. Prints Kaplan–Meier FLOPs-to-learn per arm and the
+    declared hypotheses' outcomes, and writes an HTML + Markdown report. About 5 minutes
+    on 2 free CPU cores. Rerun to resume; finished runs are kept.
     """
     from raremix.configbase import packaged_configs
     from raremix.outdir import check_output_dir

@@ -44,6 +44,11 @@ def seeds_table(
         needed: float
         floor = min_seeds_for_exact(alpha, paired=h.paired, direction=h.direction)
         try:
+            if metric_kind(h.metric) == "survival":
+                raise RaremixError(
+                    "no seed estimate for FLOPs-to-learn here (a censored time, not a mean): "
+                    "size it by the learned counts (rare_learned)"
+                )
             if metric_kind(h.metric) == "count":
                 needed, sd = _count_seeds(ctrl.mean(), size, alpha, power, h.direction), math.nan
             else:

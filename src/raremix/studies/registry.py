@@ -47,6 +47,7 @@ STUDIES: dict[str, Study] = {
     s.analysis: s
     for s in [
         Study("scale", _A + "scale:scale_verdict"),
+        Study("demo", _A + "demo:demo_verdict"),
         Study("injection", _A + "injection:injection_verdict"),
         Study(
             "strategies",

@@ -6,6 +6,9 @@ first k steps do not depend on how long it goes on, so the small model's equal-t
 
     views:
       - {name: natural-12k-short, of: {arm: natural-12k}, cap_steps: 2000}
+      - {name: natural-12k, of: {arm: longer-12k}, steps_of: {arm: natural-100k}}
+
+(`steps_of`: cut at the steps another arm's runs were planned for — equal tokens with it)
 
 and the analysis adds, for every run of `of`, a copy of its curves up to the cap with the
 view's label on `axis`, followed (and censored) only to the cap. Hypotheses and verdicts
@@ -46,11 +49,15 @@ class ArmView(Config):
     """Cut every source run after this many steps (equal tokens)."""
     cap_flops: float | None = Field(None, gt=0)
     """Cut every source run at this many training FLOPs (equal compute)."""
+    steps_of: dict[str, str] | None = Field(None, min_length=1)
+    """Cut every source run at the steps this arm's runs were planned for (equal tokens)."""
 
     @model_validator(mode="after")
     def _one_cap(self) -> ArmView:
-        if (self.cap_steps is None) == (self.cap_flops is None):
-            raise ValueError(f"view '{self.name}': give exactly one of cap_steps or cap_flops")
+        if sum(c is not None for c in (self.cap_steps, self.cap_flops, self.steps_of)) != 1:
+            raise ValueError(
+                f"view '{self.name}': give exactly one of cap_steps, cap_flops or steps_of"
+            )
         return self
 
 
@@ -58,10 +65,10 @@ def check_views(views: list[ArmView], axes: dict[str, list[str]]) -> dict[str, l
     """`axes` with each view's label added; ValueError if a view names an unknown arm."""
     out = {k: list(v) for k, v in axes.items()}
     for v in views:
-        for axis, label in v.of.items():
+        for axis, label in [*v.of.items(), *(v.steps_of or {}).items()]:
             if label not in axes.get(axis, []):
                 raise ValueError(
-                    f"view '{v.name}' is of '{axis}: {label}', not an arm of the study"
+                    f"view '{v.name}' names '{axis}: {label}', not an arm of the study"
                 )
         if v.axis not in axes:
             raise ValueError(f"view '{v.name}': axis '{v.axis}' is not an axis of the study")
@@ -92,18 +99,29 @@ def apply_views(
         return study, curves
     runs, new_runs, new_curves = study.runs, [study.runs], [curves]
     fps = run_flops_per_step(runs)
-    for v in views:
+
+    def arm_runs(arm: dict[str, str]) -> pd.DataFrame:
         mask = pd.Series(True, index=runs.index)
-        for axis, label in v.of.items():
+        for axis, label in arm.items():
             col = label_column(axis)
             mask &= runs[col].astype(str) == label if col in runs else False
-        source = runs[mask]
-        if source.empty:
-            raise RaremixError(f"view '{v.name}': no finished run of {v.of}: run the study first")
+        if not mask.any():
+            raise RaremixError(f"view '{v.name}': no finished run of {arm}: run the study first")
+        return runs[mask]
+
+    for v in views:
+        source = arm_runs(v.of)
+        cap_steps = v.cap_steps
+        if v.steps_of is not None:  # the steps the other arm's runs were planned for
+            other = arm_runs(v.steps_of)
+            planned = pd.to_numeric(other.flops, errors="coerce") / other.run_id.astype(str).map(
+                fps
+            )
+            cap_steps = round(float(planned.max()))
         rows = []
         for r in source.to_dict("records"):
             per_step = fps[str(r["run_id"])]
-            cap = float(v.cap_flops if v.cap_flops is not None else (v.cap_steps or 0) * per_step)
+            cap = float(v.cap_flops if v.cap_flops is not None else (cap_steps or 0) * per_step)
             _check_schedule(v, r, int(cap // per_step))
             if cap < per_step:
                 raise RaremixError(
