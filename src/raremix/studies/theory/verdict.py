@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +10,17 @@ import yaml
 
 from raremix.configbase import load, read_yaml
 from raremix.studies.analysis import ANALYSIS_DIR, Verdict
-from raremix.studies.theory import TheoryConfig, TheoryResult, run_theory
-from raremix.studies.theory_plot import plot_theory
+from raremix.studies.theory.lab import TheoryConfig, TheoryResult, run_theory
+from raremix.studies.theory.plot import plot_theory
 
-SPEC_KEYS = ("name", "description", "quick")  # in the YAML, but not TheoryConfig fields
+SPEC_KEYS = ("name", "analysis", "description", "quick")  # in the YAML, but not TheoryConfig fields
 CONFIG_FILE = "theory.yaml"
 """Written into the study dir: name, description and the resolved TheoryConfig."""
 
 
 def theory_yaml() -> Path:
-    """The packaged `raremix/configs/studies/theory.yaml` (the lab's one config file)."""
-    return Path(str(resources.files("raremix"))) / "configs" / "studies" / "theory.yaml"
+    """The packaged `theory.yaml` beside this module (the lab's one config file)."""
+    return Path(__file__).with_name("theory.yaml")
 
 
 def theory_config(quick: bool = False, path: Path | None = None) -> tuple[TheoryConfig, str]:
@@ -35,7 +34,8 @@ def theory_config(quick: bool = False, path: Path | None = None) -> tuple[Theory
 
 
 def theory_study(out_dir: Path, quick: bool = False) -> Verdict:
-    """Run the lab; write features, summary, the figure and verdict.json under `analysis/`."""
+    """Run the lab (the record's `execute`); write features, summary, the figure and
+    verdict.json under `analysis/`."""
     cfg, description = theory_config(quick)
     result = run_theory(cfg)
     out = out_dir / ANALYSIS_DIR
@@ -43,7 +43,7 @@ def theory_study(out_dir: Path, quick: bool = False) -> Verdict:
     result.features.to_parquet(out / "theory_features.parquet", index=False)
     result.summary.to_parquet(out / "theory_summary.parquet", index=False)
     result.runs.to_parquet(out / "theory_runs.parquet", index=False)
-    from raremix.report.plots import save_figure
+    from raremix.figures.plots import save_figure
 
     save_figure(plot_theory(result), out / "figures" / "theory.png")
     record = {"name": "theory", "description": description, "quick": quick}
