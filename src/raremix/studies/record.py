@@ -39,8 +39,9 @@ class Study:
 
     analysis: str
     """The name a study YAML gives in `analysis:`."""
-    verdict: str = ""
-    """'module:function', a `VerdictFn` ('' for a study with an `execute`)."""
+    verdict: str
+    """'module:function', a `VerdictFn` (a study with an `execute` judges itself there; its
+    verdict says so if a sweep of runs names it)."""
     run_fn: str = TRAINER_RUN_FN
     """'module:function' that trains one run."""
     eval_seed_key: str | None = "eval_seed"

@@ -7,6 +7,7 @@ from raremix.studies.record import Study
 STUDIES = [
     Study(
         "theory",
+        "raremix.studies.theory.verdict:swept_runs_verdict",
         execute="raremix.studies.theory.verdict:theory_study",
         report="raremix.studies.theory.report:theory_report",
     )

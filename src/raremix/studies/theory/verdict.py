@@ -9,7 +9,9 @@ import numpy as np
 import yaml
 
 from raremix.configbase import load, read_yaml
+from raremix.errors import RaremixError
 from raremix.studies.analysis import ANALYSIS_DIR, Verdict
+from raremix.studies.analysis_final import StudyResults
 from raremix.studies.theory.lab import TheoryConfig, TheoryResult, run_theory
 from raremix.studies.theory.plot import plot_theory
 
@@ -53,6 +55,15 @@ def theory_study(out_dir: Path, quick: bool = False) -> Verdict:
     verdict = theory_verdict(result)
     verdict.save(out)
     return verdict
+
+
+def swept_runs_verdict(results: StudyResults, out: Path) -> Verdict:
+    """The record's verdict for a sweep of runs that names `analysis: theory`: refused, the
+    lab computes its verdict in-process (`theory_study`)."""
+    raise RaremixError(
+        f"{results.study_dir}: analysis 'theory' is the in-process theory lab, not a sweep of "
+        "runs: run it with `raremix study run theory`, or name another analysis"
+    )
 
 
 def theory_verdict(result: TheoryResult) -> Verdict:
