@@ -263,7 +263,9 @@ def _eval_seed(config: Any) -> int:
     return int(data.get("eval_seed", 0) or 0) if isinstance(data, dict) else 0
 
 
-def execute_study(analysis: str, out_dir: Path, quick: bool = False, *, echo: bool = True) -> Verdict:
+def execute_study(
+    analysis: str, out_dir: Path, quick: bool = False, *, echo: bool = True
+) -> Verdict:
     """Run an in-process study (a record with an `execute`, e.g. the theory lab) into
     `out_dir/analysis/`; write and return its verdict."""
     from raremix.errors import RaremixError

@@ -41,4 +41,3 @@ def study_record(analysis: str | None) -> Study:
     if name not in STUDIES:
         raise unknown("analysis", name, STUDIES)
     return STUDIES[name]
-

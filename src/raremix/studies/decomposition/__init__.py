@@ -1,5 +1,4 @@
-"""Decomposition: one umbrella task vs its sub-tasks, measured on new tools.
-"""
+"""Decomposition: one umbrella task vs its sub-tasks, measured on new tools."""
 
 from raremix.studies.record import Study
 

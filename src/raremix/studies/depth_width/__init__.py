@@ -1,5 +1,4 @@
-"""Depth vs width at a fixed parameter budget.
-"""
+"""Depth vs width at a fixed parameter budget."""
 
 from raremix.studies.record import Study
 

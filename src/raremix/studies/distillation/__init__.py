@@ -1,5 +1,4 @@
-"""Distillation: students trained on a teacher's labels vs the teacher, over pool size.
-"""
+"""Distillation: students trained on a teacher's labels vs the teacher, over pool size."""
 
 from raremix.studies.record import Study
 

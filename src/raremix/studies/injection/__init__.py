@@ -1,5 +1,4 @@
-"""Injection: the lowest rate at which each model size learns an injected rare task.
-"""
+"""Injection: the lowest rate at which each model size learns an injected rare task."""
 
 from raremix.studies.injection.report import HOW_HEATMAP
 from raremix.studies.record import Study

@@ -1,5 +1,4 @@
-"""Instructions: which task framing transfers to held-out tasks.
-"""
+"""Instructions: which task framing transfers to held-out tasks."""
 
 from raremix.studies.record import Study
 

@@ -1,5 +1,4 @@
-"""Ordering: rarity-first and structured-first curricula (run function shared with strategies).
-"""
+"""Ordering: rarity-first and structured-first curricula (run function shared with strategies)."""
 
 from raremix.studies.record import Study
 

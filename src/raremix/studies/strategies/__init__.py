@@ -1,5 +1,4 @@
-"""Strategies: static vs adaptive mixture weightings for a rare task (curricula runs).
-"""
+"""Strategies: static vs adaptive mixture weightings for a rare task (curricula runs)."""
 
 from raremix.studies.record import Study
 

@@ -1,5 +1,4 @@
-"""Voting: extreme decomposition with first-to-ahead-by-k voting (MAKER).
-"""
+"""Voting: extreme decomposition with first-to-ahead-by-k voting (MAKER)."""
 
 from raremix.studies.record import Study
 
