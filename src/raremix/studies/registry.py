@@ -9,28 +9,34 @@ line in `FOLDERS`.
 
 from __future__ import annotations
 
+import importlib
+
 from raremix.errors import unknown
-from raremix.studies import (
-    decomposition,
-    depth_width,
-    distillation,
-    injection,
-    instructions,
-    ordering,
-    scale,
-    strategies,
-    theory,
-    voting,
-)
 from raremix.studies.record import TRAINER_RUN_FN, Study
 
-__all__ = ["DEFAULT_ANALYSIS", "STUDIES", "TRAINER_RUN_FN", "Study"]
+__all__ = ["DEFAULT_ANALYSIS", "FOLDERS", "STUDIES", "TRAINER_RUN_FN", "Study"]
 
-FOLDERS = [scale, injection, strategies, ordering, decomposition, distillation, depth_width,
-           instructions, theory, voting]  # fmt: skip
-"""The study folders; each declares `STUDIES: list[Study]` and ships its YAMLs beside it."""
+FOLDERS = [
+    "scale",
+    "injection",
+    "strategies",
+    "ordering",
+    "decomposition",
+    "distillation",
+    "depth_width",
+    "instructions",
+    "theory",
+    "voting",
+]
+"""The study folders under `raremix/studies/`; each declares `STUDIES: list[Study]` in its
+`__init__.py` (cheap to import: references to its code are resolved on use) and ships its
+YAMLs beside it."""
 
-STUDIES: dict[str, Study] = {s.analysis: s for folder in FOLDERS for s in folder.STUDIES}
+STUDIES: dict[str, Study] = {
+    s.analysis: s
+    for folder in FOLDERS
+    for s in importlib.import_module(f"raremix.studies.{folder}").STUDIES
+}
 """Analysis name → its record. The default (`scale`) degrades to a per-group table."""
 DEFAULT_ANALYSIS = "scale"
 
