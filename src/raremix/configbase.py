@@ -220,12 +220,18 @@ def read_yaml(path: str | Path) -> Any:
     return parse_yaml(decode_text(raw, str(p)), str(p))
 
 
+PACKAGED_GLOBS = {"studies": "studies/*/*.yaml"}
+"""Where a kind of packaged YAML lives when not in `configs/<folder>/`: each study ships in
+its own folder (`raremix/studies/<study>/`)."""
+
+
 def packaged_configs(folder: str) -> dict[str, Path]:
-    """Name → YAML shipped in `raremix/configs/<folder>/` (studies, advise inventories, …)."""
+    """Name → YAML shipped with raremix: `configs/<folder>/*.yaml`, or `PACKAGED_GLOBS[folder]`."""
     from importlib import resources
 
-    root = Path(str(resources.files("raremix"))) / "configs" / folder
-    return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
+    root = Path(str(resources.files("raremix")))
+    found = sorted(root.glob(PACKAGED_GLOBS.get(folder, f"configs/{folder}/*.yaml")))
+    return dict(sorted((p.stem, p) for p in found))
 
 
 def resolve_config(path_or_name: str, folder: str, what: str) -> Path:

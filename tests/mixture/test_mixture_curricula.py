@@ -26,7 +26,7 @@ from raremix.mixture.curricula import (
     task_facts,
 )
 from raremix.mixture.spec import CurriculumSpec
-from raremix.studies.ordering_run import MEASURED_FILE, MeasureAt, run_ordering
+from raremix.studies.ordering.run import MEASURED_FILE, MeasureAt, run_ordering
 from raremix.trainer import train
 from tiny_configs import tiny_config
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from tiny_study import EVIDENCE, fake_study
 
+from raremix.figures.plots import SEEDS_GID, clipped_yerr, frontier_figure
 from raremix.report import build_report
 from raremix.report.evidence import ABOVE, NOT_ABOVE, WITHIN, task_evidence
-from raremix.report.plots import SEEDS_GID, clipped_yerr, frontier_figure
 from raremix.report.plots_curves import (
     PROBE_TEXT,
     flat_probe,
@@ -24,7 +24,7 @@ from raremix.report.plots_curves import (
 )
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import final_table, load_study, task_curves
-from raremix.studies.analysis_scale import group_summary, per_run
+from raremix.studies.scale.verdict import group_summary, per_run
 
 # 12k · upweight: seeds at 0.99, 1.0, 1.0 (fake seeds add 0.01 each, capped at 1), so
 # mean + sd passes 1; 100k · upweight at 0.75 sits just above compare's heuristic (0.73)

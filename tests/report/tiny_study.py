@@ -24,12 +24,12 @@ import yaml
 
 from raremix.cli import main
 from raremix.results.store import ResultStore
-from raremix.studies.analysis import run_theory_study
+from raremix.studies.analysis import execute_study
 from raremix.studies.runner import run_study
 from raremix.studies.spec import StudySpec, load_spec
 
 LAB = Path(__file__).parents[2] / "src/raremix/configs/lab.yaml"
-SCALE = Path(__file__).parents[2] / "src/raremix/configs/studies/scale-vs-mix.yaml"
+SCALE = Path(__file__).parents[2] / "src/raremix/studies/scale/scale-vs-mix.yaml"
 
 
 def tiny_spec() -> StudySpec:
@@ -92,7 +92,7 @@ def theory_dir(factory: pytest.TempPathFactory) -> Path:
     out = shared_root(factory) / "theory-quick"
     with _locked(out.with_suffix(".lock")):
         if not (out / "analysis" / "verdict.json").exists():
-            run_theory_study(out, quick=True, echo=False)
+            execute_study("theory", out, quick=True, echo=False)
     return out
 
 

@@ -21,9 +21,9 @@ from raremix.studies.analysis_final import (
     forgetting_events,
     load_study,
 )
-from raremix.studies.analysis_scale import scale_equivalence
 from raremix.studies.registry import STUDIES
 from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER, RUN_FNS, resolve_run_fn
+from raremix.studies.scale.verdict import scale_equivalence
 from raremix.studies.spec import load_spec
 from raremix.tasks import in_heldout
 
@@ -267,7 +267,7 @@ def test_injection_thresholds(tmp_path: Path) -> None:
 
 
 def test_theory_quick(tmp_path_factory: pytest.TempPathFactory) -> None:
-    study = tiny.theory_dir(tmp_path_factory)  # run_theory_study(dir, quick=True), shared
+    study = tiny.theory_dir(tmp_path_factory)  # execute_study("theory", dir, quick=True), shared
     v = Verdict.load(study / "analysis")
     out = study / "analysis"
     for name in ("theory_features.parquet", "theory_summary.parquet", "figures/theory.png"):

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from cli_runner import cli
-from raremix.studies.analysis_decomposition import decomposition_verdict
-from raremix.studies.decomposition import CATEGORIES, category_sets
+from raremix.studies.analysis_final import StudyResults
+from raremix.studies.decomposition.run import CATEGORIES, category_sets
+from raremix.studies.decomposition.verdict import decomposition_verdict
 from raremix.tasks import make_task
 from raremix.tasks.tools import novelty
 
@@ -24,6 +25,12 @@ def test_category_sets_hold_what_their_names_say() -> None:
         assert set(novelty(inputs)) == {cat}
         assert make_task("fcall").verify(inputs, answers).all()
         assert make_task("fcall").in_heldout(inputs).all()
+
+
+def as_results(final: pd.DataFrame) -> StudyResults:
+    """A study holding only a final table: all the decomposition verdict reads."""
+    empty = pd.DataFrame()
+    return StudyResults(Path("."), "decomposition", "", {}, empty, empty, empty, final)
 
 
 def fake_final(gains: dict[str, float], seeds: int = 5) -> pd.DataFrame:
@@ -56,7 +63,7 @@ def test_verdict_follows_the_novel_categories(
     gains: dict[str, float], finding: str, calls: tuple[str, str], tmp_path: Path
 ) -> None:
     # 5 seeds: the fewest at which a one-sided exact test can pass Holm over the two categories
-    v = decomposition_verdict(fake_final(gains), {"name": "decomposition"}, tmp_path)
+    v = decomposition_verdict(as_results(fake_final(gains)), tmp_path)
     assert v.finding == finding
     novel = [
         v.comparison(f"umbrella+subtasks − umbrella, {c}") for c in ("new-tool", "new-composition")
@@ -75,7 +82,7 @@ def test_three_seeds_cannot_support_the_claim(tmp_path: Path) -> None:
     # a 0.2 gain on both categories with sd 0.01: the old "beyond the larger sd" rule called
     # this reproduced; one-sided exact p cannot go below 1/20 at 3 vs 3 seeds
     gains = {"new-tool": 0.2, "new-composition": 0.2}
-    v = decomposition_verdict(fake_final(gains, seeds=3), {"name": "decomposition"}, tmp_path)
+    v = decomposition_verdict(as_results(fake_final(gains, seeds=3)), tmp_path)
     assert v.finding == "inconclusive"
     assert all(c["p"] >= 0.05 for c in v.comparisons)
 
@@ -83,7 +90,7 @@ def test_three_seeds_cannot_support_the_claim(tmp_path: Path) -> None:
 def test_verdict_says_when_nothing_was_learned(tmp_path: Path) -> None:
     final = fake_final({})
     final["acc"] = 0.0
-    v = decomposition_verdict(final, {"name": "decomposition"}, tmp_path)
+    v = decomposition_verdict(as_results(final), tmp_path)
     assert v.finding == "inconclusive" and "neither arm learned fcall" in v.headline
 
 

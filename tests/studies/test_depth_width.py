@@ -12,11 +12,11 @@ from cli_runner import cli
 from raremix.config import load_config
 from raremix.data import TaskData
 from raremix.model import width_for_budget
-from raremix.studies.analysis_depth_width import compare_depths, depth_summary, shapes
+from raremix.studies.depth_width.verdict import compare_depths, depth_summary, shapes
 from raremix.studies.spec import expand, load_spec, quick_variant
 from raremix.tokens import Tokenizer
 
-STUDY = Path(__file__).parents[2] / "src" / "raremix" / "configs" / "studies" / "depth-width.yaml"
+STUDY = Path(__file__).parents[2] / "src/raremix/studies/depth_width/depth-width.yaml"
 BUDGETS = {"25k": 25_000, "100k": 100_000}
 
 

@@ -16,8 +16,7 @@ from cli_runner import cli
 from raremix.config import load_config
 from raremix.evaluate import answer_loss
 from raremix.results.rows import load_rows
-from raremix.studies.analysis_distillation import arm_summary, crossings
-from raremix.studies.distill_run import (
+from raremix.studies.distillation.run import (
     DistillConfig,
     StudentConfig,
     distill_loss,
@@ -25,7 +24,8 @@ from raremix.studies.distill_run import (
     run_distill,
     soft_target_loss,
 )
-from raremix.studies.distill_teacher import TeacherCache, label_with_teacher, true_labelled
+from raremix.studies.distillation.teacher import TeacherCache, label_with_teacher, true_labelled
+from raremix.studies.distillation.verdict import arm_summary, crossings
 from raremix.tasks import make_task
 from raremix.tokens import Tokenizer
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from raremix.results.store import ResultStore
-from raremix.studies.analysis_strategies import Arm, beats, compare_arms
+from raremix.studies.strategies.verdict import Arm, beats, compare_arms
 
 ARMS = {
     "natural",

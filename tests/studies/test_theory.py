@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from raremix.configbase import load
 from raremix.errors import RaremixError
-from raremix.studies.theory import (
+from raremix.studies.theory.lab import (
     TheoryConfig,
     TheoryResult,
     batch_gradients,
@@ -22,7 +22,7 @@ from raremix.studies.theory import (
     train_bottleneck,
     utilities,
 )
-from raremix.studies.theory_plot import plot_theory
+from raremix.studies.theory.plot import plot_theory
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(K=3, d=4, alpha=1.0, betas=[1.0, 0.7, 0.4], widths=[3, 12], steps=300,
@@ -122,7 +122,7 @@ def test_bad_config_is_one_clear_line(change: dict, needle: str) -> None:
 
 
 def test_shipped_yaml_is_the_default_config() -> None:
-    from raremix.studies.analysis_theory import theory_config
+    from raremix.studies.theory.verdict import theory_config
 
     cfg, description = theory_config()
     assert cfg == TheoryConfig() and description

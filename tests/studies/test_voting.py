@@ -11,7 +11,7 @@ import pytest
 
 from raremix.cli import main
 from raremix.results.store import ResultStore
-from raremix.studies.voting import (
+from raremix.studies.voting.lab import (
     FLAGGED,
     expected_samples,
     k_needed,
@@ -23,7 +23,7 @@ from raremix.studies.voting import (
     voted_success,
     wilson,
 )
-from raremix.studies.voting_run import lengths_upto, programs, register_step, trainable_moves
+from raremix.studies.voting.run import lengths_upto, programs, register_step, trainable_moves
 from raremix.tasks import make_task
 
 F = FLAGGED

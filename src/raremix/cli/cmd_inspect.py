@@ -72,7 +72,7 @@ def inspect(
     if (steps is None) != (batch_size is None):
         raise RaremixError("give --steps and --batch-size together (or neither: one pass)")
     if plot is not None:
-        from raremix.report.plots import check_figure_path
+        from raremix.figures.plots import check_figure_path
 
         check_figure_path(plot, "--plot")  # before the data is read, not after
     spec = data_spec(
@@ -102,7 +102,7 @@ def inspect(
     for line in starvation_lines(frame, run=run):
         console.print(f"[yellow]warning:[/] {safe(line)}", highlight=False, soft_wrap=True)
     if plot is not None:
-        from raremix.report.plots import save_figure
+        from raremix.figures.plots import save_figure
         from raremix.tagged.plot import longtail_figure
 
         save_figure(longtail_figure(frame), plot)

@@ -66,10 +66,11 @@ def run(
     from raremix.studies.runner import run_study
     from raremix.studies.spec import expand, load_spec, prepare_study
 
-    if spec == "theory":  # the theory lab is one seconds-long computation, not a sweep of runs
-        _run_theory(out, quick)
+    path = resolve_config(spec, "studies", "study")
+    if execute := _in_process(path):  # a lab computed in seconds, not a sweep of runs
+        _execute(execute, path, out, quick)
         return
-    study = prepare_study(load_spec(resolve_config(spec, "studies", "study")), quick, confirm)
+    study = prepare_study(load_spec(path), quick, confirm)
     suffix = ("-confirm" if confirm else "") + ("-quick" if quick else "")
     out_dir = check_output_dir(out or Path("studies") / (study.name + suffix))
     console = Console()
@@ -84,12 +85,23 @@ def run(
         raise SystemExit(1)  # not typer.Exit: main() runs click with standalone_mode=False
 
 
-def _run_theory(out: Path | None, quick: bool) -> None:
-    from raremix.report import build_report
-    from raremix.studies.analysis import run_theory_study
+def _in_process(path: Path) -> str | None:
+    """The analysis of a study YAML whose record runs in-process (None: a runner study)."""
+    from raremix.configbase import read_yaml
+    from raremix.studies.registry import STUDIES
 
-    out_dir = check_output_dir(out or Path("studies") / ("theory-quick" if quick else "theory"))
-    run_theory_study(out_dir, quick=quick)
+    data = read_yaml(path)
+    analysis = data.get("analysis") if isinstance(data, dict) else None
+    record = STUDIES.get(str(analysis)) if analysis else None
+    return record.analysis if record is not None and record.execute else None
+
+
+def _execute(analysis: str, path: Path, out: Path | None, quick: bool) -> None:
+    from raremix.report import build_report
+    from raremix.studies.analysis import execute_study
+
+    out_dir = check_output_dir(out or Path("studies") / (path.stem + ("-quick" if quick else "")))
+    execute_study(analysis, out_dir, quick=quick)
     html, _ = build_report(out_dir)
     Console().print(f"report: [bold]{html}[/]")
 
@@ -97,6 +109,7 @@ def _run_theory(out: Path | None, quick: bool) -> None:
 @study_app.command("list")
 def list_studies() -> None:
     """List the studies that ship with raremix."""
+    from raremix.configbase import read_yaml
     from raremix.studies.spec import expand, load_spec
 
     studies = packaged_configs("studies")
@@ -105,12 +118,9 @@ def list_studies() -> None:
         return
     table = Table("study", "runs", "description")
     for name, path in studies.items():
-        if name == "theory":
-            table.add_row(
-                name,
-                "1",
-                "the capacity/interference theory lab (seconds): which features each width learns",
-            )
+        if _in_process(path):  # no runs to count: one in-process computation
+            description = str(read_yaml(path).get("description", "")).strip()
+            table.add_row(name, "1", f"{description} (in-process, seconds)")
             continue
         try:
             spec = load_spec(path)
@@ -138,12 +148,12 @@ def power(
 
     from raremix.configbase import load
     from raremix.display import wide_console
-    from raremix.studies.analysis_final import final_table, load_study, task_curves
+    from raremix.studies.analysis_final import load_results
     from raremix.studies.hypotheses import Declaration
     from raremix.studies.outcomes import per_run_metrics
     from raremix.studies.power import seeds_table
 
-    study = load_study(study_dir)
+    study = load_results(study_dir)
     raw = study.spec.get("hypotheses")
     if not raw:
         raise RaremixError(
@@ -151,8 +161,7 @@ def power(
             "to its YAML (docs/statistics.md)"
         )
     declaration = load(Declaration, raw, f"{study_dir}/study.yaml: hypotheses")
-    curves = task_curves(study)
-    runs = per_run_metrics(final_table(study, curves), curves, study.runs, declaration.learned)
+    runs = per_run_metrics(study.final, study.curves, study.runs, declaration.learned)
     rows = seeds_table(declaration, runs, power=target, effect=effect)
     table = Table(
         title=f"Seeds per arm for {target:.0%} power (α = {declaration.alpha} split over the "

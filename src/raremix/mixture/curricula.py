@@ -26,7 +26,7 @@ Orderings:
 
 The facts an ordering needs are given in the curriculum's config (`losses`,
 `difficulty`, `kinds`, `forgetting`) or derived: frequency from the base mix, kinds from
-the registered task of each source's name. `raremix.studies.ordering_run` measures
+the registered task of each source's name. `raremix.studies.ordering.run` measures
 losses and the forgetting matrix at the base phase end of a run and fills them in.
 """
 
@@ -72,7 +72,7 @@ def _need(values: Mapping[str, float] | None, tasks: Sequence[str], what: str, f
 def _losses(facts: TaskFacts, tasks: Sequence[str]) -> Mapping[str, float]:
     _need(facts.losses, tasks, "curriculum.losses",
           "give each ordered task's loss at the base phase end, or run through "
-          "raremix.studies.ordering_run:run_ordering, which measures them")  # fmt: skip
+          "raremix.studies.ordering.run:run_ordering, which measures them")  # fmt: skip
     assert facts.losses is not None
     return facts.losses
 
@@ -164,7 +164,7 @@ def bwt_guided(
     if facts.forgetting is None:
         raise RaremixError(
             "curriculum 'bwt-guided' needs curriculum.forgetting: {a: {b: F}}: measure it with "
-            "raremix.studies.ordering_run (or run through its run_ordering)"
+            "raremix.studies.ordering.run (or run through its run_ordering)"
         )
     idx = [facts.names.index(t) for t in tasks]
     order = min_forgetting_order(facts.forgetting[np.ix_(idx, idx)])

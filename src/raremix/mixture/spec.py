@@ -232,13 +232,13 @@ class CurriculumSpec(Config):
     seed: int | None = None
     """Seed of the `random` order."""
     losses: dict[str, float] | None = None
-    """Each task's loss at the base phase end (by: loss); measured by raremix.studies.ordering_run."""
+    """Each task's loss at the base phase end (by: loss); measured by raremix.studies.ordering.run."""
     difficulty: dict[str, float] | None = None
     """Each task's difficulty (by: complexity), e.g. its knob's position in its range."""
     kinds: dict[str, Literal["structured", "open"]] | None = None
     """Task kinds for structured-first/open-first (default: the registered task of each source's name)."""
     forgetting: dict[str, dict[str, float]] | None = None
-    """bwt-guided: `forgetting[a][b]` = rise of b's loss from training on a (measured by ordering_run)."""
+    """bwt-guided: `forgetting[a][b]` = rise of b's loss from training on a (measured by raremix.studies.ordering.run)."""
 
     @field_validator("kind")
     @classmethod

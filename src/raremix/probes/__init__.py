@@ -6,21 +6,11 @@ them through `raremix.callbacks.probes.ProbeCallback`, Hugging Face's `Trainer` 
 `raremix.callbacks.hf.RaremixProbeCallback`. Retention functions read stored curves.
 """
 
-from raremix.probes.capture import default_forward, neuron_modules, residual_modules, shift_labels
-from raremix.probes.config import ProbeConfig
-from raremix.probes.core import DEFAULT_PROBES, PROBES, ProbeResults, probe, to_rows
-from raremix.probes.entropy import answer_entropy, token_entropy
-from raremix.probes.gradients import (
-    FirstOrder,
-    cosine_matrix,
-    first_order,
-    grad_norms,
-    interference,
-    pairwise_cosines,
-    task_gradients,
-)
-from raremix.probes.linear_probe import probe_accuracy
-from raremix.probes.neurons import dead_fraction, neuron_attribution, neuron_share
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+# Retention reads stored curves (NumPy only): a study's analysis uses it without torch.
 from raremix.probes.retention import (
     Event,
     acquire_then_forget,
@@ -30,6 +20,28 @@ from raremix.probes.retention import (
     retention_table,
     time_to_learn,
 )
+
+if TYPE_CHECKING:
+    from raremix.probes.capture import (
+        default_forward,
+        neuron_modules,
+        residual_modules,
+        shift_labels,
+    )
+    from raremix.probes.config import ProbeConfig
+    from raremix.probes.core import DEFAULT_PROBES, PROBES, ProbeResults, probe, to_rows
+    from raremix.probes.entropy import answer_entropy, token_entropy
+    from raremix.probes.gradients import (
+        FirstOrder,
+        cosine_matrix,
+        first_order,
+        grad_norms,
+        interference,
+        pairwise_cosines,
+        task_gradients,
+    )
+    from raremix.probes.linear_probe import probe_accuracy
+    from raremix.probes.neurons import dead_fraction, neuron_attribution, neuron_share
 
 __all__ = [
     "DEFAULT_PROBES",
@@ -63,3 +75,39 @@ __all__ = [
     "to_rows",
     "token_entropy",
 ]
+
+
+_LAZY = {
+    "default_forward": "raremix.probes.capture",
+    "neuron_modules": "raremix.probes.capture",
+    "residual_modules": "raremix.probes.capture",
+    "shift_labels": "raremix.probes.capture",
+    "ProbeConfig": "raremix.probes.config",
+    "DEFAULT_PROBES": "raremix.probes.core",
+    "PROBES": "raremix.probes.core",
+    "ProbeResults": "raremix.probes.core",
+    "probe": "raremix.probes.core",
+    "to_rows": "raremix.probes.core",
+    "answer_entropy": "raremix.probes.entropy",
+    "token_entropy": "raremix.probes.entropy",
+    "FirstOrder": "raremix.probes.gradients",
+    "cosine_matrix": "raremix.probes.gradients",
+    "first_order": "raremix.probes.gradients",
+    "grad_norms": "raremix.probes.gradients",
+    "interference": "raremix.probes.gradients",
+    "pairwise_cosines": "raremix.probes.gradients",
+    "task_gradients": "raremix.probes.gradients",
+    "probe_accuracy": "raremix.probes.linear_probe",
+    "dead_fraction": "raremix.probes.neurons",
+    "neuron_attribution": "raremix.probes.neurons",
+    "neuron_share": "raremix.probes.neurons",
+}
+"""Names whose modules import torch: loaded on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'raremix.probes' has no attribute {name!r}")

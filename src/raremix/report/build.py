@@ -15,12 +15,15 @@ MD_FILE = "report.md"
 def build_report(study_dir: Path) -> tuple[Path, Path]:
     """Write `study_dir/report.html` (self-contained) and `study_dir/report.md`.
 
-    Reads the study's store and `analysis/`; runs `analyze_study` first when
-    `analysis/verdict.json` is missing or older than the store's runs. Figures go to
+    Reads the study's store once (`load_results`) and `analysis/`; runs `analyze_study` on
+    that read first when `analysis/verdict.json` is missing or older than the store's runs.
+    The study's record may supply its own report (`Study.report`). Figures go to
     `study_dir/figures/`.
     """
-    from raremix.report.content import study_file, study_report, theory_report
+    from raremix.report.content import study_file, study_report
     from raremix.report.render import to_html, to_markdown
+    from raremix.studies.analysis_final import load_results
+    from raremix.studies.registry import study_record
 
     root = Path(study_dir)
     if not root.is_dir() or not any(root.iterdir()):
@@ -29,11 +32,17 @@ def build_report(study_dir: Path) -> tuple[Path, Path]:
             "`raremix study run`"
         )
     analysis = root / ANALYSIS_DIR
+    results = None  # read once: the analysis and the report share it
     if _stale(root):
-        analyze_study(root, echo=False)
+        results = load_results(root)
+        analyze_study(root, echo=False, results=results)
     study_file(root, Path(ANALYSIS_DIR) / VERDICT_FILE)  # a link out of the study is refused
     verdict = Verdict.load(analysis)
-    report = (theory_report if verdict.study == "theory" else study_report)(root, verdict)
+    own = study_record(verdict.analysis or None).report_fn()
+    if own is not None:  # a study that is not a sweep of runs (e.g. the theory lab)
+        report = own(root, verdict)
+    else:
+        report = study_report(root, verdict, results or load_results(root))
     html, md = root / HTML_FILE, root / MD_FILE
     _write(html, to_html(report, root))
     _write(md, to_markdown(report))

@@ -1,8 +1,8 @@
 """What a report says, independent of its format: a title, the verdict and sections.
 
-`study_report` and `theory_report` read a study directory (store and `analysis/`), draw
-the figures into `study_dir/figures/` and return a `Report` that `render` turns into
-HTML and Markdown.
+`study_report` reads a study (read once, `StudyResults`) and its `analysis/`, draws the
+figures into `study_dir/figures/` and returns a `Report` that `render` turns into HTML and
+Markdown. A study that is not a sweep of runs brings its own (`Study.report`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pandas as pd
 import yaml
 
 from raremix.errors import RaremixError
+from raremix.figures.plots import mix_order, save_figure
 from raremix.report.evidence import NOT_ABOVE, evidence_table, task_evidence
-from raremix.report.plots import mix_order, save_figure
 from raremix.report.plots_curves import (
     flat_probe,
     has_probes,
@@ -31,14 +31,13 @@ from raremix.report.plots_curves import (
 )
 from raremix.studies.analysis import (
     ANALYSIS_DIR,
-    FINAL_FILE,
     OUTCOME_COLUMNS,
     VERDICT_FILE,
     Verdict,
     outcome_row,
 )
-from raremix.studies.analysis_final import LAST_EVALS, load_study, task_curves
-from raremix.studies.analysis_scale import best_designed, group_summary
+from raremix.studies.analysis_final import LAST_EVALS, StudyResults
+from raremix.studies.scale.verdict import best_designed, group_summary
 
 FIGURES = "figures"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -77,15 +76,6 @@ class Report:
     sections: list[Section]
 
 
-HOW_FRONTIER = (
-    "Each line joins the means over seeds of one mix: the rare task's held-out accuracy (left) "
-    "and the common tasks' (right), pooled by held-out n; error bars are one sd over seeds, "
-    "cut at 0 and 1. The small circles just right of each mean are the single seeds: with few "
-    "seeds, read them rather than the bar. A mix that lifts the left panel without lowering the "
-    "right one protects the rare task at no cost. The dotted line is the smallest model's rare "
-    "accuracy under the best designed mix; where it meets the natural-mix line (★) is the "
-    "natural-mix model size that matches it: the scale-equivalence factor."
-)
 HOW_RARE = (
     "Thick lines are the mean over seeds, thin lines of the same colour and style each single "
     "seed; colour is the mix, line style the model size. The grey dashed line is the strongest "
@@ -97,12 +87,6 @@ HOW_TASKS = (
     "Every task's held-out accuracy for the smallest model under the two mixes named above the "
     "panels (thick: mean over seeds; thin: each seed); the rare task is the thickest line. An × "
     "marks a run where a task fell more than 0.2 below an earlier peak: acquire-then-forget."
-)
-HOW_HEATMAP = (
-    "Each cell is the final accuracy (mean over seeds) of one injected task at one injection "
-    "rate (row, highest at the top) and model size (column); red boxes reach 0.8. If larger "
-    "models learn at lower rates, the boxed region reaches further down in the right-hand "
-    "columns."
 )
 HOW_PROBE = (
     "Left: the probe over training, one thick line per group (mean over seeds) and a thin one "
@@ -168,30 +152,25 @@ def _draw(study_dir: Path, name: str, fig: Any) -> str:
     return f"{FIGURES}/{name}"
 
 
-def study_report(study_dir: Path, verdict: Verdict) -> Report:
-    """The report of a runner study (scale-vs-mix, demo, injection or any other)."""
-    study = load_study(study_dir)
-    final = pd.read_parquet(study_file(study_dir, Path(ANALYSIS_DIR) / FINAL_FILE))
-    curves = task_curves(study)
+def study_report(study_dir: Path, verdict: Verdict, results: StudyResults) -> Report:
+    """The report of a runner study, from the study read once (`load_results`)."""
+    from raremix.studies.registry import study_record
+
+    study, final, curves = results, results.final, results.curves
     groups = group_summary(final)
     mixes = mix_order(groups)
     sections = [_about(study.description, study.spec, study.runs, final)]
     if verdict.outcomes:
         sections.append(_hypotheses(verdict))
 
-    main_figs = []
-    # studies judged by the scale verdict (unregistered ones default to it) draw a frontier
-    scale = verdict.analysis in ("", "scale")
-    for f in verdict.figures:
-        # a study's verdict may say how to read its figure; the two generic kinds are known here
-        default = HOW_HEATMAP if "heatmap" in f["file"] else HOW_FRONTIER if scale else ""
-        how = f.get("how", default)
-        main_figs.append(Figure(copy_analysis_figure(study_dir, f["file"]), f["caption"], how))
+    record = study_record(verdict.analysis or None)
+    main_figs = [
+        Figure(copy_analysis_figure(study_dir, f["file"]), f["caption"],
+               f.get("how", record.figure_how))
+        for f in verdict.figures
+    ]  # fmt: skip
     if main_figs:
-        title = "Frontier" if scale else "Results"
-        if verdict.analysis == "injection":
-            title = "Injection rate × model size"
-        sections.append(Section(title, figures=main_figs))
+        sections.append(Section(record.figures_title, figures=main_figs))
     sections.append(_evidence(final, list(groups.group)))
 
     figs = []
@@ -360,48 +339,3 @@ def _runs_section(runs: pd.DataFrame, study_dir: Path) -> Section:
     total = runs["wall_s"].sum()
     text = [f"{len(runs)} finished runs, {total:,.0f} s of run time in all (wall time per run)."]
     return Section("Runs", text=text, table={"columns": cols, "rows": rows})
-
-
-def theory_report(study_dir: Path, verdict: Verdict) -> Report:
-    """The report of a theory-lab directory written by `run_theory_study`."""
-    from raremix.studies.analysis_theory import CONFIG_FILE
-
-    record_path = study_dir / CONFIG_FILE
-    record = (
-        yaml.safe_load(study_file(study_dir, CONFIG_FILE).read_text())
-        if record_path.exists()
-        else {}
-    )
-    text = [str(record.get("description", ""))] if record.get("description") else []
-    if "wall_s" in record:
-        text.append(
-            f"The whole lab ran in {record['wall_s']} s{' (quick variant)' if record.get('quick') else ''}."
-        )
-    summary = pd.read_parquet(study_file(study_dir, Path(ANALYSIS_DIR) / "theory_summary.parquet"))
-    shown = summary.drop(columns=[c for c in summary.columns if c.endswith("_sd")])
-    table: dict[str, list[Any]] = {
-        "columns": list(shown.columns),
-        "rows": [[_cell(v) for v in row] for row in shown.itertuples(index=False)],
-    }
-    fig = Figure(
-        copy_analysis_figure(study_dir, "figures/theory.png"),
-        verdict.figures[0]["caption"] if verdict.figures else "Theory lab.",
-        "Top row: per width N on the natural mix, the learned overlap of each feature (colour, "
-        "mean over seeds) with the N features of largest utility outlined in red: if theory "
-        "holds, colour fills the boxes and nothing else. Bottom: the same with the rarest task "
-        "up-weighted; its coverage vs width (solid: learned, dashed: predicted); and the step "
-        "at which each feature was learned vs its utility (theory: ∝ 1/utility).",
-    )
-    sections = [
-        Section("About this study", text=text),
-        Section("Features learned vs predicted", figures=[fig]),
-        Section("Summary (means over seeds)", table=table),
-    ]
-    if record.get("config"):
-        dump = yaml.safe_dump(record["config"], sort_keys=False)
-        sections.append(Section("Config", details=("the lab's config (YAML)", dump)))
-    return Report("raremix report: theory lab", verdict, sections)
-
-
-def _cell(v: Any) -> Any:
-    return f"{v:.3g}" if isinstance(v, float) else v

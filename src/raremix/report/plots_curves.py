@@ -17,9 +17,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from raremix.report.plots import SEED_POINT, SEEDS_GID, mix_colors, params_axis, seed_offsets
+from raremix.figures.plots import SEED_POINT, SEEDS_GID, mix_colors, params_axis, seed_offsets
 from raremix.studies.analysis_final import LAST_EVALS, forgetting_events
-from raremix.studies.analysis_scale import strongest_baseline
+from raremix.studies.scale.verdict import strongest_baseline
 
 STYLES = ("-", "--", ":", "-.")
 DROP = 0.2

@@ -7,7 +7,7 @@ evaluation, and per-task batches for probes and adaptive signals — is apart fr
 
 * `raremix.steps.gpt.GPTStep` — raremix's own GPT on its synthetic tasks;
 * `raremix.hf.step.HFStep` — any Hugging Face causal LM on tagged rows or synthetic tasks;
-* the distillation student (`raremix.studies.distill_run`) is a `GPTStep` with its own
+* the distillation student (`raremix.studies.distillation.run`) is a `GPTStep` with its own
   batches (teacher-labelled) and objective.
 
 A new family is one class with these members; the loop never asks which family it runs.

@@ -8,8 +8,9 @@ scale-vs-mix one, which degrades to a per-group table when it has one size or on
 A study that declares hypotheses also gets one typed outcome per hypothesis
 (`raremix.studies.outcomes`), and its headline is the primary hypothesis's outcome.
 
-The theory lab is not a runner study: `run_theory_study(out_dir)` runs it and writes the
-same kind of `analysis/` directory.
+A study whose record has an `execute` (the theory lab) is not a sweep of runs:
+`execute_study(analysis, out_dir)` runs it in-process and writes the same kind of
+`analysis/` directory.
 
 This module is imported with `raremix.studies` (it registers the analyzers in
 `runner.ANALYZERS`), and the runner's worker processes import that package: it keeps
@@ -19,16 +20,17 @@ pandas, DuckDB, matplotlib and rich out of its top level.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from raremix.studies.record import VerdictFn
 from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.table import Table
+
+    from raremix.studies.analysis_final import StudyResults
 
 ANALYSIS_DIR = "analysis"
 VERDICT_FILE = "verdict.json"
@@ -141,9 +143,6 @@ class Verdict:
         return table
 
 
-VerdictFn = Callable[["pd.DataFrame", dict[str, Any], Path], Verdict]
-
-
 OUTCOME_COLUMNS = [
     "hypothesis",
     "treatment − control",
@@ -177,44 +176,36 @@ def outcome_row(o: dict[str, Any]) -> list[str]:
 
 def verdict_fn(analysis: str | None) -> VerdictFn:
     """The verdict function of a registered analysis (scale-vs-mix's when None)."""
-    import importlib
-
     from raremix.studies.registry import study_record
 
-    module, _, func = study_record(analysis).verdict.partition(":")
-    fn: VerdictFn = getattr(importlib.import_module(module), func)
-    return fn
+    return study_record(analysis).verdict_fn()
 
 
-def analyze_study(study_dir: Path, *, echo: bool = True) -> Verdict:
+def analyze_study(
+    study_dir: Path, *, echo: bool = True, results: StudyResults | None = None
+) -> Verdict:
     """Analyse the finished runs in `study_dir`'s store; write and return the verdict.
 
-    Only reads the store (never trains). Writes `analysis/final.parquet`,
-    `analysis/verdict.json` and `analysis/figures/`; prints the verdict when `echo`.
+    Only reads the store (never trains), once: pass `results` (`load_results`) to reuse a
+    read the caller already made. Writes `analysis/final.parquet`, `analysis/verdict.json`
+    and `analysis/figures/`; prints the verdict when `echo`.
     """
-    from raremix.studies.analysis_final import final_table, load_study, task_curves
-    from raremix.studies.views import apply_views, declared_views
+    from raremix.studies.analysis_final import load_results
 
-    study = load_study(Path(study_dir))
-    # declared views (an arm's runs cut at a cap) join the runs before anything is summarised
-    study, curves = apply_views(study, task_curves(study), declared_views(study.spec))
-    final = final_table(study, curves)
+    results = results or load_results(Path(study_dir))
     out = Path(study_dir) / ANALYSIS_DIR
     out.mkdir(parents=True, exist_ok=True)
-    final.to_parquet(out / FINAL_FILE, index=False)
-    ctx = {"name": study.name, "description": study.description, "curves": curves,
-           "runs": study.runs, "spec": study.spec}  # fmt: skip
-    analysis = study.spec.get("analysis")
-    verdict = verdict_fn(analysis)(final, ctx, out)
-    verdict.analysis = analysis or ""
-    judge_declared(verdict, study, final, curves)
+    results.final.to_parquet(out / FINAL_FILE, index=False)
+    verdict = verdict_fn(results.analysis)(results, out)
+    verdict.analysis = results.analysis or ""
+    judge_declared(verdict, results)
     verdict.save(out)
     if echo:
         verdict.print()
     return verdict
 
 
-def judge_declared(verdict: Verdict, study: Any, final: pd.DataFrame, curves: pd.DataFrame) -> None:
+def judge_declared(verdict: Verdict, study: StudyResults) -> None:
     """Add the declared hypotheses' outcomes to `verdict` and lead its headline with the primary.
 
     Runs on calibration seeds (or the calibration held-out draw) are labelled as such: they
@@ -233,7 +224,7 @@ def judge_declared(verdict: Verdict, study: Any, final: pd.DataFrame, curves: pd
     if not raw:
         return
     declaration = load(Declaration, raw, f"{study.study_dir}/study.yaml: hypotheses")
-    table = per_run_metrics(final, curves, study.runs, declaration.learned)
+    table = per_run_metrics(study.final, study.curves, study.runs, declaration.learned)
     verdict.outcomes = [r.as_dict() for r in evaluate(declaration, table)]
     seeds = set(int(s) for s in study.runs["seed"])
     eval_seeds = {_eval_seed(c) for c in study.runs.get("config", [])}
@@ -272,12 +263,24 @@ def _eval_seed(config: Any) -> int:
     return int(data.get("eval_seed", 0) or 0) if isinstance(data, dict) else 0
 
 
-def run_theory_study(out_dir: Path, quick: bool = False, *, echo: bool = True) -> Verdict:
-    """Run the theory lab (configs/studies/theory.yaml; `quick`: its small variant) into
-    `out_dir/analysis/`: features, summary, `figures/theory.png` and the verdict."""
-    from raremix.studies.analysis_theory import theory_study
+def execute_study(
+    analysis: str, out_dir: Path, quick: bool = False, *, echo: bool = True
+) -> Verdict:
+    """Run an in-process study (a record with an `execute`, e.g. the theory lab) into
+    `out_dir/analysis/`; write and return its verdict."""
+    from raremix.errors import RaremixError
+    from raremix.studies.registry import study_record
 
-    verdict = theory_study(Path(out_dir), quick)
+    record = study_record(analysis)
+    execute = record.execute_fn()
+    if execute is None:
+        raise RaremixError(
+            f"analysis '{analysis}' is a sweep of runs, not an in-process lab: run it with "
+            "`raremix study run`"
+        )
+    verdict = execute(Path(out_dir), quick)
+    verdict.analysis = record.analysis
+    verdict.save(Path(out_dir) / ANALYSIS_DIR)
     if echo:
         verdict.print()
     return verdict

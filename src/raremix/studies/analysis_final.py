@@ -1,6 +1,8 @@
 """A study's runs as analysis tables: who each run is (size, mix, group) and how it ended.
 
-`load_study` reads the store and `study.yaml`; `final_table` summarises each run × task
+`load_results` reads a study once into a `StudyResults` (runs, metrics, curves, final
+table) that the verdict and the report are both handed. `load_study` reads the store and
+`study.yaml`; `final_table` summarises each run × task
 by the mean of its last `LAST_EVALS` evaluations (single checkpoints are noisy), beside
 the evidence each accuracy rests on: the held-out size `n` and the set's baselines;
 `common_accuracy` pools common tasks weighted by n; `task_curves` keeps every evaluation
@@ -77,6 +79,53 @@ def load_study(study_dir: Path) -> StudyData:
     return StudyData(
         Path(study_dir), name, str(spec.get("description", "")).strip(), spec, info, metrics
     )
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """A finished study read once: what its verdict and its report are computed from."""
+
+    study_dir: Path
+    name: str
+    description: str
+    spec: dict[str, Any]
+    """The resolved study.yaml (base inlined), {} if absent."""
+    runs: pd.DataFrame
+    """Done runs of the current spec with run facts plus seed, size, mix, group, rare, shares."""
+    metrics: pd.DataFrame
+    """Every metric row of those runs: run_id, step, task, metric, value."""
+    curves: pd.DataFrame
+    """Every evaluation (`task_curves`)."""
+    final: pd.DataFrame
+    """One row per run × task (`final_table`, plus the study's own columns)."""
+
+    @property
+    def analysis(self) -> str | None:
+        """The registered analysis the study YAML names (None: the default)."""
+        value = self.spec.get("analysis")
+        return str(value) if value else None
+
+
+def load_results(study_dir: Path) -> StudyResults:
+    """Read `study_dir`'s store and study.yaml once into a `StudyResults`.
+
+    The one place an analysis or a report reads a study: the store is opened here and
+    nowhere else on that path.
+    """
+    from raremix.studies.registry import study_record
+    from raremix.studies.views import apply_views, declared_views
+
+    study = load_study(Path(study_dir))
+    # declared views (an arm's runs cut at a cap) join the runs before anything is summarised
+    study, curves = apply_views(study, task_curves(study), declared_views(study.spec))
+    final = final_table(study, curves)
+    extend = study_record(study.spec.get("analysis")).final_columns_fn()
+    if extend is not None:
+        final = extend(final, study.runs)
+    return StudyResults(
+        study.study_dir, study.name, study.description, study.spec,
+        study.runs, study.metrics, curves, final,
+    )  # fmt: skip
 
 
 def run_info(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -182,9 +231,8 @@ def final_table(study: StudyData, curves: pd.DataFrame | None = None) -> pd.Data
 
     Columns: run_id, seed, size, params, flops, mix, group, task, role, acc, loss,
     n (held-out examples per evaluation), chance, majority, heuristic (baseline accuracies
-    on that held-out set, see raremix.tasks.baselines), peak_acc, share (the task's mean
-    share of training examples) and, for the injection study, rate (the mixture label)
-    and rate_per_batch (share × batch size).
+    on that held-out set, see raremix.tasks.baselines), peak_acc and share (the task's mean
+    share of training examples). A study's record may add columns (`Study.final_columns`).
     """
     curves = task_curves(study) if curves is None else curves
     last = curves.groupby(["run_id", "task"], sort=False).tail(LAST_EVALS)
@@ -200,10 +248,6 @@ def final_table(study: StudyData, curves: pd.DataFrame | None = None) -> pd.Data
     final["share"] = [
         shares[r].get(t, math.nan) for r, t in zip(final.run_id, final.task, strict=True)
     ]
-    if study.name == "injection":
-        batch = dict(zip(study.runs.run_id, study.runs.batch_size, strict=True))
-        final["rate"] = final["mix"]
-        final["rate_per_batch"] = final["share"] * final.run_id.map(batch)
     return final.sort_values(["params", "mix", "seed", "task"], ignore_index=True)
 
 

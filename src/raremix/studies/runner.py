@@ -51,11 +51,11 @@ RUN_FNS: dict[str, str] = {
     "raremix.trainer:run_config": "raremix's GPT trainer (the default)",
     "raremix.hf.train:run_config": "a Hugging Face model, trained by raremix.hf",
     "raremix.studies.runner:demo_run": "a tiny NumPy run, for tests and trying the runner",
-    "raremix.studies.ordering_run:run_ordering": "curricula: the trainer after measuring the base phase",
-    "raremix.studies.voting_run:voting_run": "voting: step and whole models, then chains",
-    "raremix.studies.distill_run:run_distill": "distillation: a teacher's cache, then students",
-    "raremix.studies.instructions:run_instructions": "the instructions study's trainer run",
-    "raremix.studies.decomposition:run_decomposition": "the decomposition study's trainer run",
+    "raremix.studies.ordering.run:run_ordering": "curricula: the trainer after measuring the base phase",
+    "raremix.studies.voting.run:voting_run": "voting: step and whole models, then chains",
+    "raremix.studies.distillation.run:run_distill": "distillation: a teacher's cache, then students",
+    "raremix.studies.instructions.run:run_instructions": "the instructions study's trainer run",
+    "raremix.studies.decomposition.run:run_decomposition": "the decomposition study's trainer run",
 }
 """The run functions a study file may name ('module:function' → what it does).
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from raremix.errors import RaremixError
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_final import LAST_EVALS, forgetting_events
+from raremix.studies.analysis_final import LAST_EVALS, StudyResults, forgetting_events
 
 NATURAL = "natural"
 LEARNED = 0.9
@@ -184,8 +184,9 @@ def pm(mean: float, sd: float) -> str:
     return f"{mean:.2f}" if not np.isfinite(sd) else f"{mean:.2f} ± {sd:.2f}"
 
 
-def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def scale_verdict(results: StudyResults, out: Path) -> Verdict:
     """The verdict of a scale-vs-mix (or demo) study; draws `figures/frontier.png`."""
+    final = results.final
     groups = group_summary(final)
     rows = group_rows(groups)
     runs = per_run(final)
@@ -232,7 +233,7 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
         )
     if not parts:  # no natural mix: list the groups
         parts.append(", ".join(f"{g.group} {g.rare}" for g in rows))
-    if line := _forgetting_line(ctx.get("curves")):
+    if line := _forgetting_line(results.curves):
         lines.append(line)
     seeds = max(g.seeds for g in rows)
     commons = ", ".join(sorted(set(final[final.role == "common"].task)))
@@ -246,9 +247,9 @@ def scale_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdic
         f"two-sided permutation tests over seeds with a 95% CI (docs/statistics.md); they are "
         f"descriptive — a study's claims are its declared hypotheses."
     )
-    from raremix.report.plots import frontier_figure, save_figure
+    from raremix.figures.plots import frontier_figure, save_figure
 
-    name = str(ctx.get("name", ""))
+    name = results.name
     fig_file = "figures/frontier.png"
     # the frontier is accuracy against size at the base budget: longer runs are told apart
     # in the text and the learning curves, not drawn as a second point of the same size

@@ -13,7 +13,7 @@ import pandas as pd
 from raremix.errors import RaremixError
 from raremix.stats import Judged, claim_outcome, judge, mean_sd
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_final import LAST_EVALS
+from raremix.studies.analysis_final import LAST_EVALS, StudyResults
 
 CORRECT = "instruction"
 FRAMING_ORDER = ("instruction", "empty", "wrong", "output_space", "token")
@@ -48,15 +48,14 @@ def run_table(final: pd.DataFrame, extra: pd.DataFrame, runs: pd.DataFrame) -> p
     return t
 
 
-def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def instructions_verdict(results: StudyResults, out: Path) -> Verdict:
     """Held-out-task accuracy and format per framing vs the random baseline; a figure."""
-    from raremix.studies.analysis_final import load_study
-
-    study = load_study(out.parent)
+    final = results.final
+    study = results
     if "framing" not in study.runs or "heldout_tasks" not in study.runs:
         raise RaremixError(
             "instructions analysis needs a 'framing' axis and runs of "
-            "raremix.studies.instructions:run_instructions: check the study YAML"
+            "raremix.studies.instructions.run:run_instructions: check the study YAML"
         )
     t = run_table(final, study.metrics, study.runs)
     per_run = (
@@ -134,13 +133,13 @@ def instructions_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         + ", ".join(f"{f} {mean_sd(held[held.framing == f].acc)}" for f in framings)
         + f"; random output-space answer {baseline:.3f}"
     )
-    from raremix.report.plots import save_figure
+    from raremix.figures.plots import save_figure
 
     save_figure(
         _figure(per_run, framings, baseline, study.name), out / "figures" / "instructions.png"
     )
     return Verdict(
-        study=str(ctx.get("name", "instructions")),
+        study=results.name,
         title="instructions: what transfers to held-out tasks, the instruction or the output space?",
         headline=headline,
         lines=lines,
@@ -177,7 +176,7 @@ def _figure(per_run: pd.DataFrame, framings: list[str], baseline: float, study: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from raremix.studies.plot_bars import seed_bars
+    from raremix.figures.bars import seed_bars
 
     d = per_run.assign(tasks=np.where(per_run.held_out, "held-out tasks", "trained tasks"))
     hues = ["held-out tasks", "trained tasks"]

@@ -1,6 +1,6 @@
 """Plot the theory lab's predicted-vs-learned features, and run it from the command line.
 
-python -m raremix.studies.theory_plot src/raremix/configs/studies/theory.yaml theory.png
+python -m raremix.studies.theory.plot src/raremix/studies/theory/theory.yaml theory.png
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from raremix.configbase import load, read_yaml
-from raremix.studies.theory import TheoryConfig, TheoryResult, run_theory
+from raremix.studies.theory.lab import TheoryConfig, TheoryResult, run_theory
 
 
 def plot_theory(result: TheoryResult) -> Figure:

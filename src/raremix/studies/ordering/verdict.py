@@ -19,7 +19,7 @@ import pandas as pd
 
 from raremix.stats import Judged, claim_outcome, floor_note, judge, mean_sd
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_final import LAST_EVALS
+from raremix.studies.analysis_final import LAST_EVALS, StudyResults
 
 ENTROPY = "probe/entropy"
 
@@ -44,13 +44,10 @@ class OrderedRun:
     config: dict[str, Any]
 
 
-def ordered_runs(study_dir: Path) -> list[OrderedRun]:
-    """The study's finished runs with their arm, order and stage layout."""
+def ordered_runs(runs: pd.DataFrame) -> list[OrderedRun]:
+    """The study's finished runs (`StudyResults.runs`) with their arm, order and stage layout."""
     import json
 
-    from raremix.results.store import ResultStore
-
-    runs = ResultStore.open(study_dir).runs()
     out = []
     for r in runs[runs["status"] == "done"].to_dict("records"):
         config = json.loads(str(r["config"]))
@@ -143,9 +140,10 @@ def _curve_panel(ax: Any, curves: pd.DataFrame, arms: list[str], colors: dict[st
 # --- rarity-first ----------------------------------------------------------------------
 
 
-def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def rarity_first_verdict(results: StudyResults, out: Path) -> Verdict:
     """CTFT: does ordering the fine-tune rarest-first beat easy-to-hard and random orders?"""
-    runs = ordered_runs(out.parent)
+    final = results.final
+    runs = ordered_runs(results.runs)
     f = final.merge(arm_frame(runs), on="run_id")
     rows = []
     for r in runs:
@@ -154,10 +152,10 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
             rows.append({
                 "run_id": r.run_id, "arm": r.arm, "seed": int(g.seed.iloc[0]),
                 "rare": g[g.role == "rare"].acc.mean(), "common": g[g.role == "common"].acc.mean(),
-                "all": g.acc.mean(), "bwt": run_bwt(ctx["curves"], r.run_id, r.groups, r.stage_ends),
+                "all": g.acc.mean(), "bwt": run_bwt(results.curves, r.run_id, r.groups, r.stage_ends),
             })  # fmt: skip
     per_run = pd.DataFrame(rows)
-    arms = [a for a in _arm_order(runs, out.parent) if a in set(per_run.arm)]
+    arms = [a for a in _arm_order(runs, results.spec) if a in set(per_run.arm)]
     rf = [a for a in arms if a.startswith("rarity-first")]
     rest = [a for a in arms if not a.startswith("rarity-first")]
     by_arm = {a: per_run[per_run.arm == a] for a in arms}
@@ -199,9 +197,9 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
             for a, g in by_arm.items()
         ],
     }
-    _rf_figure(ctx["curves"], runs, f, arms, out / "figures" / "rarity_first.png")
+    _rf_figure(results.curves, runs, f, arms, out / "figures" / "rarity_first.png")
     return Verdict(
-        study=str(ctx.get("name", "rarity-first")),
+        study=results.name,
         title="rarity-first: does fine-tuning rarest-first (CTFT) beat easy-to-hard and random orders?",
         headline=headline,
         lines=lines,
@@ -218,11 +216,8 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
     )
 
 
-def _arm_order(runs: list[OrderedRun], study_dir: Path) -> list[str]:
+def _arm_order(runs: list[OrderedRun], spec: dict[str, Any]) -> list[str]:
     """Arms in the order the study's `curriculum` axis lists them."""
-    import yaml
-
-    spec = yaml.safe_load((study_dir / "study.yaml").read_text()) or {}
     listed = list((spec.get("axes") or {}).get("curriculum") or {})
     arms = list(dict.fromkeys(r.arm for r in runs))
     return [a for a in listed if a in arms] or arms
@@ -232,7 +227,7 @@ def _rf_figure(curves: pd.DataFrame, runs: list[OrderedRun], final: pd.DataFrame
                path: Path) -> None:  # fmt: skip
     import matplotlib.pyplot as plt
 
-    from raremix.report.plots import mix_colors, save_figure
+    from raremix.figures.plots import mix_colors, save_figure
 
     colors = mix_colors(arms)
     c = curves.merge(arm_frame(runs), on="run_id")
@@ -258,15 +253,14 @@ def _rf_figure(curves: pd.DataFrame, runs: list[OrderedRun], final: pd.DataFrame
 # --- structured-first ----------------------------------------------------------------
 
 
-def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def structured_first_verdict(results: StudyResults, out: Path) -> Verdict:
     """Omni-Thinker: structured-first vs joint vs open-first; entropy on open tasks; BWT."""
-    from raremix.results.store import ResultStore
-
-    runs = ordered_runs(out.parent)
+    final = results.final
+    runs = ordered_runs(results.runs)
     kinds = kinds_of(runs[0].config)
-    curves = ctx["curves"].merge(arm_frame(runs), on="run_id")
+    curves = results.curves.merge(arm_frame(runs), on="run_id")
     curves["kind"] = curves.task.map(kinds)
-    ent = ResultStore.open(out.parent).metrics()
+    ent = results.metrics
     ent = ent[(ent.metric == ENTROPY) & ent.run_id.isin([r.run_id for r in runs])]
     ent = ent.rename(columns={"value": "entropy"}).merge(arm_frame(runs), on="run_id")
     ent["kind"] = ent.task.map(kinds)
@@ -287,10 +281,10 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
             "struct_ent_mid": _entropy_at(e, "structured", mid[r.run_id]),
             "open_ent_final": _entropy_at(e, "open", max(r.stage_ends)),
             "struct_ent_final": _entropy_at(e, "structured", max(r.stage_ends)),
-            "bwt": run_bwt(ctx["curves"], r.run_id, r.groups, r.stage_ends),
+            "bwt": run_bwt(results.curves, r.run_id, r.groups, r.stage_ends),
         })  # fmt: skip
     per_run = pd.DataFrame(rows)
-    arms = [a for a in _arm_order(runs, out.parent) if a in set(per_run.arm)]
+    arms = [a for a in _arm_order(runs, results.spec) if a in set(per_run.arm)]
     by = {a: per_run[per_run.arm == a] for a in arms}
     have = {"joint", "structured-first", "open-first"} <= set(arms)
     judged: list[Judged] = []
@@ -370,7 +364,7 @@ def structured_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path
     }  # fmt: skip
     _sf_figure(curves, ent, arms, runs[0].stage_ends, out / "figures" / "structured_first.png")
     return Verdict(
-        study=str(ctx.get("name", "structured-first")),
+        study=results.name,
         title="structured-first: does training structured tasks first (Omni-Thinker) beat joint training?",
         headline=headline,
         lines=lines,
@@ -399,7 +393,7 @@ def _sf_figure(curves: pd.DataFrame, ent: pd.DataFrame, arms: list[str], ends: l
                path: Path) -> None:  # fmt: skip
     import matplotlib.pyplot as plt
 
-    from raremix.report.plots import mix_colors, save_figure
+    from raremix.figures.plots import mix_colors, save_figure
 
     colors = mix_colors(arms)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +9,20 @@ import numpy as np
 import yaml
 
 from raremix.configbase import load, read_yaml
+from raremix.errors import RaremixError
 from raremix.studies.analysis import ANALYSIS_DIR, Verdict
-from raremix.studies.theory import TheoryConfig, TheoryResult, run_theory
-from raremix.studies.theory_plot import plot_theory
+from raremix.studies.analysis_final import StudyResults
+from raremix.studies.theory.lab import TheoryConfig, TheoryResult, run_theory
+from raremix.studies.theory.plot import plot_theory
 
-SPEC_KEYS = ("name", "description", "quick")  # in the YAML, but not TheoryConfig fields
+SPEC_KEYS = ("name", "analysis", "description", "quick")  # in the YAML, but not TheoryConfig fields
 CONFIG_FILE = "theory.yaml"
 """Written into the study dir: name, description and the resolved TheoryConfig."""
 
 
 def theory_yaml() -> Path:
-    """The packaged `raremix/configs/studies/theory.yaml` (the lab's one config file)."""
-    return Path(str(resources.files("raremix"))) / "configs" / "studies" / "theory.yaml"
+    """The packaged `theory.yaml` beside this module (the lab's one config file)."""
+    return Path(__file__).with_name("theory.yaml")
 
 
 def theory_config(quick: bool = False, path: Path | None = None) -> tuple[TheoryConfig, str]:
@@ -35,7 +36,8 @@ def theory_config(quick: bool = False, path: Path | None = None) -> tuple[Theory
 
 
 def theory_study(out_dir: Path, quick: bool = False) -> Verdict:
-    """Run the lab; write features, summary, the figure and verdict.json under `analysis/`."""
+    """Run the lab (the record's `execute`); write features, summary, the figure and
+    verdict.json under `analysis/`."""
     cfg, description = theory_config(quick)
     result = run_theory(cfg)
     out = out_dir / ANALYSIS_DIR
@@ -43,7 +45,7 @@ def theory_study(out_dir: Path, quick: bool = False) -> Verdict:
     result.features.to_parquet(out / "theory_features.parquet", index=False)
     result.summary.to_parquet(out / "theory_summary.parquet", index=False)
     result.runs.to_parquet(out / "theory_runs.parquet", index=False)
-    from raremix.report.plots import save_figure
+    from raremix.figures.plots import save_figure
 
     save_figure(plot_theory(result), out / "figures" / "theory.png")
     record = {"name": "theory", "description": description, "quick": quick}
@@ -53,6 +55,15 @@ def theory_study(out_dir: Path, quick: bool = False) -> Verdict:
     verdict = theory_verdict(result)
     verdict.save(out)
     return verdict
+
+
+def swept_runs_verdict(results: StudyResults, out: Path) -> Verdict:
+    """The record's verdict for a sweep of runs that names `analysis: theory`: refused, the
+    lab computes its verdict in-process (`theory_study`)."""
+    raise RaremixError(
+        f"{results.study_dir}: analysis 'theory' is the in-process theory lab, not a sweep of "
+        "runs: run it with `raremix study run theory`, or name another analysis"
+    )
 
 
 def theory_verdict(result: TheoryResult) -> Verdict:

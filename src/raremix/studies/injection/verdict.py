@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_final import LAST_EVALS
+from raremix.studies.analysis_final import LAST_EVALS, StudyResults
 
 LEARNED = 0.8
 """Mean accuracy (over seeds) at which a task counts as learned."""
@@ -55,8 +55,16 @@ def _compare(t: pd.DataFrame) -> tuple[str, str]:
     return "no", f"no: the larger model ({big['size']}) needed a higher rate than {small['size']}"
 
 
-def injection_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def with_rates(final: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The final table with `rate` (the mixture label) and `rate_per_batch` (the task's
+    share × batch size): the injection record's own final-table columns."""
+    batch = dict(zip(runs.run_id, runs.batch_size, strict=True))
+    return final.assign(rate=final["mix"], rate_per_batch=final["share"] * final.run_id.map(batch))
+
+
+def injection_verdict(results: StudyResults, out: Path) -> Verdict:
     """Learning thresholds per injected task and size; draws `figures/heatmap.png`."""
+    final = results.final
     th = learning_thresholds(final)
     lines, heads = [], []
     for task, t in th.groupby("task", sort=True):
@@ -75,12 +83,12 @@ def injection_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Ve
         f"reaches {LEARNED}; each run's accuracy is the mean of its last {LAST_EVALS} evaluations. "
         f"Rates tried: {', '.join(map(str, rates.index))} ({span:.0f}× span)."
     )
-    from raremix.report.plots import heatmap_figure, save_figure
+    from raremix.figures.plots import heatmap_figure, save_figure
 
     tasks = sorted(th.task.unique())
     save_figure(heatmap_figure(final, tasks, LEARNED), out / "figures" / "heatmap.png")
     return Verdict(
-        study=str(ctx.get("name", "injection")),
+        study=results.name,
         title="injection: the rate at which each model size learns each injected task",
         headline="learning threshold: " + "; ".join(heads),
         lines=lines,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ import pandas as pd
 from raremix.errors import RaremixError
 from raremix.results.onset import LearnedRule
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_final import common_accuracy
+from raremix.studies.analysis_final import StudyResults, common_accuracy
 from raremix.studies.flops_to_learn import all_learned, onset_table, run_caps
 
 NATURAL = "natural"
@@ -106,17 +105,17 @@ def flops_text(x: float) -> str:
     return "never" if not math.isfinite(x) else f"{x:.2g}"
 
 
-def demo_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def demo_verdict(results: StudyResults, out: Path) -> Verdict:
     """The demo's verdict: per-arm FLOPs-to-learn, KM curves; the declared tests lead it."""
     from raremix.configbase import load
     from raremix.studies.views import declared_views
 
-    spec = ctx.get("spec") or {}
+    spec = results.spec
     rule = load(
         LearnedRule, (spec.get("hypotheses") or {}).get("learned") or {}, "hypotheses.learned"
     )
-    arms = demo_arms(ctx["runs"], ctx["curves"], final, rule)
-    name = str(ctx.get("name", "demo"))
+    arms = demo_arms(results.runs, results.curves, results.final, rule)
+    name = results.name or "demo"
     rows, lines = [], []
     for a in arms:
         frac, low, high = a.at_cap()
@@ -186,7 +185,7 @@ def demo_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict
 
 def save_km_figure(arms: list[Arm], path: Path, title: str) -> Path:
     """Step curves of the learned fraction against FLOPs (log axis), one per arm."""
-    from raremix.report.plots import plt, save_figure
+    from raremix.figures.plots import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
     colors = plt.get_cmap("tab10")

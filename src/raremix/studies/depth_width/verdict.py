@@ -19,8 +19,8 @@ import pandas as pd
 from raremix.errors import RaremixError
 from raremix.stats import Judged, claim_outcome, effect_said, floor_note, judge
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_final import LAST_EVALS
-from raremix.studies.analysis_scale import pm
+from raremix.studies.analysis_final import LAST_EVALS, StudyResults
+from raremix.studies.scale.verdict import pm
 
 COMPOSITIONAL = ("chain", "state", "add")
 """Tasks that compose steps: chain = reverse then inc, state = step repeated, add (carries)."""
@@ -34,7 +34,7 @@ def shapes(final: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     if label.isna().any():
         raise RaremixError(
             "depth-width runs need a 'shape' axis labelled '<budget> · L<depth>': see "
-            "configs/studies/depth-width.yaml"
+            "studies/depth_width/depth-width.yaml"
         )
     parts = label.str.split("·", n=1, expand=True)
     out["budget"] = parts[0].str.strip()
@@ -88,14 +88,13 @@ def compare_depths(final: pd.DataFrame, views: dict[str, tuple[str, ...] | None]
     return judge(pairs, family="deeper-and-thinner beats wider-and-shallower")
 
 
-def depth_width_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def depth_width_verdict(results: StudyResults, out: Path) -> Verdict:
     """Accuracy vs depth per budget (all tasks, compositional tasks); figures in `out/figures`."""
-    from raremix.results.store import ResultStore
-
-    runs = ResultStore.open(out.parent).runs()
+    final = results.final
+    runs = results.runs
     if SHAPE_AXIS not in runs:
         raise RaremixError(
-            f"{out.parent}: no '{SHAPE_AXIS}' axis in the runs: the depth-width verdict needs it"
+            f"{results.study_dir}: no '{SHAPE_AXIS}' axis in the runs: the depth-width verdict needs it"
         )
     final = shapes(final, dict(zip(runs.run_id, runs[SHAPE_AXIS], strict=True)))
     comp = tuple(t for t in COMPOSITIONAL if t in set(final.task))
@@ -127,7 +126,7 @@ def depth_width_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> 
         lines.append(note)
     lines.append(_per_task_line(final))
 
-    from raremix.report.plots import save_figure
+    from raremix.figures.plots import save_figure
 
     save_figure(_depth_figure(views), out / "figures" / "depth_width.png")
     save_figure(_task_figure(final), out / "figures" / "depth_width_tasks.png")
@@ -137,7 +136,7 @@ def depth_width_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> 
         "budget. Lines rising to the right: deeper-and-thinner wins at equal size."
     )
     return Verdict(
-        study=str(ctx.get("name", "depth-width")),
+        study=results.name,
         title="depth-width: deeper-and-thinner vs wider-and-shallower at equal parameters",
         headline=f"{finding}: deeper-and-thinner beats wider-and-shallower ({why}) — "
         + "; ".join(heads),

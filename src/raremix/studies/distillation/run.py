@@ -31,7 +31,7 @@ from raremix.config import ModelSpec, OptimConfig, TrainConfig, config_hash
 from raremix.configbase import Config, load
 from raremix.errors import RaremixError
 from raremix.schedules import budget_problem
-from raremix.studies.distill_teacher import LABEL_KEYS, TeacherCache, true_labelled
+from raremix.studies.distillation.teacher import LABEL_KEYS, TeacherCache, true_labelled
 
 LOSSES = ("hard", "soft", "margin")
 TEACHERS_DIR = "teachers"

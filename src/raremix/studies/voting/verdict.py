@@ -17,7 +17,8 @@ import pandas as pd
 
 from raremix.errors import RaremixError
 from raremix.studies.analysis import Verdict
-from raremix.studies.voting import wilson
+from raremix.studies.analysis_final import StudyResults
+from raremix.studies.voting.lab import wilson
 
 FEASIBLE = 0.5
 """Measured success at which a task length counts as feasible."""
@@ -100,11 +101,9 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"
 
 
-def voting_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def voting_verdict(results: StudyResults, out: Path) -> Verdict:
     """Table per arm, agreement with the closed form, the figure; headline vs MAKER's claim."""
-    from raremix.studies.analysis_final import load_study
-
-    study = load_study(Path(out).parent)
+    study = results
     rows = study.metrics
     stats, succ = arm_stats(rows), success_table(rows[rows.task != "whole"])
     if stats.empty:
@@ -226,11 +225,11 @@ def voting_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdi
             f"{speed.get_group('samples_per_s').mean():,.0f} sampled replies/s, "
             f"{speed.get_group('chain_steps_per_s').mean():,.0f} chain steps/s (1 thread per run)."
         )
-    from raremix.report.plots import save_figure
+    from raremix.figures.plots import save_figure
 
     save_figure(_figure(succ, stats, whole, rows), out / "figures" / "voting.png")
     return Verdict(
-        study=str(ctx.get("name", "voting")),
+        study=results.name,
         title="voting: whole-task success of decomposed execution with first-to-ahead-by-k voting",
         headline=headline,
         lines=lines,

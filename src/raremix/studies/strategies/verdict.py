@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from raremix.results.store import ResultStore
 from raremix.stats import Judged, floor_note, judge
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_final import LAST_EVALS
-from raremix.studies.analysis_scale import per_run, pm
+from raremix.studies.analysis_final import LAST_EVALS, StudyResults
+from raremix.studies.scale.verdict import per_run, pm
 
 FIGURE = "figures/strategies.png"
 
@@ -89,15 +88,13 @@ def beats(a: str, b: str, calls: Mapping[str, str]) -> bool:
     return wins > 0 and losses == 0
 
 
-def strategies_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def strategies_verdict(results: StudyResults, out: Path) -> Verdict:
     """Rank the study's arms; headline: does any adaptive strategy beat the simple ones?"""
-    study_dir = Path(out).parent
-    store = ResultStore.open(study_dir)
-    runs = store.runs()
-    runs = runs[runs.run_id.isin(set(final.run_id))].reset_index(drop=True)
-    weights = _weight_rows(store, runs)
+    final = results.final
+    runs = results.runs[results.runs.run_id.isin(set(final.run_id))].reset_index(drop=True)
+    weights = _weight_rows(results.metrics, runs)
     arms = summarise(final, runs, weights)
-    name = str(ctx.get("name", "strategies"))
+    name = results.name
     simple = [a for a in arms if a.kind == "simple"]
     adaptive = [a for a in arms if a.kind == "adaptive"]
     lines = [_ranking_line(arms, "rare", "rare-task accuracy"),
@@ -185,14 +182,12 @@ def summarise(final: pd.DataFrame, runs: pd.DataFrame, weights: pd.DataFrame) ->
     return sorted(arms, key=lambda a: -a.rare)
 
 
-def _weight_rows(store: ResultStore, runs: pd.DataFrame) -> pd.DataFrame:
+def _weight_rows(metrics: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The `weight` rows of the runs (step, task, value) with each run's arm, seed and steps."""
     if runs.empty:
         return pd.DataFrame(columns=["run_id", "step", "task", "value", "arm", "steps"])
-    ids = ", ".join(f"'{r}'" for r in runs.run_id)
-    rows = store.sql(
-        f"select run_id, step, task, value from metrics where metric = 'weight' and run_id in ({ids})"
-    )
+    mine = (metrics.metric == "weight") & metrics.run_id.isin(set(runs.run_id))
+    rows = metrics.loc[mine, ["run_id", "step", "task", "value"]].reset_index(drop=True)
     labels = runs["arm"] if "arm" in runs.columns else pd.Series("", index=runs.index)
     arm = dict(zip(runs.run_id, labels, strict=True))
     steps = {
@@ -333,7 +328,7 @@ def save_strategies_figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from raremix.report.plots import mix_colors, save_figure
+    from raremix.figures.plots import mix_colors, save_figure
 
     colors = mix_colors([a.name for a in arms])
     adaptive = [a for a in arms if a.kind == "adaptive"]

@@ -7,7 +7,7 @@ that answers `state` (1-9 updates) at once — then executes chains of up to
 first-to-ahead-by-k voting with red flags) × `chains` programs advance together as
 one batch per step. A chain stops at its first wrong step. It writes metric rows
 (task = arm, step = chain length) and returns throughput facts. The math lives in
-`raremix.studies.voting`.
+`raremix.studies.voting.lab`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import Field
 
 from raremix.configbase import Config, load
 from raremix.results.rows import METRICS_FILE, MetricWriter, load_rows
-from raremix.studies.voting import FLAGGED, red_flag, survival, vote, voted_success
+from raremix.studies.voting.lab import FLAGGED, red_flag, survival, vote, voted_success
 
 OPS = "+-*"
 

@@ -12,8 +12,8 @@ import pandas as pd
 from raremix.errors import RaremixError
 from raremix.stats import claim_outcome, floor_note, judge, mean_sd
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_final import LAST_EVALS
-from raremix.studies.decomposition import CATEGORIES, UMBRELLA
+from raremix.studies.analysis_final import LAST_EVALS, StudyResults
+from raremix.studies.decomposition.run import CATEGORIES, UMBRELLA
 
 LEARNED_MIN = 0.1
 """Below this accuracy on 'seen' held-out inputs in both arms, neither arm learned the task."""
@@ -44,8 +44,9 @@ def arm_table(final: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def decomposition_verdict(results: StudyResults, out: Path) -> Verdict:
     """Umbrella vs umbrella + sub-tasks on held-out tools and compositions; `figures/decomposition.png`."""
+    final = results.final
     runs = arm_table(final)
     arms = runs.groupby("arm")["subtasks"].max().sort_values()
     if len(arms) != 2 or arms.iloc[0] != 0 or arms.iloc[1] == 0:
@@ -100,12 +101,12 @@ def decomposition_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
             + ", ".join(f"{t} {mean_sd(a)}" for t, a in sub)
             + "."
         )
-    fig = _figure(runs, [c for c in cats], [umb_arm, dec_arm], str(ctx.get("name", "")))
-    from raremix.report.plots import save_figure
+    fig = _figure(runs, [c for c in cats], [umb_arm, dec_arm], results.name)
+    from raremix.figures.plots import save_figure
 
     save_figure(fig, out / "figures" / "decomposition.png")
     return Verdict(
-        study=str(ctx.get("name", "decomposition")),
+        study=results.name,
         title="decomposition: umbrella task alone vs umbrella + its seven sub-tasks",
         headline=f"{finding}: the sub-tasks generalise better ({why}) — " + "; ".join(parts),
         lines=lines,
@@ -138,7 +139,7 @@ def _figure(runs: pd.DataFrame, cats: list[str], arms: list[str], study: str) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from raremix.studies.plot_bars import seed_bars
+    from raremix.figures.bars import seed_bars
 
     long = runs.melt(
         id_vars=["arm", "seed"], value_vars=cats, var_name="category", value_name="acc"

@@ -23,6 +23,7 @@ from raremix.results.onset import LearnedRule
 from raremix.results.store import label_column
 from raremix.stats import Outcome
 from raremix.studies.analysis import Verdict
+from raremix.studies.analysis_final import StudyResults
 from raremix.studies.equivalence import (
     ComputeEquivalence,
     Target,
@@ -66,11 +67,10 @@ def _reference(runs: pd.DataFrame) -> str:
     return str(small.groupby("group").flops.median().idxmin())
 
 
-def bigger_longer_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def bigger_longer_verdict(results: StudyResults, out: Path) -> Verdict:
     """The verdict of a bigger-longer-remixed study; draws `figures/km_flops.png`."""
-    runs: pd.DataFrame = ctx["runs"]
-    curves: pd.DataFrame = ctx["curves"]
-    rule, target = _declared(ctx.get("spec") or {})
+    runs, curves, final = results.runs, results.curves, results.final
+    rule, target = _declared(results.spec)
     rows: list[list[Any]] = []
     lines: list[str] = []
     panels: list[tuple[str, pd.DataFrame, dict[str, dict[str, Any]], str]] = []
@@ -100,7 +100,7 @@ def bigger_longer_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -
         "lifelines' 95% CI; log-rank against the small model's equal-tokens natural arm; "
         "compute-equivalence per docs/statistics.md."
     )
-    name = str(ctx.get("name", ""))
+    name = results.name
     headline = (
         f"{finding.upper()}: compute-equivalence of the best designed mix vs the best natural-mix "
         f"option, per slice: " + "; ".join(x for x in lines if x.startswith("Compute-equivalence"))
@@ -214,7 +214,7 @@ def _figure(
     """KM curves of FLOPs-to-learn per arm, one panel per slice × rare task; returns the caption."""
     import matplotlib.pyplot as plt
 
-    from raremix.report.plots import save_figure
+    from raremix.figures.plots import save_figure
     from raremix.stats import kaplan_meier
 
     n = max(1, len(panels))

@@ -24,7 +24,8 @@ import pandas as pd
 from raremix.errors import RaremixError
 from raremix.stats import Judged, floor_note, judge
 from raremix.studies.analysis import Verdict
-from raremix.studies.analysis_scale import pm
+from raremix.studies.analysis_final import StudyResults
+from raremix.studies.scale.verdict import pm
 
 MEAN = "mean"
 """The pseudo-task averaging a run's accuracy over its tasks."""
@@ -51,7 +52,7 @@ def with_roles(final: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     if not need <= set(runs.columns):
         raise RaremixError(
             "distillation runs need the facts 'role' and 'pool': run the study with "
-            "run_fn raremix.studies.distill_run:run_distill"
+            "run_fn raremix.studies.distillation.run:run_distill"
         )
     facts = runs.set_index("run_id")
     out = final.copy()
@@ -127,19 +128,17 @@ def _k(n: float) -> str:
     return f"{n / 1000:g}k" if n >= 1000 else f"{n:g}"
 
 
-def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) -> Verdict:
+def distillation_verdict(results: StudyResults, out: Path) -> Verdict:
     """Student vs teacher accuracy over pool size and loss; figure in `out/figures`."""
-    from raremix.results.store import ResultStore
-
-    runs = ResultStore.open(out.parent).runs()
-    curves = ctx.get("curves")
-    scores = last_eval(curves) if curves is not None else final
+    final = results.final
+    runs = results.runs
+    scores = last_eval(results.curves)
     table = with_roles(scores, runs)
     summary = arm_summary(table)
     cross, judged = crossings(summary, table)
     if cross.empty:
         raise RaremixError(
-            f"{out.parent}: the distillation verdict needs a teacher run and students with pool > 0"
+            f"{results.study_dir}: the distillation verdict needs a teacher run and students with pool > 0"
         )
     tasks = list(dict.fromkeys(final.task))
     shown = [MEAN, *tasks] if len(tasks) > 1 else tasks
@@ -213,11 +212,11 @@ def distillation_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
         f"true held-out set (the teacher: the checkpoint that labelled the pool); "
         f"{int(summary.seeds.min())}+ seeds per arm."
     )
-    from raremix.report.plots import save_figure
+    from raremix.figures.plots import save_figure
 
     save_figure(_figure(summary, shown), out / "figures" / "distillation.png")
     return Verdict(
-        study=str(ctx.get("name", "distillation")),
+        study=results.name,
         title="distillation: does a smaller student trained on teacher-labelled data pass its teacher?",
         headline=headline,
         lines=lines,
