@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from cli_runner import cli
+from raremix.configbase import packaged_configs
 from raremix.studies.spec import expand, load_spec, quick_variant
 
-STUDY = Path(__file__).parents[2] / "src" / "raremix" / "configs" / "studies" / "spacing.yaml"
+STUDY = Path(packaged_configs("studies")["spacing"])
 OUTCOMES = {"supported", "contradicted", "inconclusive", "out of regime"}
 
 
