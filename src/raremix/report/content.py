@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from raremix.configbase import read_yaml
 from raremix.errors import RaremixError
 from raremix.report.evidence import NOT_ABOVE, evidence_table, task_evidence
 from raremix.report.plots import mix_order, save_figure
@@ -367,11 +368,7 @@ def theory_report(study_dir: Path, verdict: Verdict) -> Report:
     from raremix.studies.analysis_theory import CONFIG_FILE
 
     record_path = study_dir / CONFIG_FILE
-    record = (
-        yaml.safe_load(study_file(study_dir, CONFIG_FILE).read_text())
-        if record_path.exists()
-        else {}
-    )
+    record = read_yaml(study_file(study_dir, CONFIG_FILE)) if record_path.exists() else {}
     text = [str(record.get("description", ""))] if record.get("description") else []
     if "wall_s" in record:
         text.append(

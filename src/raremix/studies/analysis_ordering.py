@@ -220,9 +220,9 @@ def rarity_first_verdict(final: pd.DataFrame, ctx: dict[str, Any], out: Path) ->
 
 def _arm_order(runs: list[OrderedRun], study_dir: Path) -> list[str]:
     """Arms in the order the study's `curriculum` axis lists them."""
-    import yaml
+    from raremix.configbase import read_yaml
 
-    spec = yaml.safe_load((study_dir / "study.yaml").read_text()) or {}
+    spec = read_yaml(study_dir / "study.yaml") or {}
     listed = list((spec.get("axes") or {}).get("curriculum") or {})
     arms = list(dict.fromkeys(r.arm for r in runs))
     return [a for a in listed if a in arms] or arms
