@@ -7,10 +7,8 @@ a negative size or an unknown task is one `RaremixError` line naming the fix.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     Field,
@@ -22,8 +20,10 @@ from pydantic import (
 
 from raremix.callbacks.collapse import CollapseAlarm
 from raremix.callbacks.stop import StopWhenLearned
-from raremix.configbase import Config, load, parse_yaml, read_yaml
-from raremix.errors import RaremixError, did_you_mean, unknown
+from raremix.configbase import Config, load, load_file
+from raremix.configbase import apply_overrides as apply_overrides  # its old home, still importable
+from raremix.configbase import config_hash as config_hash
+from raremix.errors import RaremixError, unknown
 from raremix.mixture import MixtureConfig
 from raremix.mixture.adaptive import AdaptiveConfig
 from raremix.model import (
@@ -142,7 +142,7 @@ class OptimConfig(Config):
     @classmethod
     def _known_schedule(cls, name: str) -> str:
         if name not in SCHEDULES:
-            raise ValueError(f"unknown schedule '{name}': {did_you_mean(name, SCHEDULES)}")
+            raise ValueError(str(unknown("schedule", name, SCHEDULES)))
         return name
 
     @model_validator(mode="after")
@@ -177,6 +177,32 @@ MAX_BATCH = 65_536
 MAX_EVAL_EXAMPLES = 100_000
 
 
+class RunConfig(Config):
+    """Base of a whole run's config (`TrainConfig`, `HFTrainConfig`): read by `load_file`,
+    named by a short content hash (run directories, checkpoint checks), and building the
+    callbacks its sections declare."""
+
+    LATER_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    """Fields added after runs existed, left out of the hash at these values, so a config
+    written before a field existed keeps its hash."""
+
+    def hash(self) -> str:
+        """Short content hash: identical configs share it (run ids, checkpoint checks)."""
+        data = self.model_dump(mode="json")
+        for key, default in self.LATER_DEFAULTS.items():
+            if key in data and data[key] == default:
+                del data[key]
+        return config_hash(data)
+
+    def callbacks(self, runner: Any = None) -> list[Any]:
+        """The callbacks this config's sections declare (probes, adaptive, stop_when_learned,
+        collapse_alarm); `runner(cfg, run_dir)` trains DoReMi's reference run (the family's
+        `train`)."""
+        from raremix.callbacks.configured import configured
+
+        return configured(self, runner)
+
+
 def adaptive_problem(adaptive: AdaptiveConfig, mixture: MixtureConfig) -> None:
     """Raise ValueError (a config validator's) when `adaptive` does not fit `mixture`."""
     sources = [s.name for s in mixture.sources]
@@ -193,8 +219,18 @@ def adaptive_problem(adaptive: AdaptiveConfig, mixture: MixtureConfig) -> None:
         )
 
 
-class TrainConfig(Config):
+class TrainConfig(RunConfig):
     """A whole training run."""
+
+    LATER_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "probes": None,  # runs from before probes existed keep their hash
+        "adaptive": None,  # likewise for runs from before adaptive mixing
+        "eval_schedule": "linear",  # and for runs from before these fields
+        "eval_per_decade": 10,
+        "stop_when_learned": None,
+        "collapse_alarm": None,
+        "eval_seed": 0,
+    }
 
     seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seeds model init, data order and evaluation sets."""
@@ -249,7 +285,7 @@ class TrainConfig(Config):
         for name, spec in self.tasks.items():
             task = spec.task or name
             if task not in TASKS:
-                raise ValueError(f"unknown task '{task}': {did_you_mean(task, TASKS)}")
+                raise ValueError(str(unknown("task", task, TASKS)))
         sources = [s.name for s in self.mixture.sources]
         for name in sources:
             if name not in self.tasks:
@@ -282,81 +318,11 @@ class TrainConfig(Config):
             )
         return self
 
-    def callbacks(self, runner: Any = None) -> list[Any]:
-        """The callbacks this config declares (probes, adaptive, stop_when_learned);
-        `runner(cfg, run_dir)` trains DoReMi's reference run (`raremix.trainer.train`)."""
-        from raremix.callbacks.configured import configured
-
-        return configured(self, runner)
-
-    def hash(self) -> str:
-        """Short content hash: identical configs share it (run ids, checkpoint checks)."""
-        data = self.model_dump(mode="json")
-        if data.get("probes") is None:
-            del data["probes"]  # runs from before probes existed keep their hash
-        if data.get("adaptive") is None:
-            del data["adaptive"]  # likewise for runs from before adaptive mixing
-        for key, default in _LATER_DEFAULTS.items():
-            if data.get(key) == default:
-                del data[key]  # and for runs from before these fields
-        return config_hash(data)
-
-
-_LATER_DEFAULTS = {
-    "eval_schedule": "linear",
-    "eval_per_decade": 10,
-    "stop_when_learned": None,
-    "collapse_alarm": None,
-    "eval_seed": 0,
-}
-"""Run-level fields added after runs existed, left out of the hash at these defaults."""
-
-
-def config_hash(data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides (values parsed as YAML) to a raw config dict."""
-    out = json.loads(json.dumps(data))  # deep copy of plain data
-    for item in overrides:
-        if not isinstance(item, str):
-            raise RaremixError(
-                f"override {item!r} is {type(item).__name__}, not a 'key=value' string: "
-                "write e.g. 'steps=500'"
-            )
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise RaremixError(
-                f"override '{item}' is not key=value: write e.g. steps=500 or model.size=200k"
-            )
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
-                raise RaremixError(f"override '{item}': '{part}' is not a section: check the key")
-            node = nxt
-        node[parts[-1]] = parse_yaml(
-            raw, f"override '{item}'", "write the value as YAML, e.g. steps=500"
-        )
-    return out
-
 
 def load_config(
     path: str | Path | None = None,
     overrides: list[str] | None = None,
     data: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """Read a YAML (or take a dict), apply overrides, validate."""
-    if overrides is not None and not isinstance(overrides, list | tuple):
-        raise RaremixError(
-            f"overrides must be a list of 'key=value' strings, got {type(overrides).__name__}"
-        )
-    raw = read_yaml(path) if path is not None else data
-    where = str(path) if path is not None else "config"
-    if not isinstance(raw, dict):
-        raise RaremixError(
-            f"{where}: expected a mapping of keys to values, got {type(raw).__name__}: write it as 'key: value' lines"
-        )
-    return load(TrainConfig, apply_overrides(raw, overrides or []), where)
+    """Read a YAML (or take a dict), apply overrides, validate (`configbase.load_file`)."""
+    return load_file(TrainConfig, path, [] if overrides is None else overrides, data=data)

@@ -1,18 +1,24 @@
 """Config base: small pydantic models that reject typos and fail with one clear line.
 
-Every config in raremix derives from `Config`. Fields carry a one-line docstring
+Every config in raremix derives from `Config` (a whole run's from `raremix.config.RunConfig`). Fields carry a one-line docstring
 (used as their description); unknown keys are errors, as are `true`/`false` where a
 number is wanted and inf/nan in any float field; `load(Cls, data, where)` turns
 pydantic's multi-line report into one `RaremixError` that names the field and the fix.
 
-`parse_yaml` is the one YAML reader (files through `read_yaml`, CLI overrides too): UTF-8
-only, safe tags only, duplicate keys refused, alias expansion bounded.
+`load_file(Cls, path, overrides)` is the one loader of a config file (runs, HF runs,
+study specs, advise inventories): read, relative paths resolved beside the file,
+`key=value` overrides applied, validated — any problem one line naming the file and key.
+`parse_yaml` is the one YAML reader under it (files through `read_yaml`, CLI overrides
+too): UTF-8 only, safe tags only, duplicate keys refused, alias expansion bounded.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
+import json
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +46,19 @@ class Config(BaseModel):
             if bool not in kinds and kinds & {int, float}:
                 raise ValueError(f"expects a number, not {str(value).lower()}: write a number")
         return value
+
+    @classmethod
+    def beside_file(cls, data: dict[str, Any], folder: Path) -> dict[str, Any]:
+        """`data` read from a file in `folder`, its relative paths made to point there.
+
+        `load_file` calls it before validation; the default leaves `data` as it is.
+        """
+        return data
+
+
+def config_hash(data: dict[str, Any]) -> str:
+    """12 hex digits of the SHA-256 of `data` as sorted-key JSON."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _plain_types(annotation: Any) -> set[Any]:
@@ -92,17 +111,73 @@ def describe_validation_error(cls: type[BaseModel], err: ValidationError, where:
     return msg + (f" [+{more} more problem{'s' if more > 1 else ''}]" if more > 0 else "")
 
 
-def load(cls: type[C], data: Any, where: str = "config") -> C:
-    """Validate `data` into `cls`, raising a one-line `RaremixError` on any problem."""
+def _mapping(data: Any, where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RaremixError(
             f"{where}: expected a mapping of keys to values, got {type(data).__name__}: "
             "write it as 'key: value' lines"
         )
+    return data
+
+
+def load(cls: type[C], data: Any, where: str = "config") -> C:
+    """Validate `data` into `cls`, raising a one-line `RaremixError` on any problem."""
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(_mapping(data, where))
     except ValidationError as err:
         raise RaremixError(describe_validation_error(cls, err, where)) from None
+
+
+def load_file(
+    cls: type[C],
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    data: Any = None,
+) -> C:
+    """The one loader of a config file: read the YAML at `path` (or take `data`, a mapping
+    from elsewhere), resolve its relative paths beside the file (`cls.beside_file`), apply
+    `key=value` overrides, validate as `cls`. Any problem is one `RaremixError` line
+    naming the file (or "config") and the key."""
+    where = str(path) if path is not None else "config"
+    if path is not None:
+        data = cls.beside_file(_mapping(read_yaml(path), where), Path(path).parent)
+    return load(cls, apply_overrides(_mapping(data, where), overrides), where)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (values parsed as YAML) to a copy of a raw config dict.
+
+    The copy is plain JSON data: keys become strings, and a YAML date or set becomes its
+    text, which the config then accepts or refuses in one line.
+    """
+    if not isinstance(overrides, list | tuple):
+        raise RaremixError(
+            f"overrides must be a list of 'key=value' strings, got {type(overrides).__name__}"
+        )
+    out = json.loads(json.dumps(data, default=str))
+    for item in overrides:
+        if not isinstance(item, str):
+            raise RaremixError(
+                f"override {item!r} is {type(item).__name__}, not a 'key=value' string: "
+                "write e.g. 'steps=500'"
+            )
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise RaremixError(
+                f"override '{item}' is not key=value: write e.g. steps=500 or model.size=200k"
+            )
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise RaremixError(f"override '{item}': '{part}' is not a section: check the key")
+            node = nxt
+        node[parts[-1]] = parse_yaml(
+            raw, f"override '{item}'", "write the value as YAML, e.g. steps=500"
+        )
+    return out
 
 
 MAX_YAML_VALUES = 100_000

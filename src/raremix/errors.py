@@ -1,10 +1,19 @@
-"""The one error type raremix raises for bad input, and helpers to phrase it."""
+"""The one error type raremix raises for bad input, and helpers to phrase it.
+
+Registries (tasks, strategies, curricula, schedules, adaptive rules, probes, loggers,
+studies) are module-level `dict[str, entry]`s, one line per entry; a name is looked up
+with `lookup(REGISTRY, kind, name)`, or checked in a config validator with
+`unknown(kind, name, REGISTRY)`, so an unknown name is always the same one line.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from numbers import Integral
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class RaremixError(Exception):
@@ -27,6 +36,13 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def unknown(kind: str, name: str, choices: Iterable[str]) -> RaremixError:
     """`unknown('task', 'revrse', TASKS)` → "unknown task 'revrse': did you mean 'reverse'?"."""
     return RaremixError(f"unknown {kind} '{name}': {did_you_mean(name, choices)}")
+
+
+def lookup(registry: Mapping[str, T], kind: str, name: str) -> T:
+    """`registry[name]`, or the one-line `unknown(kind, name, registry)` error."""
+    if not isinstance(name, str) or name not in registry:
+        raise unknown(kind, str(name), registry)
+    return registry[name]
 
 
 def whole_number(value: object, name: str, minimum: int = 0) -> int:

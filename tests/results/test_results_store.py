@@ -166,3 +166,25 @@ def test_a_store_with_the_old_run_column_is_read(tmp_path: Path) -> None:
     assert counts.to_dict("list") == {"run_id": ["new", "old"], "n": [4, 6]}
     (tmp_path / "metrics" / "new.parquet").unlink()  # a store of old files only reads too
     assert set(store.metrics()["run_id"]) == {"old"}
+
+
+def test_racing_re_adds_of_one_run_never_pair_two_writers_files(tmp_path: Path) -> None:
+    # four writers re-add the same run at once, round after round: the stored metrics are
+    # always those of the writer whose run row is stored (their commits cannot interleave)
+    import threading
+
+    def add(w: int, barrier: threading.Barrier) -> None:
+        rows = [{"step": s, "task": "t", "metric": "m", "value": w + s} for s in range(50)]
+        barrier.wait()
+        ResultStore(tmp_path).add_run("shared", {"writer": w}, rows)
+
+    store = ResultStore(tmp_path)
+    for _ in range(40):
+        barrier = threading.Barrier(4)
+        threads = [threading.Thread(target=add, args=(w, barrier)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        lo = store.sql("select min(value) as lo from metrics")["lo"][0]
+        assert lo == store.runs()["writer"][0]

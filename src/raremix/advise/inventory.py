@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from raremix.configbase import Config, load, read_yaml, resolve_config
+from raremix.configbase import Config, load_file, read_yaml, resolve_config
 from raremix.errors import RaremixError, did_you_mean, unknown
 from raremix.results.onset import LearnedRule
 
@@ -141,7 +141,7 @@ def resolve_inventory(path_or_name: str) -> Path:
 def load_inventory(path: str | Path) -> tuple[Inventory, dict[str, Any]]:
     """Read an inventory YAML; also return the base training config it names (a dict)."""
     p = Path(path)
-    inv = load(Inventory, read_yaml(p), str(p))
+    inv = load_file(Inventory, p)
     if inv.base is None:
         base_path = Path(str(resources.files("raremix"))) / "configs" / "lab.yaml"
     else:

@@ -7,33 +7,34 @@ own synthetic tasks), how they are mixed, and how the run trains, evaluates and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from raremix.config import (
     MAX_BATCH,
     MAX_SEED,
     MAX_STEPS,
     OptimConfig,
+    RunConfig,
     TaskSpec,
     adaptive_problem,
-    apply_overrides,
-    config_hash,
 )
-from raremix.configbase import Config, load, read_yaml
-from raremix.errors import RaremixError, did_you_mean
+from raremix.configbase import load_file
+from raremix.errors import unknown
 from raremix.mixture import MixtureConfig
 from raremix.mixture.adaptive import AdaptiveConfig
 from raremix.probes.config import ProbeConfig
 from raremix.schedules import budget_problem
 from raremix.tagged.spec import TaggedSpec, path_beside
 
-LOGGER_NAMES = ("tensorboard", "mlflow", "wandb")
 
-
-class HFTrainConfig(Config):
+class HFTrainConfig(RunConfig):
     """Train or fine-tune a Hugging Face causal LM on a raremix mixture."""
+
+    LATER_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "adaptive": None
+    }  # runs from before it keep their hash
 
     model: str
     """Model to load with AutoModelForCausalLM.from_pretrained: a local folder (next to the YAML, or from the working directory) or a hub name where the network allows."""
@@ -78,8 +79,18 @@ class HFTrainConfig(Config):
     """Probes run with each evaluation or every `probes.every` steps; null: none."""
     adaptive: AdaptiveConfig | None = None
     """Adaptive (online) mixing: a rule that re-weights the tasks while training; null: none."""
-    loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=list)
+    loggers: list[str] = Field(default_factory=list)
     """Trackers to log to (all local: TensorBoard event files, an MLflow file store, W&B offline)."""
+
+    @field_validator("loggers")
+    @classmethod
+    def _known_loggers(cls, names: list[str]) -> list[str]:
+        from raremix.callbacks.loggers import LOGGERS  # the trackers' packages load on use
+
+        for name in names:
+            if name not in LOGGERS:
+                raise ValueError(str(unknown("logger", name, LOGGERS)))
+        return names
 
     @model_validator(mode="after")
     def _consistent(self) -> HFTrainConfig:
@@ -92,9 +103,7 @@ class HFTrainConfig(Config):
 
             for name, spec in self.tasks.items():
                 if (spec.task or name) not in TASKS:
-                    raise ValueError(
-                        f"unknown task '{spec.task or name}': {did_you_mean(spec.task or name, TASKS)}"
-                    )
+                    raise ValueError(str(unknown("task", spec.task or name, TASKS)))
             for s in self.mixture.sources:
                 if s.name not in self.tasks:
                     raise ValueError(
@@ -107,19 +116,17 @@ class HFTrainConfig(Config):
             raise ValueError(problem)
         return self
 
-    def callbacks(self, runner: Any = None) -> list[Any]:
-        """The callbacks this config declares (probes, adaptive); `runner(cfg, run_dir)`
-        trains DoReMi's reference run (`raremix.hf.train.train_hf`)."""
-        from raremix.callbacks.configured import configured
-
-        return configured(self, runner)
-
-    def hash(self) -> str:
-        """Short content hash of the config (run ids, checkpoint checks)."""
-        data = self.model_dump(mode="json")
-        if data.get("adaptive") is None:
-            del data["adaptive"]  # runs from before adaptive mixing keep their hash
-        return config_hash(data)
+    @classmethod
+    def beside_file(cls, data: dict[str, Any], folder: Path) -> dict[str, Any]:
+        """Relative paths in a YAML point next to it: the data path (as in `raremix mix`), and
+        the model and tokenizer when such a folder exists there (else: cwd, then the hub)."""
+        out = dict(data)
+        if isinstance(out.get("data"), dict):
+            out["data"] = path_beside(out["data"], folder)
+        for key in ("model", "tokenizer"):
+            if isinstance(out.get(key), str) and (folder / out[key]).is_dir():
+                out[key] = str(folder / out[key])
+        return out
 
 
 def load_hf_config(
@@ -127,25 +134,5 @@ def load_hf_config(
     overrides: list[str] | None = None,
     data: dict[str, Any] | None = None,
 ) -> HFTrainConfig:
-    """Read a YAML (or take a dict), apply `key=value` overrides, validate."""
-    raw = read_yaml(path) if path is not None else data
-    where = str(path) if path is not None else "config"
-    if path is not None and isinstance(raw, dict):
-        raw = _beside(raw, Path(path).parent)
-    if not isinstance(raw, dict):
-        raise RaremixError(
-            f"{where}: expected a mapping of keys to values: write it as 'key: value' lines"
-        )
-    return load(HFTrainConfig, apply_overrides(raw, overrides or []), where)
-
-
-def _beside(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Relative paths in a YAML point next to it: the data path (as in `raremix mix`), and
-    the model and tokenizer when such a folder exists there (else: cwd, then the hub)."""
-    out = dict(raw)
-    if isinstance(out.get("data"), dict):
-        out["data"] = path_beside(out["data"], folder)
-    for key in ("model", "tokenizer"):
-        if isinstance(out.get(key), str) and (folder / out[key]).is_dir():
-            out[key] = str(folder / out[key])
-    return out
+    """Read a YAML (or take a dict), apply `key=value` overrides, validate (`configbase.load_file`)."""
+    return load_file(HFTrainConfig, path, [] if overrides is None else overrides, data=data)

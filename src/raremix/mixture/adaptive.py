@@ -32,7 +32,7 @@ import numpy as np
 from pydantic import Field
 
 from raremix.configbase import Config, load
-from raremix.errors import RaremixError, unknown
+from raremix.errors import RaremixError, lookup, unknown
 from raremix.mixture.weights import lift, normalise
 
 Signals = Mapping[str, np.ndarray]
@@ -245,20 +245,20 @@ class AdaptiveConfig(Config):
 
     def build(self, where: str = "config.adaptive") -> Rule:
         """The rule object, its params validated (one-line errors)."""
-        if self.rule not in RULES:
-            raise RaremixError(f"{where}: {unknown('adaptive rule', self.rule, RULES)}")
+        try:
+            rule = lookup(RULES, "adaptive rule", self.rule)
+        except RaremixError as err:
+            raise RaremixError(f"{where}: {err}") from None
         for key in ("floor", "smoothing"):
             if key in self.params:
                 raise RaremixError(f"{where}.params: set {key} as adaptive.{key}, not a param")
         data = {**self.params, "floor": self.floor, "smoothing": self.smoothing}
-        return load(RULES[self.rule], data, f"{where}.params")
+        return load(rule, data, f"{where}.params")
 
 
 def make_rule(name: str, **params: Any) -> Rule:
     """A rule by name with its parameters: `make_rule("doremi", eta=0.5, floor=0.02)`."""
-    if name not in RULES:
-        raise unknown("adaptive rule", name, RULES)
-    return load(RULES[name], params, f"adaptive rule '{name}'")
+    return load(lookup(RULES, "adaptive rule", name), params, f"adaptive rule '{name}'")
 
 
 def allreduce_signals(signals: Signals) -> dict[str, np.ndarray]:

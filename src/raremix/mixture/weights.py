@@ -158,6 +158,7 @@ STRATEGIES: dict[str, Strategy] = {
     "upweight": upweight,
     "explicit": explicit,
 }
+"""Weightings by name (`mixture.strategy`); adding one is one function of `SourceStats` plus one line."""
 
 
 def check_params(strategy: str, params: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from raremix.configbase import Config
+from raremix.errors import unknown
 
 
 class ProbeConfig(Config):
@@ -26,7 +27,7 @@ class ProbeConfig(Config):
     def _known(cls, names: list[str]) -> list[str]:
         from raremix.probes.core import PROBES
 
-        bad = [n for n in names if n not in PROBES]
-        if bad:
-            raise ValueError(f"unknown probe {bad[0]!r}: choose from {', '.join(PROBES)}")
+        for name in names:
+            if name not in PROBES:
+                raise ValueError(str(unknown("probe", name, PROBES)))
         return names

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from raremix.errors import RaremixError, unknown
+from raremix.errors import RaremixError, lookup
 from raremix.probes.capture import (
     Forward,
     TaskCapture,
@@ -111,18 +111,24 @@ def _entropy(p: Probing) -> ProbeResults:
 class ProbeSpec:
     """A named probe: what it reads from the shared pass, and the function that reports it."""
 
+    name: str
+    """The name a config gives in `probes.probes` (and `probe(probes=...)`)."""
     needs: frozenset[str]
     """Subset of {"grad", "neurons", "residual", "entropy"}."""
     fn: Callable[[Probing], ProbeResults]
 
 
 PROBES: dict[str, ProbeSpec] = {
-    "interference": ProbeSpec(frozenset({"grad"}), _interference),
-    "first_order": ProbeSpec(frozenset({"grad"}), _first_order),
-    "neurons": ProbeSpec(frozenset({"neurons"}), _neurons),
-    "linear": ProbeSpec(frozenset({"residual"}), _linear),
-    "entropy": ProbeSpec(frozenset({"entropy"}), _entropy),
+    p.name: p
+    for p in [
+        ProbeSpec("interference", frozenset({"grad"}), _interference),
+        ProbeSpec("first_order", frozenset({"grad"}), _first_order),
+        ProbeSpec("neurons", frozenset({"neurons"}), _neurons),
+        ProbeSpec("linear", frozenset({"residual"}), _linear),
+        ProbeSpec("entropy", frozenset({"entropy"}), _entropy),
+    ]
 }
+"""Probes by name; adding one is one function of `Probing` plus one line here."""
 DEFAULT_PROBES: tuple[str, ...] = tuple(PROBES)
 
 
@@ -149,12 +155,10 @@ def probe(
     skipped without either. `neurons` and `residual` name the modules to hook (default:
     MLP activations, and the transformer blocks whose `layer`-th output the linear probes read).
     """
-    for name in probes:
-        if name not in PROBES:
-            raise unknown("probe", name, PROBES)
+    specs = [lookup(PROBES, "probe", name) for name in probes]
     if not batches_by_task:
         raise RaremixError("probe needs at least one task batch: pass {task: (idx, targets)}")
-    needs = frozenset().union(*(PROBES[n].needs for n in probes))
+    needs = frozenset().union(*(s.needs for s in specs))
     params = trainable(model) if "grad" in needs else []
     hooked = (
         (neuron_modules(model) if neurons is None else list(neurons)) if "neurons" in needs else []
@@ -182,8 +186,8 @@ def probe(
         }
         ctx = Probing(model, batches_by_task, caps, list(rare), optimizer, lr, clip, forward)
         out: ProbeResults = {}
-        for name in probes:
-            out.update(PROBES[name].fn(ctx))
+        for spec in specs:
+            out.update(spec.fn(ctx))
         return out
     finally:
         for m, training in modes:

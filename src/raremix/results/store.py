@@ -2,10 +2,12 @@
 
 Layout: `ROOT/runs/<run_id>.parquet` (one row per run) and `ROOT/metrics/<run_id>.parquet`
 (that run's metric rows). Both tables name the run in one column, `run_id`: the run's
-one id, also its directory's name and its metric rows' `run`. Every file is written under a temporary name, synced and
-atomically renamed, so concurrent writers never contend and a crash never leaves a
-half-visible file. The run file is written last: it is the run's commit marker, and
-metrics without one are invisible to queries. Re-adding a run replaces its files.
+one id, also its directory's name and its metric rows' `run`. Every file is written under
+a temporary name and synced; then, holding the store's commit lock, the old run file is
+removed, the metrics file renamed into place and the run file last. The run file is the
+run's commit marker (metrics without one are invisible to queries), so a crash never
+leaves a half-visible run, and two processes re-adding the same run never pair one's
+metrics with the other's run row: their commits cannot interleave.
 
 Reading is read-only: `sql` runs only SELECT statements on a connection that can
 read nothing outside the store. A file damaged anyway (a disk fault, a copy cut short)
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+import filelock
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -90,16 +93,21 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _write_atomic(table: pa.Table, dest: Path) -> None:
-    """Write `table` to `dest` via a unique temp name, fsync and `os.replace`."""
+COMMIT_LOCK = ".commit.lock"
+"""File in the store's root whose OS lock a writer holds while it swaps one run's files."""
+
+
+def _write_temp(table: pa.Table, dest: Path) -> Path:
+    """Write `table`, synced, to a unique temp name beside `dest` (renamed onto it on commit)."""
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         pq.write_table(table, tmp)
         with tmp.open("rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 class ResultStore:
@@ -170,12 +178,24 @@ class ResultStore:
             )
         frame = frame.assign(run=run_id).rename(columns={"run": "run_id"})
         metrics_file = self.root / "metrics" / f"{run_id}.parquet"
-        if len(frame):
-            table = pa.Table.from_pandas(frame, schema=_METRIC_SCHEMA, preserve_index=False)
-            _write_atomic(table, metrics_file)
-        else:
-            metrics_file.unlink(missing_ok=True)
-        _write_atomic(pa.Table.from_pylist([record]), self.root / "runs" / f"{run_id}.parquet")
+        run_file = self.root / "runs" / f"{run_id}.parquet"
+        temps: list[Path] = []
+        try:  # the slow part, writing, runs outside the lock
+            if len(frame):
+                table = pa.Table.from_pandas(frame, schema=_METRIC_SCHEMA, preserve_index=False)
+                temps.append(_write_temp(table, metrics_file))
+            temps.append(_write_temp(pa.Table.from_pylist([record]), run_file))
+            with filelock.FileLock(self.root / COMMIT_LOCK, thread_local=False):
+                # uncommit first: while its metrics change, the run is absent, never torn
+                run_file.unlink(missing_ok=True)
+                if len(frame):
+                    os.replace(temps[0], metrics_file)
+                else:
+                    metrics_file.unlink(missing_ok=True)
+                os.replace(temps[-1], run_file)
+        finally:
+            for tmp in temps:
+                tmp.unlink(missing_ok=True)
 
     # reading -----------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from raremix.configbase import read_yaml
 from raremix.errors import RaremixError
 from raremix.results.store import ResultStore, label_column
 
@@ -55,7 +55,7 @@ def load_study(study_dir: Path) -> StudyData:
     store = ResultStore.open(study_dir)
     runs = store.runs()
     spec_path = Path(study_dir) / "study.yaml"
-    spec = yaml.safe_load(spec_path.read_text()) if spec_path.exists() else {}
+    spec = read_yaml(spec_path) if spec_path.exists() else {}
     spec = spec if isinstance(spec, dict) else {}
     done = runs[runs["status"] == "done"]
     if spec_path.exists():  # runs of an earlier version of the spec do not belong in its verdict

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from pydantic import Field, field_validator
 
-from raremix.configbase import Config, load, read_yaml
+from raremix.configbase import Config, load_file, read_yaml
 from raremix.errors import RaremixError, did_you_mean
 from raremix.studies.hypotheses import Declaration
 
@@ -227,7 +227,7 @@ def resolve_base(spec: StudySpec, relative_to: str | Path = ".") -> StudySpec:
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a study YAML, loading a base given as a path next to it."""
     p = Path(path)
-    spec = resolve_base(load(StudySpec, read_yaml(p), str(p)), p.parent)
+    spec = resolve_base(load_file(StudySpec, p), p.parent)
     check_hypotheses(spec, str(p))
     return spec
 
@@ -287,7 +287,7 @@ def save_spec(spec: StudySpec, study_dir: str | Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "study.yaml"
     if path.exists():
-        old = yaml.safe_load(path.read_text()) or {}
+        old = read_yaml(path) or {}
         if isinstance(old, dict) and old.get("name", spec.name) != spec.name:
             raise RaremixError(f"{out} holds study '{old['name']}': choose another output dir")
     tmp = out / f".study.yaml.{os.getpid()}.tmp"

@@ -11,7 +11,7 @@ from typing import Protocol, TypedDict
 
 import numpy as np
 
-from raremix.errors import RaremixError, unknown
+from raremix.errors import RaremixError, lookup
 from raremix.tasks.arithmetic import (
     add,
     between,
@@ -38,7 +38,7 @@ class TaskFactory(Protocol):
     def __call__(self, complexity: int = ..., /) -> SynthTask: ...
 
 
-TASKS: dict[str, TaskFactory] = {
+TASKS: dict[str, TaskFactory] = {  # adding a task: its factory plus one line here
     # sequence.py
     "copy": copy,
     "reverse": reverse,
@@ -78,9 +78,7 @@ def make_task(name: str, complexity: int | None = None) -> SynthTask:
     """The registered task `name`, at its default complexity unless one is given."""
     if not isinstance(name, str):
         raise RaremixError(f"task name must be a string, got {name!r}: pass one such as 'copy'")
-    factory = TASKS.get(name)
-    if factory is None:
-        raise unknown("task", name, TASKS)
+    factory = lookup(TASKS, "task", name)
     return factory() if complexity is None else factory(complexity)
 
 

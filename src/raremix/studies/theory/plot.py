@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from raremix.configbase import load, read_yaml
+from raremix.configbase import load_file
 from raremix.studies.theory.lab import TheoryConfig, TheoryResult, run_theory
 
 
@@ -122,7 +122,7 @@ def _learn_times(ax: Axes, feats: pd.DataFrame, cfg: TheoryConfig) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the study from a YAML config, print summary and verdict, save the figure."""
     args = sys.argv[1:] if argv is None else argv
-    cfg = load(TheoryConfig, read_yaml(args[0]), where=args[0]) if args else TheoryConfig()
+    cfg = load_file(TheoryConfig, args[0]) if args else TheoryConfig()
     result = run_theory(cfg)
     with pd.option_context("display.width", 200, "display.max_columns", 40):
         print(result.summary.round(3).to_string(index=False))

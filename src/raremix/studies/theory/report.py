@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from raremix.configbase import read_yaml
 from raremix.report.content import Figure, Report, Section, copy_analysis_figure, study_file
 from raremix.studies.analysis import ANALYSIS_DIR, Verdict
 from raremix.studies.theory.verdict import CONFIG_FILE
@@ -16,11 +17,7 @@ from raremix.studies.theory.verdict import CONFIG_FILE
 def theory_report(study_dir: Path, verdict: Verdict) -> Report:
     """The report of a theory-lab directory written by `theory_study`."""
     record_path = study_dir / CONFIG_FILE
-    record = (
-        yaml.safe_load(study_file(study_dir, CONFIG_FILE).read_text())
-        if record_path.exists()
-        else {}
-    )
+    record = read_yaml(study_file(study_dir, CONFIG_FILE)) if record_path.exists() else {}
     text = [str(record.get("description", ""))] if record.get("description") else []
     if "wall_s" in record:
         text.append(
