@@ -14,7 +14,6 @@ JSONL may be compressed (`.jsonl.gz`, `.jsonl.zst`): it is decompressed as it is
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import zlib
 from collections.abc import Iterator
@@ -81,11 +80,32 @@ def open_lines(path: Path) -> Iterator[IO[bytes]]:
                 f"{path}: reading .zst needs `zstandard`: pip install zstandard "
                 "(or decompress it with `zstd -d`)"
             ) from None
-        with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as z:
-            yield io.BufferedReader(z, buffer_size=1 << 20)  # type: ignore[arg-type]
+        with path.open("rb") as raw:
+            yield _zstd_lines(raw, zstandard)  # type: ignore[misc]
     else:
         with path.open("rb") as f:
             yield f
+
+
+def _zstd_lines(raw: IO[bytes], zstandard: Any) -> Iterator[bytes]:
+    """The lines of zstd data, frame after frame; a truncated last frame raises.
+
+    (zstandard's `stream_reader` ends a truncated frame quietly, which would drop rows.)
+    """
+    d, rest, pending = zstandard.ZstdDecompressor().decompressobj(), b"", False
+    while chunk := raw.read(1 << 20):
+        while chunk:
+            rest += d.decompress(chunk)
+            pending = not d.eof
+            chunk = d.unused_data if d.eof else b""
+            if d.eof:  # concatenated frames (pzstd, `cat a.zst b.zst`): start the next
+                d = zstandard.ZstdDecompressor().decompressobj()
+        *lines, rest = rest.split(b"\n")
+        yield from (line + b"\n" for line in lines)
+    if pending:
+        raise zstandard.ZstdError("the data ends inside a frame (a truncated file?)")
+    if rest:
+        yield rest
 
 
 def _damaged_stream(path: Path, n: int, err: BaseException) -> RaremixError:
