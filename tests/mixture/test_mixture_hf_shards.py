@@ -26,7 +26,9 @@ TABLES = TableSources(
 
 
 def stream(num_shards: int = 1) -> Any:
-    return to_hf_iterable(MIX, seed=3, batch_size=6, total_steps=11, tables=TABLES, num_shards=num_shards)
+    return to_hf_iterable(
+        MIX, seed=3, batch_size=6, total_steps=11, tables=TABLES, num_shards=num_shards
+    )
 
 
 def key(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

@@ -18,7 +18,10 @@ from raremix.tagged.formats import CHUNK_ROWS
 
 
 def rows(n: int, start: int = 0) -> list[dict[str, str]]:
-    return [{"task": f"t{i % 3}", "prompt": f"p{i}", "response": f"r{i}"} for i in range(start, start + n)]
+    return [
+        {"task": f"t{i % 3}", "prompt": f"p{i}", "response": f"r{i}"}
+        for i in range(start, start + n)
+    ]
 
 
 def jsonl(rows_: list[dict[str, str]], extra: bytes = b"") -> bytes:
@@ -68,7 +71,9 @@ def test_a_folder_of_mixed_shards_streams_in_name_order(tmp_path: Path) -> None:
 
 def test_an_invalid_row_deep_in_a_compressed_file_is_named_by_its_line(tmp_path: Path) -> None:
     n = 2 * CHUNK_ROWS + 10
-    path = write(tmp_path / "d.jsonl.zst", jsonl(rows(n), b'{"task": 7, "prompt": "", "response": "r"}\n'))
+    path = write(
+        tmp_path / "d.jsonl.zst", jsonl(rows(n), b'{"task": 7, "prompt": "", "response": "r"}\n')
+    )
     stream = iter(stream_tagged(path))
     assert next(stream).num_rows == CHUNK_ROWS  # rows arrive before the bad one is reached
     with pytest.raises(RaremixError, match=rf"d\.jsonl\.zst:{n + 1}: 'task' must be a string"):
@@ -96,7 +101,9 @@ def test_damaged_compressed_data_stops_with_one_line(tmp_path: Path, suffix: str
     whole = write(tmp_path / f"w.jsonl{suffix}", jsonl(rows(3 * CHUNK_ROWS)))
     cut = tmp_path / f"cut.jsonl{suffix}"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # a truncated download
-    with pytest.raises(RaremixError, match=r"cut\.jsonl\.(gz|zst): the compressed data is damaged after line \d+"):
+    with pytest.raises(
+        RaremixError, match=r"cut\.jsonl\.(gz|zst): the compressed data is damaged after line \d+"
+    ):
         list(stream_tagged(cut))
     garbage = tmp_path / f"g.jsonl{suffix}"
     garbage.write_bytes(b"this was never compressed\n")
