@@ -252,7 +252,9 @@ def test_files_a_folder_read_leaves_out_are_said_aloud(tmp_path: Path, raremix) 
     assert data.not_read == [str(folder / p) for p in ("b.jsonl.bz2", "gone.jsonl", "notes.txt")]
     result = raremix("inspect", str(folder))
     assert result.code == 0
-    assert "3 file(s) in" in result.out and "b.jsonl.bz2" in result.out and "notes.txt" in result.out
+    assert (
+        "3 file(s) in" in result.out and "b.jsonl.bz2" in result.out and "notes.txt" in result.out
+    )
 
 
 # the same lines through `raremix mix plan|write --data` ----------------------------------

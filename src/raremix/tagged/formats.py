@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -66,7 +66,7 @@ def read_jsonl(source: str, rows: Rows) -> Iterator[None]:
 
 
 @contextmanager
-def open_lines(path: Path) -> Iterator[IO[bytes]]:
+def open_lines(path: Path) -> Iterator[Iterable[bytes]]:
     """A file's bytes, decompressed by its suffix (.gz, .zst), iterable line by line."""
     suffix = path.suffix.lower()
     if suffix == ".gz":
@@ -81,7 +81,7 @@ def open_lines(path: Path) -> Iterator[IO[bytes]]:
                 "(or decompress it with `zstd -d`)"
             ) from None
         with path.open("rb") as raw:
-            yield _zstd_lines(raw, zstandard)  # type: ignore[misc]
+            yield _zstd_lines(raw, zstandard)
     else:
         with path.open("rb") as f:
             yield f

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 
@@ -254,7 +254,8 @@ class _Rejects:
     """Rejected rows appended to a JSONL file as they come (opened on the first one)."""
 
     def __init__(self, path: Path) -> None:
-        self.path, self.file = path, None
+        self.path = path
+        self.file: IO[str] | None = None
 
     def __enter__(self) -> _Rejects:
         return self
