@@ -18,11 +18,16 @@ from tiny_configs import tiny_config
 def test_layout_and_stderr() -> None:
     doc = lmeval_results({"a": {"acc": 0.75, "loss": 0.4}, "b": {"acc": 1.0}}, {"a": 5, "b": 1},
                          model="hf", model_args="pretrained=m")  # fmt: skip
-    assert doc["results"]["a"] == {"alias": "a", "acc,none": 0.75, "acc_stderr,none": pytest.approx(0.2165, abs=1e-4),
+    assert doc["results"]["a"] == {"alias": "a", "exact_match,none": 0.75, "exact_match_stderr,none": pytest.approx(0.2165, abs=1e-4),
                                    "loss,none": 0.4, "loss_stderr,none": "N/A"}  # fmt: skip
-    assert doc["results"]["b"]["acc_stderr,none"] == "N/A"  # one example: lm-eval writes N/A
+    assert (
+        doc["results"]["b"]["exact_match_stderr,none"] == "N/A"
+    )  # one example: lm-eval writes N/A
     assert doc["n-samples"]["a"] == {"original": 5, "effective": 5}
-    assert doc["higher_is_better"]["a"] == {"acc": True, "loss": False}
+    assert doc["higher_is_better"]["a"] == {"exact_match": True, "loss": False}
+    assert (
+        doc["model_name"] == "m" and doc["model_name_sanitized"] == "m" and doc["task_hashes"] == {}
+    )
     assert doc["versions"] == {"a": 1.0, "b": 1.0} and doc["n-shot"] == {"a": 0, "b": 0}
     assert doc["config"]["model_args"] == "pretrained=m"
     assert acc_stderr(0.5, 101) == pytest.approx(0.05)
@@ -41,6 +46,9 @@ def test_export_a_raremix_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert done.value.code == 0
     doc = read_lmeval(tmp_path)
     for task, m in state.last_eval.items():
-        assert doc["results"][task]["acc,none"] == m["acc"]
+        metric = (
+            "acc" if doc["configs"][task]["metadata"]["scored_by"] == "verifier" else "exact_match"
+        )
+        assert doc["results"][task][f"{metric},none"] == m["acc"]
         assert 0 < doc["n-samples"][task]["effective"] <= 64  # distinct held-out inputs, capped
     assert doc["config"]["step"] == 20

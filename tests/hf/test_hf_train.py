@@ -89,8 +89,10 @@ def test_gpt2_on_tagged_rows_learns_the_common_task_and_writes_lmeval(gpt2_run: 
                         "higher_is_better", "n-samples", "config"}  # fmt: skip
     for task, m in end.items():
         res, n = doc["results"][task], doc["n-samples"][task]["effective"]
-        assert res["alias"] == task and res["acc,none"] == m["acc"]
-        assert res["acc_stderr,none"] == pytest.approx((m["acc"] * (1 - m["acc"]) / (n - 1)) ** 0.5)
+        assert res["alias"] == task and res["exact_match,none"] == m["acc"]  # tagged rows
+        assert res["exact_match_stderr,none"] == pytest.approx(
+            (m["acc"] * (1 - m["acc"]) / (n - 1)) ** 0.5
+        )
     assert doc["n-samples"]["const"]["effective"] == 16  # capped at eval_examples
     assert end["const"]["n"] == 16 and "chance" not in end["const"]  # tagged: no output space
     assert doc["configs"]["const"]["metadata"]["scored_by"] == "exact_match"

@@ -244,15 +244,17 @@ def test_files_a_folder_read_leaves_out_are_said_aloud(tmp_path: Path, raremix) 
     (folder / ".cache").mkdir(parents=True)
     (folder / "a.jsonl").write_text(f"{GOOD}\n")
     (folder / "notes.txt").write_text("not data")
-    (folder / "b.jsonl.gz").write_bytes(b"\x1f\x8b")
+    (folder / "b.jsonl.bz2").write_bytes(b"BZh")  # not a format raremix reads
     (folder / ".cache" / "x.jsonl").write_text("hidden")  # hidden: neither data nor noise
     (folder / "a.jsonl.rejected.jsonl").write_text("an earlier run's rejects\n")
     (folder / "gone.jsonl").symlink_to(tmp_path / "deleted.jsonl")  # a broken link
     data = read_tagged(folder)
-    assert data.not_read == [str(folder / p) for p in ("b.jsonl.gz", "gone.jsonl", "notes.txt")]
+    assert data.not_read == [str(folder / p) for p in ("b.jsonl.bz2", "gone.jsonl", "notes.txt")]
     result = raremix("inspect", str(folder))
     assert result.code == 0
-    assert "3 file(s) in" in result.out and "b.jsonl.gz" in result.out and "notes.txt" in result.out
+    assert (
+        "3 file(s) in" in result.out and "b.jsonl.bz2" in result.out and "notes.txt" in result.out
+    )
 
 
 # the same lines through `raremix mix plan|write --data` ----------------------------------

@@ -8,7 +8,8 @@
   changed in between, for any number of workers.
 * `TableSources` — in-memory sources (HF `datasets.Dataset`, Arrow tables, pandas
   frames, lists of dicts) whose rows are fetched by (source, index) in one `take`.
-* `to_hf_iterable` — the mixed stream as a `datasets.IterableDataset` of rows.
+* `to_hf_iterable` — the mixed stream as a `datasets.IterableDataset` of rows, in
+  shards of whole steps for DataLoader workers and ranks.
 * `write_shards` / `read_shards` — the mixed stream as JSONL or Parquet shards.
 
 torch is a core dependency; `datasets` is an optional extra, imported on use.
@@ -250,6 +251,8 @@ def _fingerprint(
 
 
 def _hf_rows(
+    shards: list[int],
+    num_shards: int,
     spec: dict[str, Any],
     sizes: dict[str, int],
     seed: int,
@@ -261,23 +264,24 @@ def _hf_rows(
 ) -> Iterator[dict[str, Any]]:
     from raremix.mixture import build_sampler
 
-    sampler = build_sampler(
-        spec,
-        sizes,
-        seed=seed,
-        batch_size=batch_size,
-        total_steps=total_steps,
-        rank=rank,
-        world_size=world_size,
-    )
-    for step, sources, indices in iter_shard(sampler, total_steps=total_steps):
-        if tables is not None:
-            batch = tables.rows(sampler.names, sources, indices)
-            for row in table_rows(batch):
-                yield {"step": step, **row}
-        else:
-            for s, i in zip(sources.tolist(), indices.tolist(), strict=True):
-                yield {"step": step, "source": sampler.names[s], "index": i}
+    for shard in shards:  # the shards `datasets` gave this worker: steps shard, shard + n, …
+        sampler = build_sampler(
+            spec,
+            sizes,
+            seed=seed,
+            batch_size=batch_size,
+            total_steps=total_steps,
+            rank=rank,
+            world_size=world_size,
+        )
+        for step, sources, indices in iter_shard(sampler, shard, num_shards, total_steps):
+            if tables is not None:
+                batch = tables.rows(sampler.names, sources, indices)
+                for row in table_rows(batch):
+                    yield {"step": step, **row}
+            else:
+                for s, i in zip(sources.tolist(), indices.tolist(), strict=True):
+                    yield {"step": step, "source": sampler.names[s], "index": i}
 
 
 def to_hf_iterable(
@@ -290,19 +294,26 @@ def to_hf_iterable(
     rank: int = 0,
     world_size: int = 1,
     tables: TableSources | None = None,
+    num_shards: int = 1,
 ) -> datasets.IterableDataset:
     """The mixed stream as a Hugging Face `datasets.IterableDataset` of rows.
 
     Rows are `{"step", "source", "index"}` plus the source's columns when `tables`
-    is given. HF's own `state_dict` resumes it by re-reading rows; for an O(1)
-    resume keep the sampler state (`MixtureDataset` or `MixtureSampler`).
+    is given. With `num_shards` = n, shard k holds the whole batches of steps k, k + n,
+    …: `datasets` hands DataLoader workers and `split_dataset_by_node` ranks disjoint
+    shards, and their union is the one-shard stream. HF's own `state_dict` resumes it
+    by re-reading rows; for an O(1) resume keep the sampler state (`MixtureDataset`).
     """
     from datasets import IterableDataset
 
+    if num_shards < 1:
+        raise RaremixError(f"num_shards is {num_shards}: give 1 or more")
     spec = mix.model_dump() if isinstance(mix, MixtureConfig) else dict(mix)
     if tables is not None and sizes is None:
         sizes = dict(tables.sizes)
     kwargs = {
+        "shards": list(range(num_shards)),  # a list: `datasets` splits it between workers
+        "num_shards": num_shards,
         "spec": spec,
         "sizes": dict(sizes or {}),
         "seed": seed,

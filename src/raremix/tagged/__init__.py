@@ -14,17 +14,26 @@ per task: plans, training-loop adapters, shards).
 from __future__ import annotations
 
 from raremix.tagged.mix import bind_mixture, tagged_sources, write_mixed
-from raremix.tagged.reader import TaggedData, read_spec, read_tagged, write_rejected
+from raremix.tagged.reader import (
+    TaggedData,
+    TaggedStream,
+    read_spec,
+    read_tagged,
+    stream_tagged,
+    write_rejected,
+)
 from raremix.tagged.spec import TaggedSpec
 from raremix.tagged.stats import starvation_lines, task_stats
 
 __all__ = [
     "TaggedData",
     "TaggedSpec",
+    "TaggedStream",
     "bind_mixture",
     "read_spec",
     "read_tagged",
     "starvation_lines",
+    "stream_tagged",
     "tagged_sources",
     "task_stats",
     "write_mixed",

@@ -1,4 +1,6 @@
-"""Read task-tagged data — JSONL, Parquet, CSV, Hugging Face datasets — into one Arrow table.
+"""Read task-tagged data — JSONL (plain, .gz, .zst), Parquet, CSV, Hugging Face datasets —
+into one Arrow table (`read_tagged`), or a chunk at a time for data larger than memory
+(`stream_tagged`).
 
 Every row is checked: a task name (non-empty string), a prompt (string, may be empty)
 and a response (non-empty string), or chat `messages` ending in the assistant's reply.
@@ -9,6 +11,8 @@ with its reason, counted, and written to a rejected-rows JSONL.
     data = read_tagged("fcall.jsonl")                       # columns task, prompt, response, file, line
     data = read_tagged("chats/", messages="messages", skip_invalid=True, rejected_path="bad.jsonl")
     data.counts()                                           # {task: rows}, most common first
+    for chunk in stream_tagged("shards/"):                  # Arrow tables of <= 8,192 rows
+        ...
 """
 
 from __future__ import annotations
@@ -16,17 +20,18 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 
 from raremix.errors import RaremixError
 from raremix.tagged import formats
 from raremix.tagged.chat import render_plain, template_renderer
-from raremix.tagged.formats import HUB_PREFIX
+from raremix.tagged.formats import COMPRESSIONS, HUB_PREFIX
 from raremix.tagged.rows import Rows
 from raremix.tagged.spec import TaggedSpec
 
@@ -38,7 +43,7 @@ SUFFIXES = {
     ".csv": "csv",
 }
 REJECTED_SUFFIX = ".rejected.jsonl"
-READERS: dict[str, Callable[[str, Rows], None]] = {
+READERS: dict[str, Callable[[str, Rows], Iterator[None]]] = {
     "jsonl": formats.read_jsonl,
     "parquet": formats.read_parquet,
     "csv": formats.read_csv,
@@ -88,9 +93,67 @@ def read_tagged(
     rejected_path: str | Path | None = None,
 ) -> TaggedData:
     """Read and validate task-tagged data; see `TaggedSpec` for what each argument means."""
+    return read_spec(
+        _spec(
+            path,
+            format,
+            task,
+            prompt,
+            response,
+            messages,
+            chat_template,
+            split,
+            skip_invalid,
+            rejected_path,
+        )
+    )
+
+
+def stream_tagged(
+    path: str | Path,
+    *,
+    format: str = "auto",
+    task: str = "task",
+    prompt: str = "prompt",
+    response: str = "response",
+    messages: str | None = None,
+    chat_template: str | None = None,
+    split: str | None = None,
+    skip_invalid: bool = False,
+    rejected_path: str | Path | None = None,
+) -> TaggedStream:
+    """`read_tagged`, a chunk at a time: the same rows, checks and errors, bounded memory."""
+    return TaggedStream(
+        _spec(
+            path,
+            format,
+            task,
+            prompt,
+            response,
+            messages,
+            chat_template,
+            split,
+            skip_invalid,
+            rejected_path,
+        )
+    )
+
+
+def _spec(
+    path: str | Path,
+    format: str,
+    task: str,
+    prompt: str,
+    response: str,
+    messages: str | None,
+    chat_template: str | None,
+    split: str | None,
+    skip_invalid: bool,
+    rejected_path: str | Path | None,
+) -> TaggedSpec:
     from raremix.configbase import load
 
-    spec = load(
+    return load(
         TaggedSpec,
         {
             "path": str(path),
@@ -106,7 +169,6 @@ def read_tagged(
         },
         "read_tagged",
     )
-    return read_spec(spec)
 
 
 def read_spec(spec: TaggedSpec) -> TaggedData:
@@ -115,28 +177,127 @@ def read_spec(spec: TaggedSpec) -> TaggedData:
     Every input row ends up in `table` or in `rejected`; with skip_invalid the rejected
     rows are written out, even when no row is valid (the read then fails, naming them).
     """
-    if not spec.path:
-        raise RaremixError("data: no path: give the data file or folder (--data PATH)")
-    inputs, not_read = _inputs(spec)
-    if spec.skip_invalid:
-        _check_rejected_path(_rejected_path(spec), spec, inputs)
-    render = render_plain if spec.chat_template is None else template_renderer(spec.chat_template)
-    rows = Rows(spec, render)
+    inputs, not_read = _checked_inputs(spec)
+    rows = _rows(spec)
     for source, fmt in inputs:
-        READERS[fmt](source, rows)
+        for _ in READERS[fmt](source, rows):
+            pass
     table = rows.table()
     data = TaggedData(table, rows.rejected, [source for source, _ in inputs], not_read=not_read)
     if rows.rejected:
         data.rejected_path = write_rejected(rows.rejected, _rejected_path(spec))
     if table.num_rows == 0:
-        if not rows.rejected:
-            raise RaremixError(f"{spec.path}: has no rows: give a file with task-tagged rows")
-        first = rows.rejected[0]
-        raise RaremixError(
-            f"{spec.path}: none of its {len(rows.rejected)} rows is valid (first: {_where(first)}: "
-            f"{first['reason']}; all are in {data.rejected_path}): check the column mapping"
-        )
+        first = rows.rejected[0] if rows.rejected else None
+        raise _none_valid(spec, len(rows.rejected), first, data.rejected_path)
     return data
+
+
+class TaggedStream:
+    """Task-tagged rows read a chunk at a time, for data larger than memory.
+
+    Iterating yields Arrow tables (task, prompt, response, file, line) of at most
+    `formats.CHUNK_ROWS` rows (a CSV file: its rows, whole), in input order: the rows
+    `read_tagged` would return, checked the same way, stopping at the same first invalid
+    row with the same `file:line` error. With skip_invalid, rejected rows go to the
+    rejected-rows file as they come. Counts are complete once the iteration ends; each
+    iteration reads the data again from the start.
+    """
+
+    def __init__(self, spec: TaggedSpec) -> None:
+        self.spec = spec
+        inputs, self.not_read = _checked_inputs(spec)  # a bad path fails now, not mid-stream
+        self.inputs = inputs
+        self.files = [source for source, _ in inputs]
+        self.task_counts: Counter[str] = Counter()
+        """Valid rows per task, so far."""
+        self.rejected = 0
+        """Rows set aside so far (skip_invalid)."""
+        self.rejected_path: Path | None = None
+        """Where the rejected rows were written, once the iteration has ended (if any were)."""
+
+    @property
+    def rows_read(self) -> int:
+        """Input rows so far: valid plus rejected."""
+        return sum(self.task_counts.values()) + self.rejected
+
+    def counts(self) -> dict[str, int]:
+        """Rows per task, most common first (ties by name): as `TaggedData.counts`."""
+        return dict(sorted(self.task_counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        self.task_counts, self.rejected, self.rejected_path = Counter(), 0, None
+        rows = _rows(self.spec)
+        target = _rejected_path(self.spec)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        first: dict[str, Any] | None = None
+        try:
+            with _Rejects(tmp) as rejects:
+                for source, fmt in self.inputs:
+                    for _ in chain(READERS[fmt](source, rows), [None]):  # and a drain at the end
+                        chunks, rejected = rows.drain()
+                        first = first or (rejected[0] if rejected else None)
+                        self.rejected += rejects.write(rejected)
+                        for chunk in chunks:
+                            if chunk.num_rows:
+                                self.task_counts.update(chunk.column("task").to_pylist())
+                                yield chunk
+            if self.rejected:
+                os.replace(tmp, target)
+                self.rejected_path = target
+            if not self.task_counts:
+                raise _none_valid(self.spec, self.rejected, first, self.rejected_path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a stream abandoned midway leaves no half file
+
+
+class _Rejects:
+    """Rejected rows appended to a JSONL file as they come (opened on the first one)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: IO[str] | None = None
+
+    def __enter__(self) -> _Rejects:
+        return self
+
+    def write(self, rejected: list[dict[str, Any]]) -> int:
+        if rejected:
+            if self.file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.file = self.path.open("w", encoding="utf-8", errors="backslashreplace")
+            self.file.writelines(
+                json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in rejected
+            )
+        return len(rejected)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _checked_inputs(spec: TaggedSpec) -> tuple[list[tuple[str, str]], list[str]]:
+    if not spec.path:
+        raise RaremixError("data: no path: give the data file or folder (--data PATH)")
+    inputs, not_read = _inputs(spec)
+    if spec.skip_invalid:
+        _check_rejected_path(_rejected_path(spec), spec, inputs)
+    return inputs, not_read
+
+
+def _rows(spec: TaggedSpec) -> Rows:
+    render = render_plain if spec.chat_template is None else template_renderer(spec.chat_template)
+    return Rows(spec, render)
+
+
+def _none_valid(
+    spec: TaggedSpec, rejected: int, first: Mapping[str, Any] | None, written: Path | None
+) -> RaremixError:
+    if first is None:
+        return RaremixError(f"{spec.path}: has no rows: give a file with task-tagged rows")
+    return RaremixError(
+        f"{spec.path}: none of its {rejected} rows is valid (first: {_where(first)}: "
+        f"{first['reason']}; all are in {written}): check the column mapping"
+    )
 
 
 def write_rejected(rejected: list[dict[str, Any]], path: Path) -> Path:
@@ -206,7 +367,11 @@ def _is_saved_dataset(folder: Path) -> bool:
 
 
 def _format_of(path: Path) -> str | None:
-    """The format a file's suffix names, whatever its case (DATA.JSONL is JSONL)."""
+    """The format a file's suffix names, whatever its case (DATA.JSONL is JSONL); a
+    compressed file (.gz, .zst) is JSONL when the suffix before it is."""
+    if path.suffix.lower() in COMPRESSIONS:
+        inner = SUFFIXES.get(Path(path.stem).suffix.lower())
+        return inner if inner == "jsonl" else None
     return SUFFIXES.get(path.suffix.lower())
 
 
@@ -229,8 +394,8 @@ def _inputs(spec: TaggedSpec) -> tuple[list[tuple[str, str]], list[str]]:
         fmt = _format_of(path)
         if fmt is None:
             raise RaremixError(
-                f"{path}: unknown format '{path.suffix}': rename it to .jsonl, .parquet or .csv, "
-                "or pass --format jsonl|parquet|csv"
+                f"{path}: unknown format '{path.suffix}': rename it to .jsonl, .parquet or .csv "
+                "(compressed: .jsonl.gz, .jsonl.zst), or pass --format jsonl|parquet|csv"
             )
         return [(str(path), fmt)], []
     if spec.format == "hf":
@@ -256,7 +421,7 @@ def _folder_inputs(folder: Path, format: str) -> tuple[list[tuple[str, str]], li
         else:
             not_read.append(str(p))
     if not inputs:
-        wanted = ".jsonl, .parquet or .csv" if format == "auto" else f".{format}"
+        wanted = ".jsonl(.gz|.zst), .parquet or .csv" if format == "auto" else f".{format}"
         raise RaremixError(f"{folder}: holds no {wanted} files: point --data at the data")
     return inputs, not_read
 

@@ -135,6 +135,14 @@ class Rows:
             )
             self.task, self.prompt, self.response, self.file, self.line = [], [], [], [], []
 
+    def drain(self) -> tuple[list[pa.Table], list[dict[str, Any]]]:
+        """The valid rows (as tables) and the rejected rows collected since the last
+        drain, handed over and forgotten: what keeps a streaming read's memory bounded."""
+        self._flush()
+        out = self.chunks, self.rejected
+        self.chunks, self.rejected = [], []
+        return out
+
     def table(self) -> pa.Table:
         self._flush()
         if not self.chunks:
