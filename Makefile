@@ -17,7 +17,7 @@ $(CORE): pyproject.toml
 	touch $(CORE)
 
 $(FULL): $(CORE)
-	$(PIP) -e ".[hf,ray,loggers,dev,docs]"
+	$(PIP) -e ".[hf,lmeval,ray,loggers,dev,docs]"
 	touch $(FULL)
 
 install: $(FULL)
