@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from raremix.callbacks.collapse import CollapseAlarm
+from raremix.callbacks.ledger import Ledger
 from raremix.callbacks.stop import StopWhenLearned
 from raremix.configbase import Config, load, parse_yaml, read_yaml
 from raremix.errors import RaremixError, did_you_mean, unknown
@@ -239,6 +240,8 @@ class TrainConfig(Config):
     """End the run once these tasks are learned (threshold, consecutive evaluations); null: run all steps."""
     collapse_alarm: CollapseAlarm | None = None
     """Flag acquire-then-forget while training (and optionally respond); null: no alarm."""
+    ledger: Ledger | None = None
+    """Split each sampled update's effect on a victim's held-out loss by the batch's tasks; null: none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -275,6 +278,11 @@ class TrainConfig(Config):
         for name in (alarm.tasks or []) if alarm else []:
             if name not in sources:
                 raise ValueError(f"collapse_alarm.tasks: {unknown('source', name, sources)}")
+        for name in (self.ledger.victims or []) if self.ledger else []:
+            if name not in self.tasks:
+                raise ValueError(f"ledger.victims: {unknown('task', name, self.tasks)}")
+        if self.ledger is not None and self.ledger.victims is None and not self.rare:
+            raise ValueError("ledger has no victim task: set rare or ledger.victims")
         if alarm is not None and alarm.adaptive is not None and self.adaptive is not None:
             raise ValueError(
                 "collapse_alarm.adaptive takes over the mix after an alarm, adaptive steers it "
@@ -307,6 +315,7 @@ _LATER_DEFAULTS = {
     "eval_per_decade": 10,
     "stop_when_learned": None,
     "collapse_alarm": None,
+    "ledger": None,
     "eval_seed": 0,
 }
 """Run-level fields added after runs existed, left out of the hash at these defaults."""
