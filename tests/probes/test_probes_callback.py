@@ -15,7 +15,7 @@ from raremix.trainer import train
 NAMES = {
     "probe/grad_norm", "probe/grad_cos", "probe/interference", "probe/first_order",
     "probe/first_order_real", "probe/neuron_share", "probe/dead_neurons", "probe/entropy",
-    "probe/probe_task_acc", "probe/probe_feature_acc",
+    "probe/probe_task_acc", "probe/probe_feature_acc", "probe/common_grad_norm",
 }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from raremix.probes.core import DEFAULT_PROBES, PROBES, ProbeResults, probe, to_
 from raremix.probes.entropy import answer_entropy, token_entropy
 from raremix.probes.gradients import (
     FirstOrder,
+    common_gradient,
     cosine_matrix,
     first_order,
     grad_norms,
@@ -41,6 +42,7 @@ __all__ = [
     "acquire_then_forget",
     "answer_entropy",
     "bwt",
+    "common_gradient",
     "cosine_matrix",
     "dead_fraction",
     "default_forward",
