@@ -99,7 +99,9 @@ class TaskData:
         out, start = [], 0
         for s, _ in draws:
             end = start + len(s)
-            batch = self.tokenizer.encode(prefixes[start:end], inputs[start:end], answers[start:end])
+            batch = self.tokenizer.encode(
+                prefixes[start:end], inputs[start:end], answers[start:end]
+            )
             out.append(replace(batch, source=torch.as_tensor(s, dtype=torch.int64)))
             start = end
         return out

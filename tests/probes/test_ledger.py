@@ -27,7 +27,10 @@ def test_adamw_split_is_the_step_adamw_takes() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3))
     params = list(model.parameters())
-    groups = [{"params": params[:1], "weight_decay": 0.1}, {"params": params[1:], "weight_decay": 0.0}]
+    groups = [
+        {"params": params[:1], "weight_decay": 0.1},
+        {"params": params[1:], "weight_decay": 0.0},
+    ]
     opt = torch.optim.AdamW(groups, lr=0.01, betas=(0.9, 0.95))
     for step in range(4):  # states with real moments, and a clipped step
         grads = [torch.randn_like(p) for p in params]
@@ -73,3 +76,53 @@ def test_training_rows_are_bit_identical_with_the_ledger(tmp_path: Path) -> None
     ledgered = ledger_run(tmp_path, "ledger", ledger={"every": 3})
     assert [r for r in ledgered if not r["metric"].startswith("ledger/")] == plain
     assert {r["step"] for r in ledgered if r["metric"] == "ledger/measured"} == set(range(3, 31, 3))
+
+
+def test_a_resumed_run_continues_the_ledger_exactly(tmp_path: Path) -> None:
+    from raremix.callbacks import Callback
+
+    class StopAt(Callback):
+        def on_step_end(self, state) -> None:  # type: ignore[no-untyped-def]
+            if state.step == 25:
+                raise KeyboardInterrupt
+
+    cfg = load_config(data=tiny_config(steps=30, eval_every=10, ledger={"every": 2}))
+    train(cfg, tmp_path / "whole" / "run")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "part" / "run", callbacks=[StopAt()])
+    train(cfg, tmp_path / "part" / "run")  # from the step-20 checkpoint: cumulative rows go on
+    whole, part = (tmp_path / d / "run" / "metrics.jsonl" for d in ("whole", "part"))
+    assert part.read_text() == whole.read_text()
+
+
+def test_satisfied_early_is_where_the_common_norm_falls_below_the_fraction() -> None:
+    import pandas as pd
+
+    from raremix.probes.satisfied import satisfied_flops, satisfied_step
+
+    assert satisfied_step([0, 10, 20, 30], [4.0, 2.0, 0.3, 0.5], 0.1) == 20
+    assert satisfied_step([0, 10], [4.0, 2.0], 0.1) is None
+    rows = pd.DataFrame({"step": [0, 10, 20], "metric": "probe/common_grad_norm",
+                         "task": "", "value": [5.0, 1.0, 0.2]})  # fmt: skip
+    assert satisfied_flops(rows, flops_per_step=1e6, fraction=0.1) == 2e7
+
+
+def test_ledger_figure_draws_real_ledger_rows_and_skips_all_zero_ones(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from raremix.report.ledger_figures import ledger_figure, satisfied_figure
+
+    frames, runs = [], []
+    for d in (8, 16):
+        model = {"size": None, "n_layer": 1, "d_model": d, "n_head": 2}
+        rows = ledger_run(tmp_path, f"d{d}", model=model, ledger={"every": 5})
+        frame = pd.DataFrame(rows).assign(run_id=f"d{d}")
+        frames.append(frame)
+        runs.append({"run_id": f"d{d}", "seed": 0, "size": f"d{d}", "params": d, "flops": 3e6,
+                     "rare": ["successor"]})  # fmt: skip
+    metrics, table = pd.concat(frames), pd.DataFrame(runs)
+    fig = ledger_figure(metrics, table)
+    assert fig is not None and len(fig.axes) == 2 and "common vs rare" in fig.texts[0].get_text()
+    assert satisfied_figure(metrics, table) is not None
+    zero = metrics.assign(value=0.0)
+    assert ledger_figure(zero, table) is None and satisfied_figure(zero, table) is None

@@ -155,7 +155,11 @@ def test_common_gradient_is_weighted_as_training_weights_the_tasks() -> None:
 
 def test_first_order_uses_the_training_weights() -> None:
     model = tiny_gpt()
-    b1, b2, rare = batch(1, seed=1, vocab=12), batch(2, seed=3, vocab=12), batch(2, seed=2, vocab=12)
+    b1, b2, rare = (
+        batch(1, seed=1, vocab=12),
+        batch(2, seed=3, vocab=12),
+        batch(2, seed=2, vocab=12),
+    )
     both = {"c1": b1, "c2": b2, "rare": rare}
     only_c1 = first_order(model, {"c1": b1, "rare": rare}, rare=["rare"], lr=1e-3)["rare"]
     weighted = first_order(model, both, rare=["rare"], lr=1e-3, weights={"c1": 1.0, "c2": 0.0})

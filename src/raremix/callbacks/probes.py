@@ -69,4 +69,6 @@ def _weights(state: TrainState) -> dict[str, float] | None:
     sampler = state.sampler
     if sampler is None or not hasattr(sampler, "weights_at"):
         return None
-    return {str(n): float(w) for n, w in zip(sampler.names, sampler.weights_at(state.step), strict=True)}
+    return {
+        str(n): float(w) for n, w in zip(sampler.names, sampler.weights_at(state.step), strict=True)
+    }
