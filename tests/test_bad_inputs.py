@@ -97,6 +97,8 @@ TRAIN_CORPUS: dict[str, tuple[object, list[str], str]] = {
         [],
         "starts at step 500, but the run has 60 steps",
     ),
+    "ledger cadence 0": (tiny_config(ledger={"every": 0}), [], "ledger.every"),
+    "ledger unknown victim": (tiny_config(ledger={"victims": ["cpy"]}), [], "ledger.victims"),
     "device cuda without a GPU": (tiny_config(), ["device=cuda"], "device: cuda"),
 }
 

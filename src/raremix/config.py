@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from raremix.callbacks.collapse import CollapseAlarm
+from raremix.callbacks.ledger import Ledger
 from raremix.callbacks.stop import StopWhenLearned
 from raremix.configbase import Config, load, load_file
 from raremix.configbase import apply_overrides as apply_overrides  # its old home, still importable
@@ -229,6 +230,7 @@ class TrainConfig(RunConfig):
         "eval_per_decade": 10,
         "stop_when_learned": None,
         "collapse_alarm": None,
+        "ledger": None,
         "eval_seed": 0,
     }
 
@@ -275,6 +277,8 @@ class TrainConfig(RunConfig):
     """End the run once these tasks are learned (threshold, consecutive evaluations); null: run all steps."""
     collapse_alarm: CollapseAlarm | None = None
     """Flag acquire-then-forget while training (and optionally respond); null: no alarm."""
+    ledger: Ledger | None = None
+    """Split each sampled update's effect on a victim's held-out loss by the batch's tasks; null: none."""
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -311,6 +315,11 @@ class TrainConfig(RunConfig):
         for name in (alarm.tasks or []) if alarm else []:
             if name not in sources:
                 raise ValueError(f"collapse_alarm.tasks: {unknown('source', name, sources)}")
+        for name in (self.ledger.victims or []) if self.ledger else []:
+            if name not in self.tasks:
+                raise ValueError(f"ledger.victims: {unknown('task', name, self.tasks)}")
+        if self.ledger is not None and self.ledger.victims is None and not self.rare:
+            raise ValueError("ledger has no victim task: set rare or ledger.victims")
         if alarm is not None and alarm.adaptive is not None and self.adaptive is not None:
             raise ValueError(
                 "collapse_alarm.adaptive takes over the mix after an alarm, adaptive steers it "

@@ -8,7 +8,7 @@ fixed seed, so every run of a study is scored on the same examples.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -99,9 +99,10 @@ class TaskData:
         out, start = [], 0
         for s, _ in draws:
             end = start + len(s)
-            out.append(
-                self.tokenizer.encode(prefixes[start:end], inputs[start:end], answers[start:end])
+            batch = self.tokenizer.encode(
+                prefixes[start:end], inputs[start:end], answers[start:end]
             )
+            out.append(replace(batch, source=torch.as_tensor(s, dtype=torch.int64)))
             start = end
         return out
 

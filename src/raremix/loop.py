@@ -127,6 +127,8 @@ def _run(
         if batch is None:  # the stream had ended with the previous batch
             break
         state.batch = batch
+        for cb in callbacks:
+            cb.on_step_begin(state)
         shown = module.train_step(net, batch)
         state.step += 1
         state.loss = shown.item()

@@ -47,6 +47,8 @@ class TokenBatch:
     """(B,) position of the first answer token (the one after `<sep>`)."""
     lengths: torch.Tensor
     """(B,) tokens in each sequence, `<eos>` included."""
+    source: torch.Tensor | None = None
+    """(B,) the mixture source id of each example, where a sampler chose them (the ledger's split)."""
 
 
 class Tokenizer:

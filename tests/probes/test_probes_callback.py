@@ -15,7 +15,7 @@ from raremix.trainer import train
 NAMES = {
     "probe/grad_norm", "probe/grad_cos", "probe/interference", "probe/first_order",
     "probe/first_order_real", "probe/neuron_share", "probe/dead_neurons", "probe/entropy",
-    "probe/probe_task_acc", "probe/probe_feature_acc",
+    "probe/probe_task_acc", "probe/probe_feature_acc", "probe/common_grad_norm",
 }  # fmt: skip
 
 
@@ -44,7 +44,8 @@ def test_probe_cadence_and_resume_are_exact(tmp_path: Path) -> None:
     probes = rows[rows.metric.str.startswith("probe/")]
     assert sorted(probes.step.unique()) == [0, 15, 30, 45, 60]
     assert set(probes.metric) == {"probe/grad_norm", "probe/grad_cos", "probe/interference",
-                                  "probe/first_order", "probe/first_order_real"}  # fmt: skip
+                                  "probe/first_order", "probe/first_order_real",
+                                  "probe/common_grad_norm"}  # fmt: skip
 
     class StopAt(Callback):
         def on_step_end(self, state) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from torch import nn
 
 from raremix.model import GPT, GPTConfig
 from raremix.probes import (
+    common_gradient,
     cosine_matrix,
     first_order,
     interference,
@@ -141,3 +142,27 @@ def test_probe_restores_parameters_optimizer_state_grads_and_modes() -> None:
     )
     assert model.training and not model.blocks[0].training and model.blocks[1].training
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_common_gradient_is_weighted_as_training_weights_the_tasks() -> None:
+    grads = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([0.0, 1.0]), "r": torch.ones(2)}
+    weighted = common_gradient(grads, ["r"], {"a": 0.6, "b": 0.2, "r": 0.2})
+    assert weighted is not None and torch.allclose(weighted, torch.tensor([0.75, 0.25]))
+    unknown = common_gradient(grads, ["r"])  # weights not known: equal shares
+    assert unknown is not None and torch.allclose(unknown, torch.tensor([0.5, 0.5]))
+    assert interference(grads, ["r"], {"a": 1.0, "b": 0.0}) == {"r": pytest.approx(2**-0.5)}
+
+
+def test_first_order_uses_the_training_weights() -> None:
+    model = tiny_gpt()
+    b1, b2, rare = (
+        batch(1, seed=1, vocab=12),
+        batch(2, seed=3, vocab=12),
+        batch(2, seed=2, vocab=12),
+    )
+    both = {"c1": b1, "c2": b2, "rare": rare}
+    only_c1 = first_order(model, {"c1": b1, "rare": rare}, rare=["rare"], lr=1e-3)["rare"]
+    weighted = first_order(model, both, rare=["rare"], lr=1e-3, weights={"c1": 1.0, "c2": 0.0})
+    assert weighted["rare"].predicted == pytest.approx(only_c1.predicted, rel=1e-5)
+    equal = first_order(model, both, rare=["rare"], lr=1e-3)["rare"]
+    assert equal.predicted != pytest.approx(only_c1.predicted, rel=1e-3)

@@ -1,6 +1,6 @@
 """Trainer callbacks: behaviour added to a run without touching the training loop.
 
-A callback implements any of the four hooks; the trainer calls them in list order.
+A callback implements any of the five hooks; the trainer calls them in list order.
 One callback per module (progress bar, probes, loggers …).
 """
 
@@ -17,6 +17,9 @@ class Callback:
 
     def on_start(self, state: TrainState) -> None:
         """Before the first step (after a resume, at the resumed step)."""
+
+    def on_step_begin(self, state: TrainState) -> None:
+        """Before each optimiser step, with `state.batch` the batch it is about to take."""
 
     def on_step_end(self, state: TrainState) -> None:
         """After each optimiser step; `state.step` is the number of steps done."""

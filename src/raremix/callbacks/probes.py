@@ -57,7 +57,18 @@ class ProbeCallback(Callback):
             lr=state.lr_at(state.step),  # the next step's
             clip=state.cfg.optim.grad_clip,
             layer=self.cfg.layer,
+            weights=_weights(state),
         )
         state.writer.write(to_rows(results, state.step, state.run_id))
         self.seconds += time.perf_counter() - t0
         state.facts["probe_seconds"] = self.seconds
+
+
+def _weights(state: TrainState) -> dict[str, float] | None:
+    """{task: the mixture's weight for the next batch}, None where the run has no sampler."""
+    sampler = state.sampler
+    if sampler is None or not hasattr(sampler, "weights_at"):
+        return None
+    return {
+        str(n): float(w) for n, w in zip(sampler.names, sampler.weights_at(state.step), strict=True)
+    }

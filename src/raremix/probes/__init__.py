@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from raremix.probes.entropy import answer_entropy, token_entropy
     from raremix.probes.gradients import (
         FirstOrder,
+        common_gradient,
         cosine_matrix,
         first_order,
         grad_norms,
@@ -53,6 +54,7 @@ __all__ = [
     "acquire_then_forget",
     "answer_entropy",
     "bwt",
+    "common_gradient",
     "cosine_matrix",
     "dead_fraction",
     "default_forward",
@@ -91,6 +93,7 @@ _LAZY = {
     "answer_entropy": "raremix.probes.entropy",
     "token_entropy": "raremix.probes.entropy",
     "FirstOrder": "raremix.probes.gradients",
+    "common_gradient": "raremix.probes.gradients",
     "cosine_matrix": "raremix.probes.gradients",
     "first_order": "raremix.probes.gradients",
     "grad_norms": "raremix.probes.gradients",

@@ -24,7 +24,13 @@ from raremix.probes.capture import (
     residual_modules,
     trainable,
 )
-from raremix.probes.gradients import first_order, grad_norms, interference, pairwise_cosines
+from raremix.probes.gradients import (
+    common_gradient,
+    first_order,
+    grad_norms,
+    interference,
+    pairwise_cosines,
+)
 from raremix.probes.linear_probe import probe_accuracy
 from raremix.probes.neurons import dead_fraction, neuron_share
 
@@ -45,6 +51,8 @@ class Probing:
     lr: float | None
     clip: float
     forward: Forward
+    weights: Mapping[str, float] | None = None
+    """The mixture's current weights by task (common gradients are weighted by them)."""
 
     def grads(self) -> dict[str, torch.Tensor]:
         return {t: c.grad for t, c in self.caps.items() if c.grad is not None}
@@ -53,8 +61,10 @@ class Probing:
 def _interference(p: Probing) -> ProbeResults:
     g = p.grads()
     out: ProbeResults = {"probe/grad_norm": grad_norms(g), "probe/grad_cos": pairwise_cosines(g)}
-    if rare := interference(g, p.rare):
+    if rare := interference(g, p.rare, p.weights):
         out["probe/interference"] = rare
+    if (common := common_gradient(g, p.rare, p.weights)) is not None:
+        out["probe/common_grad_norm"] = {"": float(common.norm())}
     return out
 
 
@@ -63,7 +73,7 @@ def _first_order(p: Probing) -> ProbeResults:
         return {}
     fo = first_order(
         p.model, p.batches, p.rare, p.grads(),
-        optimizer=p.optimizer, lr=p.lr, clip=p.clip, forward=p.forward,
+        optimizer=p.optimizer, lr=p.lr, clip=p.clip, forward=p.forward, weights=p.weights,
     )  # fmt: skip
     if not fo:
         return {}
@@ -145,6 +155,7 @@ def probe(
     neurons: Sequence[nn.Module] | None = None,
     residual: Sequence[nn.Module] | None = None,
     layer: int = -1,
+    weights: Mapping[str, float] | None = None,
 ) -> ProbeResults:
     """Run the named `probes` on any PyTorch model whose `forward` gives logits (B, T, V).
 
@@ -152,7 +163,8 @@ def probe(
     already shifted (position t predicts token t + 1). `rare` names the rare tasks (for
     interference and the first-order effect); the rest count as common. `first_order`
     uses `optimizer` (its real update, at `lr` if given) or plain SGD at `lr`, and is
-    skipped without either. `neurons` and `residual` name the modules to hook (default:
+    skipped without either. `weights` ({task: mixture weight}) weights the common tasks'
+    gradients as training does (equal shares when None). `neurons` and `residual` name the modules to hook (default:
     MLP activations, and the transformer blocks whose `layer`-th output the linear probes read).
     """
     specs = [lookup(PROBES, "probe", name) for name in probes]
@@ -184,7 +196,9 @@ def probe(
             )
             for task, (idx, targets) in batches_by_task.items()
         }
-        ctx = Probing(model, batches_by_task, caps, list(rare), optimizer, lr, clip, forward)
+        ctx = Probing(
+            model, batches_by_task, caps, list(rare), optimizer, lr, clip, forward, weights
+        )
         out: ProbeResults = {}
         for spec in specs:
             out.update(spec.fn(ctx))

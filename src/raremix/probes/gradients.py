@@ -62,13 +62,48 @@ def pairwise_cosines(grads: Mapping[str, torch.Tensor]) -> dict[str, float]:
     }
 
 
-def interference(grads: Mapping[str, torch.Tensor], rare: Sequence[str]) -> dict[str, float]:
-    """{rare task: mean cosine of its gradient with each common (non-rare) task's gradient}."""
+def common_weights(
+    tasks: Sequence[str], weights: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """{common task: its share among `tasks`}: as training weights them (`weights`, the
+    mixture's current weights), or equal when the weights are not known."""
+    w = {t: float(weights.get(t, 0.0)) if weights is not None else 1.0 for t in tasks}
+    total = sum(w.values())
+    if total <= 0:  # none of them is being trained on now: fall back to equal shares
+        return dict.fromkeys(tasks, 1.0 / len(tasks))
+    return {t: x / total for t, x in w.items()}
+
+
+def common_gradient(
+    grads: Mapping[str, torch.Tensor],
+    rare: Sequence[str],
+    weights: Mapping[str, float] | None = None,
+) -> torch.Tensor | None:
+    """(P,) the common (non-rare) tasks' gradient as training weights them; None if none."""
+    common = [t for t in grads if t not in rare]
+    if not common:
+        return None
+    share = common_weights(common, weights)
+    return sum((share[t] * grads[t] for t in common), torch.zeros_like(grads[common[0]]))
+
+
+def interference(
+    grads: Mapping[str, torch.Tensor],
+    rare: Sequence[str],
+    weights: Mapping[str, float] | None = None,
+) -> dict[str, float]:
+    """{rare task: mean cosine of its gradient with each common (non-rare) task's gradient,
+    weighted by the common tasks' training `weights` (equal when None)}."""
     names, cos = cosine_matrix(grads)
-    common = [i for i, t in enumerate(names) if t not in rare]
+    common = [t for t in names if t not in rare]
     if not common:
         return {}
-    return {t: float(cos[names.index(t), common].mean()) for t in rare if t in names}
+    share = common_weights(common, weights)
+    return {
+        t: sum(share[c] * float(cos[names.index(t), names.index(c)]) for c in common)
+        for t in rare
+        if t in names
+    }
 
 
 @dataclass(frozen=True)
@@ -92,8 +127,10 @@ def first_order(
     clip: float = 0.0,
     marginal: bool = True,
     forward: Forward = default_forward,
+    weights: Mapping[str, float] | None = None,
 ) -> dict[str, FirstOrder]:
-    """{rare task: FirstOrder} for one step Δθ on the common tasks' mean gradient.
+    """{rare task: FirstOrder} for one step Δθ on the common tasks' gradient, weighted as
+    training weights them (`weights`: the mixture's current weights; equal when None).
 
     With `optimizer`, Δθ is the update that optimiser makes from its current state (at
     learning rate `lr` if given), found by stepping it and restoring parameters and state
@@ -110,7 +147,8 @@ def first_order(
         raise RaremixError("first_order needs an optimizer or an lr: pass optimizer=… or lr=…")
     params = trainable(model)
     grads = grads if grads is not None else task_gradients(model, batches, forward)
-    g_common = torch.stack([grads[t] for t in common]).mean(dim=0)  # (P,)
+    g_common = common_gradient({t: grads[t] for t in common}, rare, weights)  # (P,)
+    assert g_common is not None
     if clip > 0:
         g_common = g_common * min(1.0, clip / (float(g_common.norm()) + 1e-6))
     if optimizer is None:

@@ -194,6 +194,10 @@ def study_report(study_dir: Path, verdict: Verdict, results: StudyResults) -> Re
 
     if probes := has_probes(study.metrics):
         sections.append(_probes(study_dir, probe_table(study.metrics, study.runs), probes, mixes))
+    if mechanism := _mechanism(study_dir, study.metrics, study.runs):
+        if sections[-1].title != "Probes":
+            sections.append(Section("Probes"))
+        sections[-1].figures[:0] = mechanism  # the mechanism figures lead the probe section
 
     sections.append(_runs_section(study.runs, study_dir))
     base = study.spec.get("base", {})
@@ -203,6 +207,20 @@ def study_report(study_dir: Path, verdict: Verdict, results: StudyResults) -> Re
             Section("Base run config", details=("the study's base config (YAML)", dump))
         )
     return Report(f"raremix report: {study.name}", verdict, sections)
+
+
+def _mechanism(study_dir: Path, metrics: pd.DataFrame, runs: pd.DataFrame) -> list[Figure]:
+    """The interference ledger and the common gradient norm by size, where the runs have them."""
+    from raremix.report import ledger_figures as lf
+
+    out = []
+    for name, fig, title, how in (
+        ("ledger.png", lf.ledger_figure(metrics, runs), lf.LEDGER_TITLE, lf.LEDGER_HOW),
+        ("satisfied.png", lf.satisfied_figure(metrics, runs), lf.SATISFIED_TITLE, lf.SATISFIED_HOW),
+    ):
+        if fig is not None:
+            out.append(Figure(_draw(study_dir, name, fig), title + ".", how))
+    return out
 
 
 def _probes(study_dir: Path, p: pd.DataFrame, probes: list[str], mixes: list[str]) -> Section:
