@@ -92,7 +92,10 @@ def vmap_step(cfg: GPTConfig, xs: torch.Tensor, ys: torch.Tensor, clip: float) -
     opt = torch.optim.AdamW(list(params.values()), lr=1e-3)
 
     def step() -> None:
-        grads, _ = grad_fn(params, buffers, xs, ys)  # each (K, *solo shape)
+        # outside no_grad, autograd would also record grad_fn's graph onto the (leaf)
+        # weights, and p.grad -> graph -> p is a cycle that leaks each step's graph
+        with torch.no_grad():
+            grads, _ = grad_fn(params, buffers, xs, ys)  # each (K, *solo shape)
         clip_per_member(grads.values(), clip)
         for name, p in params.items():
             p.grad = grads[name]
