@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/run_all.py --full          # the real measurements (many minutes)
     .venv/bin/python benchmarks/run_all.py --only train_throughput --only walltime
 
-A benchmark is any `benchmarks/*.py` but this file. Quick mode passes `--quick` to a script
-that has that flag; one that does not gets its small arguments from `QUICK_ARGS` below (or
-runs in full). Exits 1 if any benchmark failed.
+A benchmark is any `benchmarks/*.py` but this file and `_*.py` (modules the benchmarks
+import). Quick mode passes `--quick` to a script that has that flag; one that does not gets
+its small arguments from `QUICK_ARGS` below (or runs in full). Exits 1 if any benchmark failed.
 Speed targets are printed by each benchmark ("met" / "NOT met"); they do not fail the run.
 """
 
@@ -28,7 +28,9 @@ QUICK_ARGS: dict[str, list[str]] = {
 
 def benchmarks() -> list[str]:
     """Names (file stems) of the benchmark scripts, sorted."""
-    return sorted(p.stem for p in HERE.glob("*.py") if p.stem != Path(__file__).stem)
+    return sorted(
+        p.stem for p in HERE.glob("*.py") if p.stem != Path(__file__).stem and p.stem[0] != "_"
+    )
 
 
 def command(name: str, full: bool) -> list[str]:

@@ -14,10 +14,13 @@ import yaml
 from tiny_configs import tiny_config
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = {p.stem for p in BENCH.glob("*.py") if p.stem[0] != "_"}  # _*.py: imported modules
 RESULT = {  # what each benchmark's result line looks like; others: any ratio or speed-up
     "train_throughput": r"ratio raremix/bare, training steps only: \d+\.\d+",
     "sampler": r"speed ratio, rows as python dicts +\| [\d,]+×",
     "study_throughput": r"speed-up, wall-clock runs/min: \d+\.\d+x",
+    "stacked_models": r"speed-up per model: vmap \d+\.\d+x, ensemble \d+\.\d+x; "
+    r"a run's, with data per member: <= \d+\.\d+x",
 }
 ANY_RATIO = r"(?i)(ratio|speed-up)\b[^\n]*\d"
 
@@ -32,9 +35,7 @@ def run(*args: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name", sorted(p.stem for p in BENCH.glob("*.py") if p.stem not in ("run_all", "walltime"))
-)
+@pytest.mark.parametrize("name", sorted(SCRIPTS - {"run_all", "walltime"}))
 def test_quick_benchmark_prints_its_ratio(name: str) -> None:
     out = run(str(BENCH / "run_all.py"), "--only", name)  # with run_all's quick arguments
     assert re.search(RESULT.get(name, ANY_RATIO), out), out[-3000:]
@@ -57,5 +58,5 @@ def test_walltime_times_a_study(tmp_path: Path) -> None:
 def test_run_all_lists_every_benchmark() -> None:
     out = run(str(BENCH / "run_all.py"), "--list")
     listed = {Path(line.split()[0]).stem for line in out.splitlines()}
-    assert listed == {p.stem for p in BENCH.glob("*.py")} - {"run_all"}
+    assert listed == SCRIPTS - {"run_all"}
     assert "benchmarks/train_throughput.py --quick" in out
