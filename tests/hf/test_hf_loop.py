@@ -62,7 +62,10 @@ def test_hf_run_with_probes_and_adaptive_mixing_resumes_bit_exactly(tmp_path: Pa
     assert json.loads((killed / "checkpoint" / "meta.json").read_text())["step"] == 6
     resumed = train_hf(cfg, killed, table=rows())
 
-    want, got = load_rows(tmp_path / "whole" / "run" / "metrics.jsonl"), load_rows(killed / "metrics.jsonl")
+    want, got = (
+        load_rows(tmp_path / "whole" / "run" / "metrics.jsonl"),
+        load_rows(killed / "metrics.jsonl"),
+    )
     assert got == want  # every row, values bit for bit, the same run id
     metrics = {r["metric"] for r in want}
     assert {"probe/interference", "probe/entropy", "weight", "adaptive/acc"} <= metrics

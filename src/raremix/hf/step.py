@@ -145,9 +145,11 @@ class HFStep:
         )  # fmt: skip
         model, self.tokenizer = load_model(cfg.model, cfg.tokenizer, cfg.dtype)
         if cfg.gradient_checkpointing:  # before peft wraps it: the model's own switch
-            model.gradient_checkpointing_enable(  # type: ignore[operator]
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            kwargs = {"use_reentrant": False}  # works with frozen inputs (LoRA)
+            if hasattr(model, "activation_checkpointing_enable"):  # its transformers 5 name
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)  # type: ignore[operator]
         self.model = model if cfg.lora is None else add_lora(model, cfg.lora)
         self.model.to(device)
         self.optimizer = make_optimizer(self.model, cfg.optim, fused=device.type == "cuda")
