@@ -45,7 +45,10 @@ def test_resumed_run_keeps_the_checkpoint_step_in_tensorboard_and_continues_its_
     assert [e.step for e in events.Scalars("copy/acc")] == [0, 10, 20, 30]
     rows = load_rows(run_dir / "metrics.jsonl")
     probes = {(row_name(r["task"], r["metric"]), r["step"]): r["value"] for r in rows if r["metric"].startswith("probe/")}  # fmt: skip
-    assert ("probe/interference/successor", 30) in probes and ("probe/entropy/successor", 30) in probes
+    assert ("probe/interference/successor", 30) in probes and (
+        "probe/entropy/successor",
+        30,
+    ) in probes
     for (name, step), value in probes.items():  # every probe row reached TensorBoard, once per step
         logged = {e.step: e.value for e in events.Scalars(name)}
         assert logged[step] == pytest.approx(value, rel=1e-6)
@@ -61,6 +64,8 @@ def test_resumed_run_keeps_the_checkpoint_step_in_tensorboard_and_continues_its_
 def test_wandb_mode_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offlne")
-    with pytest.raises(RaremixError, match="W&B mode 'offlne' \\(WANDB_MODE\\): use one of offline"):
+    with pytest.raises(
+        RaremixError, match="W&B mode 'offlne' \\(WANDB_MODE\\): use one of offline"
+    ):
         WandbLogger()
     assert WandbLogger(mode="disabled").mode == "disabled"

@@ -83,7 +83,7 @@ def test_truncation_is_on_a_declared_side_counted_and_never_silent(tok: Any) -> 
     right = Encoder(tok, 12, side="right").encode([long, short])
     assert (right.cuts.truncated, right.cuts.response_cut, right.cuts.lost) == (1, 1, 1)
     assert (right.labels[0] != -100).sum() == 0  # nothing of it learned: and it is counted
-    with pytest.raises(RaremixError, match="loses its whole response .* lost_response: count"):
+    with pytest.raises(RaremixError, match=r"loses its whole response .* lost_response: count"):
         Encoder(tok, 12, side="right", lost_response="error").encode([long])
 
 
@@ -208,9 +208,9 @@ def test_bad_finetuning_settings_are_one_line_errors(tok: Any, tmp_path: Path) -
     data = tmp_path / "unused.jsonl"
     with pytest.raises(RaremixError, match="grad_accum \\(16\\) is more than batch_size"):
         load_hf_config(data=lora_config(tmp_path, data, grad_accum=16))
-    with pytest.raises(RaremixError, match="float16 .* add lora"):
+    with pytest.raises(RaremixError, match=r"float16 .* add lora"):
         load_hf_config(data=lora_config(tmp_path, data, dtype="float16", lora=None))
-    with pytest.raises(RaremixError, match="lora.r"):
+    with pytest.raises(RaremixError, match=r"lora\.r"):
         load_hf_config(data=lora_config(tmp_path, data, lora={"r": 0}))
     with pytest.raises(RaremixError, match="truncation_side"):
         load_hf_config(data=lora_config(tmp_path, data, truncation_side="middle"))
@@ -218,6 +218,6 @@ def test_bad_finetuning_settings_are_one_line_errors(tok: Any, tmp_path: Path) -
     cfg = load_hf_config(
         data=lora_config(model, chat_rows(data), lora={"target_modules": ["qq_proj"]})
     )
-    with pytest.raises(RaremixError, match="lora.target_modules: .*q_proj"):
+    with pytest.raises(RaremixError, match=r"lora\.target_modules: .*q_proj"):
         train_hf(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()  # refused before the run directory was made

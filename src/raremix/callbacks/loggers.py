@@ -183,11 +183,13 @@ WANDB_ID = "wandb/raremix_run_id"
 class WandbLogger(_Logger):
     """Metrics and config to Weights & Biases under RUN_DIR/wandb (offline by default)."""
 
-    def __init__(self, project: str | None = None, every: int = 10, mode: str | None = None) -> None:
+    def __init__(
+        self, project: str | None = None, every: int = 10, mode: str | None = None
+    ) -> None:
         super().__init__(every)
         _need("wandb", "wandb")
         self.project = project or os.environ.get("WANDB_PROJECT") or "raremix"
-        self.mode = mode or os.environ.get("WANDB_MODE") or "offline"
+        self.mode: Any = mode or os.environ.get("WANDB_MODE") or "offline"
         if self.mode not in WANDB_MODES:
             raise RaremixError(
                 f"W&B mode '{self.mode}' (WANDB_MODE): use one of {', '.join(WANDB_MODES)}"

@@ -37,7 +37,7 @@ class LoraSpec(Config):
 
     r: int = Field(8, ge=1, le=4096)
     """Rank of each adapter's update matrices."""
-    alpha: float = Field(16.0, gt=0)
+    alpha: int = Field(16, ge=1)
     """Scale of the adapters' update (peft's lora_alpha; the update is scaled by alpha / r)."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the adapters' input while training."""

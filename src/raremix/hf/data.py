@@ -49,7 +49,7 @@ class EvalItems:
 
     def examples(self, n: int | None = None) -> list[Example]:
         """The first `n` items (default all) as examples to encode or prompt with."""
-        chats = self.chats or [None] * len(self.prompts)
+        chats: list[Turns | None] = [*self.chats] if self.chats else [None] * len(self.prompts)
         rows = zip(self.prompts, self.responses, chats, strict=True)
         return [Example(p, r, c) for p, r, c in list(rows)[:n]]
 

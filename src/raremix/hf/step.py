@@ -81,7 +81,7 @@ def add_lora(model: torch.nn.Module, spec: LoraSpec) -> torch.nn.Module:
         target_modules=spec.target_modules,
     )  # fmt: skip
     try:
-        return get_peft_model(model, config)  # type: ignore[arg-type]
+        return get_peft_model(model, config)
     except ValueError as err:  # e.g. target modules not found in the model
         names = sorted(
             {
@@ -147,7 +147,7 @@ class HFStep:
         if cfg.gradient_checkpointing:  # before peft wraps it: the model's own switch
             kwargs = {"use_reentrant": False}  # works with frozen inputs (LoRA)
             if hasattr(model, "activation_checkpointing_enable"):  # its transformers 5 name
-                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)  # type: ignore[operator]
             else:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)  # type: ignore[operator]
         self.model = model if cfg.lora is None else add_lora(model, cfg.lora)
