@@ -4,6 +4,7 @@ a tiny offline Llama, per-task results and probes in TensorBoard."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,8 @@ def test_lora_chat_walkthrough_shows_tasks_and_probes_in_tensorboard(tmp_path: P
 
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples/finetune_lora_chat.py"), "--out", "ft", "--steps", "20"],
-        cwd=tmp_path, capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent)},
+        cwd=tmp_path, capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent),
+             "PYTHONPATH": os.environ.get("PYTHONPATH", "")},  # this checkout's raremix
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "greet" in proc.stdout and "tensorboard --logdir" in proc.stdout
