@@ -1,11 +1,14 @@
 """Probes in a Hugging Face `transformers.Trainer`: `RaremixProbeCallback`.
 
-    trainer = Trainer(model, args, train_dataset=ds,
-                      callbacks=[RaremixProbeCallback(batches, every=100, rare=["compare"])])
+    trainer = Trainer(model, args, train_dataset=ds)           # report_to=["tensorboard"], …
+    add_probe_callback(trainer, batches, every=100, rare=["compare"])
 
 Rows `{run, step, task, metric, value}` go to `callback.rows`, to a `MetricWriter` if one
-is given, and to the Trainer's `state.log_history` (so they are saved with its
-checkpoints). Needs the `hf` extra (`pip install raremix[hf]`). Single process or DDP
+is given, and through `trainer.log` to the Trainer's `state.log_history` (saved with its
+checkpoints) and to every `report_to` tracker (TensorBoard, W&B, MLflow …) as
+`probe/<name>/<task>`. A callback made without its trainer
+(`Trainer(..., callbacks=[RaremixProbeCallback(...)])`) cannot reach the trackers: it
+appends to `log_history` only. Needs the `hf` extra (`pip install raremix[hf]`). Single process or DDP
 (probes run on the main process); not for sharded parameters (FSDP, ZeRO-3).
 """
 
@@ -48,9 +51,12 @@ class RaremixProbeCallback(TrainerCallback):
         run: str = "",
         forward: Forward = default_forward,
         layer: int = -1,
+        trainer: Any = None,
     ) -> None:
         if every < 1:
             raise RaremixError(f"RaremixProbeCallback: every must be ≥ 1, got {every}")
+        self.trainer = trainer
+        """The Trainer whose `log` the probe metrics go through (to its report_to trackers)."""
         self.batches = dict(batches_by_task)
         self.every, self.probes, self.rare = every, list(probes), list(rare)
         self.writer, self.run, self.forward, self.layer = writer, run, forward, layer
@@ -91,4 +97,17 @@ class RaremixProbeCallback(TrainerCallback):
             for metric, vs in results.items()
             for task, v in vs.items()
         }
-        state.log_history.append({"step": state.global_step, **logged})
+        if self.trainer is not None:  # log_history and the report_to trackers' on_log
+            self.trainer.log(logged)
+        else:
+            state.log_history.append({"step": state.global_step, **logged})
+
+
+def add_probe_callback(
+    trainer: Any, batches_by_task: Mapping[str, tuple[torch.Tensor, torch.Tensor]], **kwargs: Any
+) -> RaremixProbeCallback:
+    """Add a `RaremixProbeCallback` (same arguments) to `trainer`, bound to it so its
+    metrics reach the trainer's `report_to` trackers; returns the callback."""
+    callback = RaremixProbeCallback(batches_by_task, trainer=trainer, **kwargs)
+    trainer.add_callback(callback)
+    return callback

@@ -29,6 +29,19 @@ from raremix.schedules import budget_problem
 from raremix.tagged.spec import TaggedSpec, path_beside
 
 
+class LoraSpec(Config):
+    """LoRA adapters (`peft.LoraConfig`): only they train; the model's own weights stay frozen."""
+
+    r: int = Field(8, ge=1, le=4096)
+    """Rank of each adapter's update matrices."""
+    alpha: int = Field(16, ge=1)
+    """Scale of the adapters' update (peft's lora_alpha; the update is scaled by alpha / r)."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on the adapters' input while training."""
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    """Module names (or name suffixes) to adapt, e.g. [q_proj, v_proj]; all-linear: every linear layer but the output head."""
+
+
 class HFTrainConfig(RunConfig):
     """Train or fine-tune a Hugging Face causal LM on a raremix mixture."""
 
@@ -58,7 +71,23 @@ class HFTrainConfig(RunConfig):
     batch_size: int = Field(32, ge=1, le=MAX_BATCH)
     """Examples per step (global, across ranks)."""
     max_length: int = Field(256, ge=4)
-    """Longest training sequence in tokens (longer ones are cut on the right)."""
+    """Longest training sequence in tokens; longer ones are cut on `truncation_side` and counted (facts `truncated*`)."""
+    truncation_side: Literal["left", "right"] = "left"
+    """Which end of a too-long sequence is cut: left (the prompt's start, after a BOS; keeps the response and eos) or right."""
+    lost_response: Literal["count", "error"] = "count"
+    """When a cut removes every trained token of an example: count it (fact `truncated_lost`) or stop with an error."""
+    assistant_turns: Literal["all", "last"] = "all"
+    """Chat data (`data.messages`): train on every assistant turn, or only on the final one."""
+    grad_accum: int = Field(1, ge=1, le=MAX_BATCH)
+    """Micro-batches per optimiser step: each rank's share of `batch_size` goes through in this many forward/backward passes (less memory, the same update)."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Dtype the model's weights are loaded in (`from_pretrained(dtype=...)`); float16 trains only LoRA adapters."""
+    autocast: Literal["auto", "off", "bfloat16"] = "auto"
+    """Mixed precision of the forward pass: bfloat16 (CPU or CUDA), off, or auto (bfloat16 on CUDA, off on CPU)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (`model.gradient_checkpointing_enable`): less memory, more compute."""
+    lora: LoraSpec | None = None
+    """Train LoRA adapters (`peft`) instead of every weight; null: full fine-tuning."""
     optim: OptimConfig = OptimConfig(lr=5e-4, warmup_steps=20)
     """Optimiser (AdamW) and learning-rate schedule; `optim.lr` is the peak learning rate."""
     eval_every: int = Field(100, ge=1)
@@ -111,6 +140,16 @@ class HFTrainConfig(RunConfig):
                     )
         if self.adaptive is not None:
             adaptive_problem(self.adaptive, self.mixture)
+        if self.grad_accum > self.batch_size:
+            raise ValueError(
+                f"grad_accum ({self.grad_accum}) is more than batch_size ({self.batch_size}): "
+                "lower grad_accum or raise batch_size"
+            )
+        if self.dtype == "float16" and self.lora is None:
+            raise ValueError(
+                "dtype: float16 with full fine-tuning loses AdamW's small updates: add lora: {} "
+                "or load in bfloat16 or float32"
+            )
         problem = budget_problem(self.optim, self.steps)
         if problem:
             raise ValueError(problem)

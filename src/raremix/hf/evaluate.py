@@ -10,17 +10,17 @@ from typing import Any
 import torch
 
 from raremix.evaluate import answer_loss
-from raremix.hf.data import EvalItems, encode, pad_id
+from raremix.hf.data import EvalItems
+from raremix.hf.encode import Encoder, pad_id
 from raremix.probes import shift_labels
 
 
 @torch.no_grad()
 def generate(
-    model: torch.nn.Module, tok: Any, prompts: list[str], max_new: int, device: torch.device
+    model: torch.nn.Module, tok: Any, ids: list[list[int]], max_new: int, device: torch.device
 ) -> list[str]:
-    """Greedy continuations of `prompts` up to eos (left-padded batch, one `generate` call)."""
-    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-    ids = [bos + p for p in tok(prompts, add_special_tokens=False)["input_ids"]]
+    """Greedy continuations of the prompts `ids` up to eos (left-padded batch, one
+    `generate` call; the prompts as `Encoder.prompt_tokens` makes them)."""
     width, pad = max(len(i) for i in ids), pad_id(tok)
     batch = torch.tensor([[pad] * (width - len(i)) + i for i in ids], device=device)  # (B, T)
     mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids], device=device)
@@ -43,23 +43,26 @@ def generate(
 @torch.no_grad()
 def evaluate_hf(
     model: torch.nn.Module,
-    tok: Any,
+    encoder: Encoder,
     items: Mapping[str, EvalItems],
     device: torch.device,
     max_new_tokens: int,
-    max_length: int,
 ) -> dict[str, dict[str, float]]:
     """{task: {"acc", "loss", "n"[, baselines]}} on each task's held-out items: the model's
     scores, how many items, and a synthetic task's baselines on them."""
     was_training = model.training
     model.eval()
     results: dict[str, dict[str, float]] = {}
+    tok = encoder.tok
     for name, it in items.items():
-        ids, mask, labels = encode(tok, it.prompts, it.responses, max_length)
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits  # (B, T, V)
-        loss = answer_loss(logits, shift_labels(labels).to(device)).item()
+        examples = it.examples()
+        batch = encoder.encode(examples)
+        ids, mask = batch.ids.to(device), batch.mask.to(device)
+        logits = model(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
+        loss = answer_loss(logits, shift_labels(batch.labels).to(device)).item()
         longest = max(len(r) for r in tok(it.responses, add_special_tokens=False)["input_ids"])
-        outs = generate(model, tok, it.prompts, min(max_new_tokens, longest + 2), device)
+        prompts = [encoder.prompt_tokens(ex) for ex in examples]
+        outs = generate(model, tok, prompts, min(max_new_tokens, longest + 2), device)
         acc = float(it.judge(outs).mean())
         results[name] = {"acc": acc, "loss": loss, "n": float(len(it)), **it.baselines}
     model.train(was_training)

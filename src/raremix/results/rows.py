@@ -13,7 +13,7 @@ import contextlib
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,7 @@ class MetricWriter:
 
     `run` defaults to the id of the file's directory (`run_id_of_dir`).
     Opening repairs a torn last line left by a crash. Use as a context manager or `close()`.
+    `listeners` are called with each batch of rows once it is on disk (trackers).
     """
 
     def __init__(self, path: str | Path, run: str | None = None) -> None:
@@ -76,6 +77,7 @@ class MetricWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
         self._file = self._open()
+        self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
 
     def _open(self) -> io.FileIO:
         # unbuffered: a failed write leaves no bytes in a buffer to land later, mid-file
@@ -101,10 +103,8 @@ class MetricWriter:
 
         A failed write (disk full, permission denied) is one `RaremixError`, and the
         file is cut back to the rows before this call: no torn line is left mid-file."""
-        batch = [rows] if isinstance(rows, Mapping) else list(rows)
-        data = memoryview(
-            "".join(json.dumps(metric_row(r, self.run)) + "\n" for r in batch).encode()
-        )
+        batch = [metric_row(r, self.run) for r in ([rows] if isinstance(rows, Mapping) else rows)]
+        data = memoryview("".join(json.dumps(r) + "\n" for r in batch).encode())
         end = self._file.seek(0, os.SEEK_END)
         try:
             while data:
@@ -116,6 +116,8 @@ class MetricWriter:
                 f"cannot append metric rows to {self.path} ({err.strerror or err}); the rows "
                 "written before are intact: free disk space or fix permissions, then rerun to resume"
             ) from None
+        for listener in self.listeners:
+            listener(batch)
 
     def log(self, step: int, task: str, metric: str, value: float) -> None:
         """Append one row for this writer's run."""

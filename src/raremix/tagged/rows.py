@@ -4,6 +4,8 @@ A row is valid when its task is a non-empty string, its prompt a string (possibl
 empty) and its response a non-blank string — or, with a messages field, a list of
 {role, content} turns ending in a non-blank assistant turn. `Rows` collects the valid
 ones as Arrow tables and raises on (or, with skip_invalid, sets aside) the others.
+Chat rows also keep their whole conversation, as JSON text in a `messages` column, so a
+trainer can learn every assistant turn (`raremix.hf.encode`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Rows:
         self.response: list[str] = []
         self.file: list[str] = []
         self.line: list[int] = []
+        self.messages: list[str] = []  # chat rows: the whole conversation as JSON
         self.rejected: list[dict[str, Any]] = []
         self.chunks: list[pa.Table] = []  # rows so far, as tables, in input order
 
@@ -46,7 +49,8 @@ class Rows:
         if isinstance(checked, str):
             self.reject(file, line, unit, checked, raw)
             return
-        for role, text in zip(("task", "prompt", "response"), checked, strict=True):
+        *texts, chat = checked
+        for role, text in zip(("task", "prompt", "response"), texts, strict=True):
             if not _is_utf8(text):
                 reason = (
                     f"the {role} holds a lone surrogate (an unpaired \\uD800-\\uDFFF escape), "
@@ -59,6 +63,8 @@ class Rows:
         self.response.append(checked[2])
         self.file.append(file)
         self.line.append(line)
+        if chat is not None:
+            self.messages.append(chat)
 
     def reject(self, file: str, line: int, unit: str, reason: str, raw: Any) -> None:
         if not self.spec.skip_invalid:
@@ -86,7 +92,9 @@ class Rows:
             raise ValueError(f"{label} is empty: fill it in")
         return value
 
-    def _check(self, obj: Mapping[str, Any]) -> tuple[str, str, str] | str:
+    def _check(self, obj: Mapping[str, Any]) -> tuple[str, str, str, str | None] | str:
+        """(task, prompt, response, the conversation as JSON for chat rows), or the reason
+        the row is invalid."""
         try:
             task = self._text(obj, "task", empty_ok=False)
             if self.spec.messages is None:
@@ -94,6 +102,7 @@ class Rows:
                     task,
                     self._text(obj, "prompt", empty_ok=True),
                     self._text(obj, "response", empty_ok=False),
+                    None,
                 )
             name = self.spec.messages
             if name not in obj:
@@ -113,7 +122,8 @@ class Rows:
         if isinstance(split, str):
             return f"'{name}' {split}"
         turns, reply = split
-        return task, self.render(turns), reply
+        chat = json.dumps([*turns, {"role": "assistant", "content": reply}], ensure_ascii=False)
+        return task, self.render(turns), reply, chat
 
     def add_valid(self, table: pa.Table) -> None:
         """Append rows already known to be valid (task, prompt, response, file, line)."""
@@ -130,10 +140,16 @@ class Rows:
                         "response": pa.array(self.response, pa.string()),
                         "file": pa.array(self.file, pa.string()),
                         "line": pa.array(self.line, pa.int64()),
+                        **self._messages(self.messages),
                     }
                 )
             )
             self.task, self.prompt, self.response, self.file, self.line = [], [], [], [], []
+            self.messages = []
+
+    def _messages(self, values: list[str]) -> dict[str, pa.Array]:
+        """The `messages` column of chat rows; nothing for prompt/response rows."""
+        return {} if self.spec.messages is None else {"messages": pa.array(values, pa.string())}
 
     def drain(self) -> tuple[list[pa.Table], list[dict[str, Any]]]:
         """The valid rows (as tables) and the rejected rows collected since the last
@@ -146,7 +162,8 @@ class Rows:
     def table(self) -> pa.Table:
         self._flush()
         if not self.chunks:
-            return pa.table({c: pa.array([], t) for c, t in COLUMNS.items()})
+            empty = {c: pa.array([], t) for c, t in COLUMNS.items()}
+            return pa.table({**empty, **self._messages([])})
         return pa.concat_tables(self.chunks).combine_chunks()
 
 
