@@ -24,7 +24,7 @@ from raremix.report.plots_curves import (
 )
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import final_table, load_study, task_curves
-from raremix.studies.scale.verdict import group_summary, per_run
+from raremix.studies.summary import group_summary, per_run
 
 # 12k · upweight: seeds at 0.99, 1.0, 1.0 (fake seeds add 0.01 each, capped at 1), so
 # mean + sd passes 1; 100k · upweight at 0.75 sits just above compare's heuristic (0.73)
@@ -73,7 +73,7 @@ def test_frontier_draws_each_seed_beside_its_mean_and_clips_at_one(
     groups, runs = group_summary(final), per_run(final)
     top = groups[groups.group == "12k · upweight"].iloc[0]
     assert top.rare_mean + top.rare_sd > 1.0  # an unclipped bar would pass 1
-    fig = frontier_figure(groups, "fake", None, runs)
+    fig = frontier_figure(groups, "fake", runs)
     for ax, role in zip(fig.axes, ("rare", "common"), strict=True):
         points = np.concatenate(seeds_of(ax))
         assert len(points) == len(runs) == 4 * len(SEEDS)

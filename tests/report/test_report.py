@@ -38,7 +38,7 @@ def test_report_of_a_real_study(reported: tuple[Path, str]) -> None:
     assert n_probe >= 5
     assert len(images(html)) == 3 + n_probe  # frontier, rare-task curves, per-task curves
     assert "http://" not in html and "https://" not in html and "<link" not in html
-    assert "Scale-equivalence factor" in html and html.count("How to read this") >= 3
+    assert "Compute-equivalence: " in html and html.count("How to read this") >= 3
     assert "<details>" in html and "batch_size: 32" in html  # the base config, collapsed
     assert "12k · natural" in html and "Runs" in html and "wall time" in html
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)

@@ -181,6 +181,47 @@ def fake_study(
     return root
 
 
+def onset_study(
+    root: Path,
+    onsets: dict[tuple[str, str], list[int | None]],
+    common: dict[tuple[str, str], float] | None = None,
+) -> Path:
+    """A scale-vs-mix study dir whose rare task (compare) is learned at known steps.
+
+    `onsets[size, mix]` lists one onset step per seed (None: never): compare's acc is 0.1
+    before it and 0.95 from it on; the common tasks sit at `common[size, mix]` (0.95 if
+    unnamed) throughout. Sizes 12k (12,000 params) and 100k (96,000); 1,000 steps, one
+    evaluation every 100, FLOPs = 6,000 × params per step.
+    """
+    params = {"12k": 12_000, "100k": 96_000}
+    store = ResultStore(root / "store")
+    for (size, mix), steps_at in onsets.items():
+        for seed, onset in enumerate(steps_at):
+            top = (common or {}).get((size, mix), 0.95)
+            rows = []
+            for step in range(0, 1001, 100):
+                learned = onset is not None and step >= onset
+                for task in ("compare", "copy", "inc"):
+                    acc = (0.95 if learned else 0.1) if task == "compare" else top
+                    rows += [{"step": step, "task": task, "metric": "acc", "value": acc},
+                             {"step": step, "task": task, "metric": "loss", "value": 2 - acc}]  # fmt: skip
+            info = {
+                "study": "scale-vs-mix", "model_size": size, "mixture": mix, "seed": str(seed),
+                "wall_s": 1.0, "config": _config(size, mix, seed, steps=1000),
+                "params": params[size], "flops": params[size] * 6.0e6, "steps": 1000,
+            }  # fmt: skip
+            store.add_run(f"{size}-{mix}-{seed}", info, rows)
+    seeds = list(range(max(len(v) for v in onsets.values())))
+    spec = {
+        "name": "scale-vs-mix",
+        "base": _config("12k", "natural", 0, steps=1000),
+        "axes": {"model.size": sorted({s for s, _ in onsets}), "seed": seeds,
+                 "mixture": {m: {} for m in sorted({m for _, m in onsets})}},
+    }  # fmt: skip
+    (root / "study.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return root
+
+
 def injection_study(root: Path, acc: dict[tuple[str, str], float]) -> Path:
     """An injection study dir: rare tasks compare and modadd at explicit rates, one seed."""
     rates = {"1/10 batches": 0.0015625, "2/batch": 0.03125, "8/batch": 0.125}

@@ -1,10 +1,12 @@
-"""Study analysis: final tables from a real tiny study, verdicts, the scale-equivalence factor."""
+"""Study analysis: final tables from a real tiny study, verdicts, the compute-equivalence."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import math
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +21,13 @@ from raremix.studies.analysis_final import (
     common_accuracy,
     final_table,
     forgetting_events,
+    load_results,
     load_study,
 )
+from raremix.studies.equivalence import compute_equivalence, declared_target, target_times
 from raremix.studies.registry import STUDIES
 from raremix.studies.runner import ANALYZERS, DEFAULT_ANALYZER, RUN_FNS, resolve_run_fn
-from raremix.studies.scale.verdict import scale_equivalence
+from raremix.studies.scale.verdict import scale_verdict
 from raremix.studies.spec import load_spec
 from raremix.tasks import in_heldout
 
@@ -40,43 +44,60 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny.real_study(tmp_path_factory)
 
 
-# --- the scale-equivalence factor: a pure function, by hand -----------------------------
+# --- the compute-equivalence in the scale verdict: onsets known by construction ----------
+
+ONSETS = [300, 400, 500, 400, 300, 500]
+"""Six seeds' onset steps: Kaplan–Meier median 400, spread 300-500."""
 
 
-def test_scale_equivalence_interpolates_in_log_params() -> None:
-    # natural curve 0.2 @ 10k, 0.6 @ 40k, 0.9 @ 160k; target 0.75 is half-way up the
-    # second segment, so half-way in log(params): sqrt(40k·160k) = 80k → 8×
-    eq = scale_equivalence([10_000, 40_000, 160_000], [0.2, 0.6, 0.9], 0.75)
-    assert eq.status == "reached"
-    assert eq.factor == pytest.approx(8.0) and eq.params_at_target == pytest.approx(80_000)
-    assert eq.largest_factor == pytest.approx(16.0) and eq.describe() == "8.0×"
+def _equivalence_line(lines: list[str]) -> str:
+    return next(line for line in lines if line.startswith("Compute-equivalence: "))
 
 
-def test_scale_equivalence_unsorted_input_and_node_hits() -> None:
-    eq = scale_equivalence([40_000, 10_000], [0.6, 0.2], 0.6)  # reaches it exactly at 40k
-    assert eq.status == "reached" and eq.factor == pytest.approx(4.0)
-    eq = scale_equivalence([10_000, 20_000], [0.2, 0.6], 0.4)
-    assert eq.factor == pytest.approx(math.sqrt(2))
+def test_a_designed_mix_k_times_cheaper_in_flops_gives_k_with_a_ci(tmp_path: Path) -> None:
+    # the 8x larger natural model and the small up-weighted one learn at the same steps, so
+    # the designed mix needs 1/8 of the FLOPs; the small natural model never learns
+    onsets = {("12k", "natural"): [None] * 6, ("100k", "natural"): ONSETS,
+              ("12k", "upweight"): ONSETS}  # fmt: skip
+    v = analyze_study(tiny.onset_study(tmp_path, onsets), echo=False)
+    line = _equivalence_line(v.lines)
+    ratio, lo, hi = map(
+        float, re.findall(r"^Compute-equivalence: ([\d.]+)× \[([\d.]+)×, ([\d.]+)×\]", line)[0]
+    )
+    assert ratio == pytest.approx(8.0) and 1 < lo < 8 < hi  # seed spread widens it, not past 1
+    assert "indistinguishable" not in line
+    assert "cheapest natural-mix option (100k · natural, 2.30e+11 FLOPs)" in line  # 96k·6k·400
+    assert "cheapest designed option (12k · upweight, 2.88e+10 FLOPs)" in line
+    assert "(the default: the study declares no hypotheses.target)" in line
+    assert "12k · natural not reached by half its seeds (0 of 6 reached it)" in line
+    assert "→ compute-equivalence 8× [" in v.headline
 
 
-def test_scale_equivalence_first_segment_wins_on_a_non_monotone_curve() -> None:
-    eq = scale_equivalence([1, 10, 100, 1000], [0.1, 0.5, 0.2, 0.9], 0.3)
-    assert eq.factor == pytest.approx(10**0.5)  # between 1 and 10, not between 100 and 1000
+def test_identical_arms_are_indistinguishable(tmp_path: Path) -> None:
+    onsets = {("12k", "natural"): ONSETS, ("100k", "natural"): [None] * 6,
+              ("12k", "upweight"): ONSETS}  # fmt: skip
+    v = analyze_study(tiny.onset_study(tmp_path, onsets), echo=False)
+    assert _equivalence_line(v.lines).startswith("Compute-equivalence: ≈ (indistinguishable) 1× [")
+    assert "→ compute-equivalence ≈ (indistinguishable) 1× [" in v.headline
 
 
-def test_scale_equivalence_already_reached_and_never_reached() -> None:
-    eq = scale_equivalence([25_000, 100_000], [0.8, 0.9], 0.7)
-    assert (eq.status, eq.factor) == ("already", 1.0) and "no gain" in eq.describe()
-    eq = scale_equivalence([25_000, 100_000, 400_000], [0.3, 0.5, 0.6], 0.9)
-    assert eq.status == "never" and math.isinf(eq.factor) and math.isnan(eq.params_at_target)
-    assert eq.describe() == "> 16.0× (the largest tried)"
-
-
-def test_scale_equivalence_rejects_bad_input() -> None:
-    with pytest.raises(RaremixError, match="positive"):
-        scale_equivalence([0, 10], [0.1, 0.2], 0.5)
-    with pytest.raises(RaremixError, match="equal-length"):
-        scale_equivalence([1, 10], [0.1], 0.5)
+def test_the_target_holds_the_common_tasks_to_their_natural_level(tmp_path: Path) -> None:
+    # up-weighting teaches the small model the rare task at once but drops its common tasks
+    # to 0.5: by the default target (within 0.05 of natural) it never gets there
+    onsets = {("12k", "natural"): [None] * 4, ("100k", "natural"): ONSETS[:4],
+              ("12k", "upweight"): [200] * 4}  # fmt: skip
+    study = tiny.onset_study(tmp_path, onsets, common={("12k", "upweight"): 0.5})
+    line = _equivalence_line(analyze_study(study, echo=False).lines)
+    assert line.startswith("Compute-equivalence: 0× [0×, 0×] ")
+    assert "the cheapest designed option (none reached it)" in line
+    # a declared target that tolerates the loss (0.95 − 0.5 ≤ 0.5) counts it: 8× the params at
+    # twice the steps (400 vs 200) is 16×
+    results = load_results(study)
+    spec = {**results.spec, "hypotheses": {"target": {"tolerance": 0.5}}}
+    v = scale_verdict(replace(results, spec=spec), tmp_path / "declared")
+    line = _equivalence_line(v.lines)
+    assert line.startswith("Compute-equivalence: 16× [") and "within 0.5 of its" in line
+    assert "declares no hypotheses.target" not in line
 
 
 def test_forgetting_events() -> None:
@@ -201,9 +222,15 @@ def test_verdict_json_has_every_field_from_the_runs(study: Path) -> None:
     nat12 = final[(final.group == "12k · natural") & (final.role == "rare")].acc.mean()
     assert f"12k {nat12:.2f}" in v.headline  # the numbers come from the runs
     assert any(line.startswith("Larger vs smaller on the natural mix") for line in v.lines)
-    assert any(
-        line.startswith("Scale-equivalence factor") and "log(params)" in line for line in v.lines
+    # the compute-equivalence the verdict prints is the one its runs give; one seed per arm
+    # leaves no interval to claim
+    results = load_results(study)
+    rule, target = declared_target(results.spec)
+    eq = compute_equivalence(
+        target_times(results.curves, results.final, results.runs, rule, target)
     )
+    assert _equivalence_line(v.lines).startswith(f"Compute-equivalence: {eq.text()} = ")
+    assert "no CI" in eq.text() or "undefined" in eq.text()
     assert all((study / "analysis" / f["file"]).exists() for f in v.figures)
 
 
@@ -213,8 +240,11 @@ def test_verdict_json_has_every_field_from_the_runs(study: Path) -> None:
 def test_scale_verdict_on_a_known_study(tmp_path: Path) -> None:
     accs = {("12k", "natural"): 0.3, ("100k", "natural"): 0.9, ("12k", "upweight"): 0.6}
     v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs), echo=False)
-    # natural 0.305 @ 12k → 0.905 @ 96k (8×); the target 0.605 is at half-way: √8 ≈ 2.8×
-    assert "worth ≈ 2.8× scale" in v.headline
+    # 100k natural learns at step 600 (both seeds); up-weighted 12k (0.6) never does
+    assert (
+        "→ compute-equivalence 0× [0×, 0×]: cheapest designed none reached the target vs "
+        "cheapest natural 100k · natural" in v.headline
+    )
     # each difference is a test with a CI; 2 seeds per arm cannot reach p < 0.05 (1/3 at best)
     assert v.lines[0].startswith("Larger vs smaller on the natural mix: rare acc 100k")
     assert "+0.60 [+0.57, +0.63], p = 0.333 (permutation (exact, 6 splits)" in v.lines[0]
@@ -241,8 +271,10 @@ def test_scale_verdict_says_plainly_when_the_effect_is_absent(tmp_path: Path) ->
     accs = {("12k", "natural"): 0.5, ("100k", "natural"): 0.52, ("12k", "upweight"): 0.9}
     v = analyze_study(tiny.fake_study(tmp_path, rare_acc=accs), echo=False)
     assert "+0.02 [-0.01, +0.05], p = 0.333" in v.lines[0]  # no effect, and a CI that says so
-    assert "> 8.0× scale (the largest tried), though not told apart from that model" in v.headline
-    assert "too few for an exact test" in v.lines[2]
+    # only the up-weighted 12k learns it: the natural mix never gets there at either size
+    assert "→ compute-equivalence ∞ [∞, ∞]: cheapest designed 12k · upweight" in v.headline
+    assert "12k · upweight 4.32e+10 FLOPs (2 of 2 reached it)" in v.lines[2]
+    assert "100k · natural not reached by half its seeds (0 of 2 reached it)" in v.lines[2]
 
 
 def test_injection_thresholds(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from raremix.configbase import load, packaged_configs
 from raremix.errors import RaremixError
 from raremix.results.onset import LearnedRule
 from raremix.stats import logrank
-from raremix.studies.equivalence import Target, compute_equivalence, km_median
+from raremix.studies.equivalence import Target, compute_equivalence, is_natural, km_median
 from raremix.studies.flops_to_learn import compare_flops_to_learn, onset_table
 from raremix.studies.hypotheses import Declaration
 from raremix.studies.views import ArmView
@@ -109,6 +109,22 @@ def test_compute_equivalence_prices_the_cheapest_option_on_each_side() -> None:
     assert eq.natural == "natural-big" and eq.designed == "upweight-small"
     assert eq.ratio == pytest.approx(8e9 / 1e9) and eq.ci[0] > 1
     assert not eq.indistinguishable
+
+
+def test_one_seed_in_an_arm_gives_a_ratio_without_a_ci() -> None:
+    eq = compute_equivalence(_times({"natural": (True, [4e9], [True]),
+                                     "designed": (False, [1e9, 2e9], [True, True])}))  # fmt: skip
+    assert eq.ratio == pytest.approx(2.0) and all(math.isnan(x) for x in eq.ci)
+    assert eq.text() == "≈ (indistinguishable: an arm has one seed, so no CI) 2×"
+
+
+def test_a_spaced_or_stratified_draw_is_a_designed_mix() -> None:
+    sources = [{"name": "copy", "size": 100}, {"name": "compare", "size": 3}]
+    assert is_natural({"mixture": {"strategy": "natural", "sources": sources}})
+    spaced = [sources[0], {**sources[1], "every": 4}]
+    assert not is_natural({"mixture": {"strategy": "natural", "sources": spaced}})
+    assert not is_natural({"mixture": {"sources": sources, "mode": "stratified"}})
+    assert not is_natural({"mixture": {"strategy": "upweight", "sources": sources}})
 
 
 def test_a_view_is_the_source_run_cut_at_its_cap() -> None:

@@ -114,13 +114,11 @@ def seed_offsets(runs: pd.DataFrame) -> dict[str, float]:
 def frontier_figure(
     groups: pd.DataFrame,
     study: str = "",
-    target: tuple[float, float, str] | None = None,
     runs: pd.DataFrame | None = None,
 ) -> Figure:
     """Rare- (left) and common-task (right) acc, mean ± sd over seeds (bars clipped to [0, 1]),
-    vs params; one line per mix. `runs` (`analysis_scale.per_run`) adds each seed as a point
-    beside its group's mean. `target` = (acc, params where natural reaches it or nan, label)
-    draws the scale-equivalence read-off."""
+    vs params; one line per mix. `runs` (`studies.summary.per_run`) adds each seed as a point
+    beside its group's mean."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained", sharey=True)
     order = mix_order(groups)
     colors = mix_colors(order)
@@ -143,16 +141,6 @@ def frontier_figure(
         ax.set_title(f"{role}-task accuracy", fontsize=10)
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-    if target is not None:
-        acc, at, label = target
-        ax = axes[0]
-        right = at if np.isfinite(at) else groups.params.max()
-        ax.plot([groups.params.min(), right], [acc, acc], ":", color="black", lw=1)
-        below = acc > 0.8  # keep the label inside the axes and off the lines above
-        ax.annotate(label, (groups.params.min(), acc), xytext=(4, -12 if below else 5),
-                    textcoords="offset points", fontsize=8)  # fmt: skip
-        if np.isfinite(at):
-            ax.plot([at], [acc], marker="*", ms=12, color="black", ls="none")
     axes[0].set_ylabel("held-out accuracy (mean of last 3 evals)")
     axes[0].legend(title="mix", fontsize=8)
     seeds = "; circles: single seeds" if runs is not None else ""

@@ -37,7 +37,7 @@ from raremix.studies.analysis import (
     outcome_row,
 )
 from raremix.studies.analysis_final import LAST_EVALS, StudyResults
-from raremix.studies.scale.verdict import best_designed, group_summary
+from raremix.studies.summary import best_designed, group_summary
 
 FIGURES = "figures"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from raremix.stats import wilson
-from raremix.studies.scale.verdict import pm, strongest_baseline
+from raremix.studies.summary import pm, strongest_baseline
 
 ABOVE, WITHIN, NOT_ABOVE = "above", "≈ within CI", "⚠ not above"
 """How an accuracy stands against its task's strongest baseline."""

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 
 from raremix.figures.plots import SEED_POINT, SEEDS_GID, mix_colors, params_axis, seed_offsets
 from raremix.studies.analysis_final import LAST_EVALS, forgetting_events
-from raremix.studies.scale.verdict import strongest_baseline
+from raremix.studies.summary import strongest_baseline
 
 STYLES = ("-", "--", ":", "-.")
 DROP = 0.2

@@ -10,8 +10,10 @@ needs the Kaplan–Meier median of those times. The compute-equivalence is
 so 4× says the best designed mix reaches the target with a quarter of the compute the
 best of bigger / longer needs. Its CI resamples seeds within every arm (scipy's
 bootstrap, percentile); a CI that includes 1 is printed "≈ (indistinguishable)".
-This replaces the scale-equivalence factor, which compared mean accuracies at equal
-tokens and ignored what the designed mix cost the common tasks.
+It replaced the scale-equivalence factor, which compared mean accuracies at equal tokens
+and ignored what the designed mix cost the common tasks. A study that declares no
+`hypotheses.target` gets the default `Target()`: each run's rare tasks learned by the
+declared (else default) rule, each common task within 0.05 of its natural-mix level.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field
 
-from raremix.configbase import Config
+from raremix.configbase import Config, load
 from raremix.errors import RaremixError, unknown
 from raremix.results.onset import LearnedRule, onset_index
 
@@ -44,14 +46,36 @@ class Target(Config):
     """Each common task's accuracy may lie at most this far below its natural-mix level."""
 
 
+def declared_target(spec: dict[str, Any]) -> tuple[LearnedRule, Target]:
+    """A study's `hypotheses.learned` and `hypotheses.target` (the defaults where absent)."""
+    raw = spec.get("hypotheses") or {}
+    rule = load(LearnedRule, raw.get("learned") or {}, "hypotheses.learned")
+    target = load(Target, raw.get("target") or {}, "hypotheses.target")
+    return rule, target
+
+
+def target_text(target: Target, rule: LearnedRule, rare: list[str]) -> str:
+    """The target in words, e.g. 'compare learned (acc ≥ 0.9 at 2 consecutive evaluations)
+    and each common task within 0.05 of its natural-mix level at that size'."""
+    return (
+        f"{', '.join(target.rare or rare)} learned (acc ≥ {rule.threshold} at "
+        f"{rule.consecutive} consecutive evaluations) and each common task within "
+        f"{target.tolerance} of its natural-mix level at that size"
+    )
+
+
 def is_natural(config: dict[str, Any] | str) -> bool:
-    """A run on the natural mix: strategy natural (or none), no schedule, curriculum or adaptive rule."""
+    """A run on the natural mix: strategy natural (or none), drawn i.i.d. (no stratified mode,
+    no source spaced by `every`/`window`), no schedule, curriculum or adaptive rule."""
     c = json.loads(config) if isinstance(config, str) else config
     mix = c.get("mixture") or {}
     if not isinstance(mix, dict):
         return False
+    sources = [s for s in mix.get("sources") or [] if isinstance(s, dict)]
     return (
         mix.get("strategy") in (None, "natural")
+        and mix.get("mode", "iid") == "iid"
+        and not any(s.get("every") or s.get("window") for s in sources)
         and not mix.get("schedule")
         and not mix.get("curriculum")
         and not c.get("adaptive")
@@ -158,6 +182,8 @@ class ComputeEquivalence:
         if math.isnan(self.ratio):
             return "undefined (no option reached the target)"
         lo, hi = self.ci
+        if math.isnan(lo) or math.isnan(hi):
+            return f"≈ (indistinguishable: an arm has one seed, so no CI) {_x(self.ratio)}"
         said = f"{_x(self.ratio)} [{_x(lo)}, {_x(hi)}]"
         return f"≈ (indistinguishable) {said}" if self.indistinguishable else said
 

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from raremix.configbase import load
 from raremix.results.onset import LearnedRule
 from raremix.results.store import label_column
 from raremix.stats import Outcome
@@ -28,6 +27,7 @@ from raremix.studies.equivalence import (
     ComputeEquivalence,
     Target,
     compute_equivalence,
+    declared_target,
     is_natural,
     target_times,
 )
@@ -44,13 +44,6 @@ def equivalence_outcome(eq: ComputeEquivalence) -> Outcome:
     if hi < 1:
         return "contradicted"
     return "inconclusive"
-
-
-def _declared(spec: dict[str, Any]) -> tuple[LearnedRule, Target]:
-    raw = spec.get("hypotheses") or {}
-    rule = load(LearnedRule, raw.get("learned") or {}, "hypotheses.learned")
-    target = load(Target, raw.get("target") or {}, "hypotheses.target")
-    return rule, target
 
 
 def _slices(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -70,7 +63,7 @@ def _reference(runs: pd.DataFrame) -> str:
 def bigger_longer_verdict(results: StudyResults, out: Path) -> Verdict:
     """The verdict of a bigger-longer-remixed study; draws `figures/km_flops.png`."""
     runs, curves, final = results.runs, results.curves, results.final
-    rule, target = _declared(results.spec)
+    rule, target = declared_target(results.spec)
     rows: list[list[Any]] = []
     lines: list[str] = []
     panels: list[tuple[str, pd.DataFrame, dict[str, dict[str, Any]], str]] = []

@@ -20,7 +20,7 @@ from raremix.errors import RaremixError
 from raremix.stats import Judged, claim_outcome, effect_said, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS, StudyResults
-from raremix.studies.scale.verdict import pm
+from raremix.studies.summary import pm
 
 COMPOSITIONAL = ("chain", "state", "add")
 """Tasks that compose steps: chain = reverse then inc, state = step repeated, add (carries)."""

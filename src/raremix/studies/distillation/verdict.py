@@ -25,7 +25,7 @@ from raremix.errors import RaremixError
 from raremix.stats import Judged, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import StudyResults
-from raremix.studies.scale.verdict import pm
+from raremix.studies.summary import pm
 
 MEAN = "mean"
 """The pseudo-task averaging a run's accuracy over its tasks."""

@@ -5,7 +5,7 @@ HOW_FRONTIER = (
     "and the common tasks' (right), pooled by held-out n; error bars are one sd over seeds, "
     "cut at 0 and 1. The small circles just right of each mean are the single seeds: with few "
     "seeds, read them rather than the bar. A mix that lifts the left panel without lowering the "
-    "right one protects the rare task at no cost. The dotted line is the smallest model's rare "
-    "accuracy under the best designed mix; where it meets the natural-mix line (★) is the "
-    "natural-mix model size that matches it: the scale-equivalence factor."
+    "right one protects the rare task at no cost. The figure compares accuracies at the "
+    "base budget; what each option costs in FLOPs to reach the target is the verdict's "
+    "compute-equivalence."
 )

@@ -25,7 +25,7 @@ import pandas as pd
 from raremix.stats import Judged, floor_note, judge
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import LAST_EVALS, StudyResults
-from raremix.studies.scale.verdict import per_run, pm
+from raremix.studies.summary import per_run, pm
 
 FIGURE = "figures/strategies.png"
 
