@@ -20,7 +20,7 @@ from raremix.config import (
     TaskSpec,
     adaptive_problem,
 )
-from raremix.configbase import load_file
+from raremix.configbase import Config, load_file
 from raremix.errors import unknown
 from raremix.mixture import MixtureConfig
 from raremix.mixture.adaptive import AdaptiveConfig
