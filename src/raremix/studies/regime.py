@@ -227,7 +227,7 @@ class Regime:
         )
 
     def scale_text(self) -> str:
-        """'the paper's smallest model is 1.2e+04× raremix's largest' (when both are known)."""
+        """'Scale: the paper's smallest model is 1,257× raremix's largest …' (when both are known)."""
         if self.paper is None or not self.paper.params:
             return ""
         ratio = self.paper.params[0] / self.here.params[-1]
