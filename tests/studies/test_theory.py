@@ -23,6 +23,7 @@ from raremix.studies.theory.lab import (
     utilities,
 )
 from raremix.studies.theory.plot import plot_theory
+from raremix.studies.theory.verdict import theory_verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(K=3, d=4, alpha=1.0, betas=[1.0, 0.7, 0.4], widths=[3, 12], steps=300,
@@ -83,7 +84,7 @@ def test_narrow_models_learn_the_top_n_by_utility(default_result: TheoryResult) 
     # measured over 10 seeds: every run ≥ 0.94, means ≥ 0.96
     assert (narrow.precision >= 0.85).all() and (narrow.recall >= 0.85).all()
     assert narrow.precision.mean() >= 0.9 and narrow.recall.mean() >= 0.9
-    assert "by utility: reproduced" in default_result.verdict()
+    assert "by utility: supported" in default_result.verdict()
 
 
 @pytest.mark.slow
@@ -97,9 +98,10 @@ def test_upweighting_brings_rare_features_into_a_narrow_model(
     assert "its features enter" in default_result.verdict()
 
 
-def test_verdict_says_not_reproduced_when_nothing_is_learned() -> None:
+def test_verdict_says_contradicted_when_nothing_is_learned() -> None:
     result = run_theory(TheoryConfig(**{**TINY, "steps": 2}))
-    assert "NOT reproduced" in result.verdict()
+    assert "by utility: contradicted" in result.verdict()
+    assert theory_verdict(result).finding == "contradicted"
 
 
 @pytest.mark.parametrize(

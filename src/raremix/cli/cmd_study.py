@@ -63,14 +63,18 @@ def run(
     ] = False,
 ) -> None:
     """Run every run of a study not yet done; rerun the same command to resume."""
+    from raremix.studies.regime import check_regime, spec_regime, yaml_regime
     from raremix.studies.runner import run_study
     from raremix.studies.spec import expand, load_spec, prepare_study
 
     path = resolve_config(spec, "studies", "study")
     if execute := _in_process(path):  # a lab computed in seconds, not a sweep of runs
+        yaml_regime(path)  # its regime header agrees with its declarations
         _execute(execute, path, out, quick)
         return
     study = prepare_study(load_spec(path), quick, confirm)
+    if study.regime is not None:  # the header agrees with the declared outcomes
+        check_regime(spec_regime(study), str(path))
     suffix = ("-confirm" if confirm else "") + ("-quick" if quick else "")
     out_dir = check_output_dir(out or Path("studies") / (study.name + suffix))
     console = Console()
@@ -108,25 +112,25 @@ def _execute(analysis: str, path: Path, out: Path | None, quick: bool) -> None:
 
 @study_app.command("list")
 def list_studies() -> None:
-    """List the studies that ship with raremix."""
+    """List the studies that ship with raremix, each with its regime (the paper's · here)."""
     from raremix.configbase import read_yaml
-    from raremix.studies.spec import expand, load_spec
+    from raremix.studies.regime import yaml_regime
 
     studies = packaged_configs("studies")
     if not studies:
         typer.echo("no packaged studies yet: run one from a YAML with `raremix study run PATH`")
         return
-    table = Table("study", "runs", "description")
+    table = Table("study", "runs", "regime (paper · here)", "description")
     for name, path in studies.items():
-        if _in_process(path):  # no runs to count: one in-process computation
-            description = str(read_yaml(path).get("description", "")).strip()
-            table.add_row(name, "1", f"{description} (in-process, seconds)")
-            continue
         try:
-            spec = load_spec(path)
-            table.add_row(name, str(len(expand(spec))), spec.description)
+            regime = yaml_regime(path)
         except RaremixError as err:
-            table.add_row(name, "?", f"[red]{err}[/]")
+            table.add_row(name, "?", "", f"[red]{safe(str(err))}[/]")
+            continue
+        description = str(read_yaml(path).get("description", "")).strip()
+        if _in_process(path):  # one in-process computation, no runs
+            description += " (in-process, seconds)"
+        table.add_row(name, str(regime.here.runs), safe(regime.compact()), safe(description))
     Console().print(table)
 
 

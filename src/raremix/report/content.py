@@ -37,6 +37,7 @@ from raremix.studies.analysis import (
     outcome_row,
 )
 from raremix.studies.analysis_final import LAST_EVALS, StudyResults
+from raremix.studies.regime import Regime
 from raremix.studies.summary import best_designed, group_summary
 
 FIGURES = "figures"
@@ -69,11 +70,14 @@ class Section:
 
 @dataclass
 class Report:
-    """A whole report: the verdict first, then sections."""
+    """A whole report: the regime header (a reproduction's), the verdict, then sections."""
 
     title: str
     verdict: Verdict
     sections: list[Section]
+    regime: Section | None = None
+    """The paper's regime beside raremix's, printed first (PROTOCOL §7); None: not a
+    reproduction."""
 
 
 HOW_RARE = (
@@ -152,6 +156,35 @@ def _draw(study_dir: Path, name: str, fig: Any) -> str:
     return f"{FIGURES}/{name}"
 
 
+def regime_section(regime: Regime | None) -> Section | None:
+    """The regime header as the report's first section (None when no paper is declared)."""
+    if regime is None or regime.paper is None:
+        return None
+    return Section("Regime", text=regime.lines())
+
+
+def runs_regime_section(results: StudyResults) -> Section | None:
+    """The header of a runner study: its `study.yaml`'s declared regime beside the configs
+    of the runs it reports."""
+    raw = results.spec.get("regime")
+    if not raw:
+        return None
+    import json
+
+    from raremix.configbase import load
+    from raremix.studies.regime import PaperRegime, runs_regime
+    from raremix.studies.registry import study_record
+
+    where = f"{results.study_dir}/study.yaml"
+    paper = load(PaperRegime, raw, f"{where}: regime")
+    tests = (results.spec.get("hypotheses") or {}).get("tests") or []
+    configs = [json.loads(c) for c in results.runs["config"] if isinstance(c, str) and c != "{}"]
+    if not configs:  # runs recorded without their config: nothing to compute raremix's side from
+        return None
+    models = study_record(results.spec.get("analysis")).models_fn()
+    return regime_section(runs_regime(paper, configs, models, [t.get("regime") for t in tests]))
+
+
 def study_report(study_dir: Path, verdict: Verdict, results: StudyResults) -> Report:
     """The report of a runner study, from the study read once (`load_results`)."""
     from raremix.studies.registry import study_record
@@ -206,7 +239,8 @@ def study_report(study_dir: Path, verdict: Verdict, results: StudyResults) -> Re
         sections.append(
             Section("Base run config", details=("the study's base config (YAML)", dump))
         )
-    return Report(f"raremix report: {study.name}", verdict, sections)
+    regime = runs_regime_section(study)
+    return Report(f"raremix report: {study.name}", verdict, sections, regime)
 
 
 def _mechanism(study_dir: Path, metrics: pd.DataFrame, runs: pd.DataFrame) -> list[Figure]:

@@ -84,6 +84,7 @@ def to_html(report: Report, root: Path) -> str:
     lines = "".join(f"<li>{escape(line)}</li>" for line in v.lines)
     body = [
         f"<h1>{escape(report.title)}</h1>",
+        _html_section(report.regime, root) if report.regime else "",
         f"<p>{escape(v.title)}</p>",
         f'<div class="headline">{escape(v.headline)}</div>',
         _html_table(v.table) if v.table.get("columns") else "",
@@ -134,24 +135,31 @@ def _md_table(table: dict[str, list[Any]]) -> list[str]:
 def to_markdown(report: Report) -> str:
     """The report as Markdown; figures are linked relative to the study dir."""
     v = report.verdict
-    out = [f"# {_md(report.title)}", "", _md(v.title), "", f"> **{_md(v.headline)}**", ""]
+    out = [f"# {_md(report.title)}", ""]
+    out += _md_section(report.regime) if report.regime else []
+    out += [_md(v.title), "", f"> **{_md(v.headline)}**", ""]
     if v.table.get("columns"):
         out += _md_table(v.table)
     out += [f"- {_md(line)}" for line in v.lines] + [""]
     for s in report.sections:
-        out += [f"## {_md(s.title)}", ""]
-        for t in s.text:
-            out += [_md(t), ""]
-        if s.table:
-            out += _md_table(s.table)
-        for f in s.figures:
-            link = quote(f.file)  # a file name cannot end the link or start markup
-            out += [f"![{_md(f.caption)}]({link})", "", f"*{_md(f.caption)}*", ""]
-            if f.how:
-                out += [f"How to read this: {_md(f.how)}", ""]
-        if s.details:
-            summary, text = s.details
-            fence = _fence(text)
-            out += [f"<details><summary>{escape(summary)}</summary>", "", f"{fence}yaml",
-                    text.rstrip(), fence, "", "</details>", ""]  # fmt: skip
+        out += _md_section(s)
     return "\n".join(out)
+
+
+def _md_section(s: Section) -> list[str]:
+    out = [f"## {_md(s.title)}", ""]
+    for t in s.text:
+        out += [_md(t), ""]
+    if s.table:
+        out += _md_table(s.table)
+    for f in s.figures:
+        link = quote(f.file)  # a file name cannot end the link or start markup
+        out += [f"![{_md(f.caption)}]({link})", "", f"*{_md(f.caption)}*", ""]
+        if f.how:
+            out += [f"How to read this: {_md(f.how)}", ""]
+    if s.details:
+        summary, text = s.details
+        fence = _fence(text)
+        out += [f"<details><summary>{escape(summary)}</summary>", "", f"{fence}yaml",
+                text.rstrip(), fence, "", "</details>", ""]  # fmt: skip
+    return out

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from raremix.report.content import Report
     from raremix.studies.analysis import Verdict
     from raremix.studies.analysis_final import StudyResults
+    from raremix.studies.regime import ModelsFn
 
 TRAINER_RUN_FN = "raremix.trainer:run_config"
 
@@ -58,6 +59,9 @@ class Study:
     """'module:function', a `ReportFn` replacing the runner study's report (None: that one)."""
     execute: str | None = None
     """'module:function', an `ExecuteFn`: the study runs in-process, not as a sweep of runs."""
+    models: str = "raremix.studies.regime:train_config_models"
+    """'module:function', a `ModelsFn`: one run's config → the models it trains (parameters,
+    tokens), for the regime header; an in-process study's gets its whole YAML."""
 
     def verdict_fn(self) -> VerdictFn:
         """The verdict function."""
@@ -75,6 +79,11 @@ class Study:
     def execute_fn(self) -> ExecuteFn | None:
         """The in-process lab, if the study is one."""
         return _resolve(self.execute) if self.execute else None
+
+    def models_fn(self) -> ModelsFn:
+        """The function listing the models one run trains (the regime header's side)."""
+        fn: ModelsFn = _resolve(self.models)
+        return fn
 
     def check_config(self, config: dict[str, Any], where: str) -> None:
         """Validate one run's config as `config_type` (a one-line RaremixError otherwise)."""

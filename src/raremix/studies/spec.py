@@ -26,6 +26,7 @@ from pydantic import Field, field_validator
 from raremix.configbase import Config, load_file, read_yaml
 from raremix.errors import RaremixError, did_you_mean
 from raremix.studies.hypotheses import Declaration
+from raremix.studies.regime import PaperRegime
 
 AxisValues = list[Any] | dict[str, Any]
 
@@ -92,6 +93,8 @@ class StudySpec(Config):
     """Which registered analysis judges the study (`raremix.studies.registry`; default: scale)."""
     hypotheses: Declaration | None = None
     """The pre-registered hypotheses, α, seeds and thresholds (docs/statistics.md)."""
+    regime: PaperRegime | None = None
+    """The reproduced paper's regime, printed beside raremix's (computed) atop the report."""
     quick: QuickVariant | None = None
     """A smaller variant for `--quick` smoke runs."""
 

@@ -9,5 +9,6 @@ STUDIES = [
         "raremix.studies.distillation.run:run_distill",
         eval_seed_key=None,
         config_type="raremix.studies.distillation.run:DistillConfig",
+        models="raremix.studies.distillation.run:distill_models",
     )
 ]

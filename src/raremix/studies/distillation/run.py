@@ -32,6 +32,7 @@ from raremix.configbase import Config, load
 from raremix.errors import RaremixError
 from raremix.schedules import budget_problem
 from raremix.studies.distillation.teacher import LABEL_KEYS, TeacherCache, true_labelled
+from raremix.studies.regime import Trained, trained
 
 LOSSES = ("hard", "soft", "margin")
 TEACHERS_DIR = "teachers"
@@ -280,6 +281,13 @@ def train_student(
 
     state = run(cfg.student_config(), run_dir, build)
     return state.model, {**state.facts, "steps": state.step}
+
+
+def distill_models(config: dict[str, Any]) -> list[Trained]:
+    """The model one run trains, for the regime header: the teacher (role teacher; cached,
+    trained once per seed) or the student."""
+    cfg = load(DistillConfig, config, "distillation run")
+    return [trained(cfg.teacher_config() if cfg.role == "teacher" else cfg.student_config())]
 
 
 def run_distill(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:

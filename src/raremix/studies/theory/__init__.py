@@ -10,5 +10,6 @@ STUDIES = [
         "raremix.studies.theory.verdict:swept_runs_verdict",
         execute="raremix.studies.theory.verdict:theory_study",
         report="raremix.studies.theory.report:theory_report",
+        models="raremix.studies.theory.verdict:theory_models",
     )
 ]

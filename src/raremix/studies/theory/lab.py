@@ -357,6 +357,25 @@ def _pm(r: dict[Any, Any], m: str, digits: int = 2) -> str:
     return f"{r[m + '_mean']:.{digits}f} ± {r[m + '_sd']:.{digits}f}"
 
 
+OUTCOME_BY_FIT = ("contradicted", "inconclusive", "supported")
+"""The headline's outcome (raremix.stats.OUTCOMES) when the worst precision or recall vs the
+predicted top-N is below 0.7, in [0.7, 0.9), or at least 0.9."""
+
+
+def fit_outcome(res: TheoryResult) -> str:
+    """The outcome of "a width-N model learns the top-N features by utility" from the worst
+    mean precision or recall over the narrow widths (N < D; '' when there is none)."""
+    narrow = [
+        r
+        for r in res.summary.to_dict("records")
+        if r["arm"] == "natural" and r["width"] < res.config.D
+    ]
+    if not narrow:
+        return ""
+    worst = min(min(r["precision_mean"], r["recall_mean"]) for r in narrow)
+    return OUTCOME_BY_FIT[(worst >= 0.7) + (worst >= 0.9)]
+
+
 def _verdict(res: TheoryResult) -> str:
     cfg = res.config
     at = {(r["arm"], r["width"]): r for r in res.summary.to_dict("records")}
@@ -364,10 +383,7 @@ def _verdict(res: TheoryResult) -> str:
     narrow = [(w, r) for w, r in nat.items() if w < cfg.D]
     lines = []
     if narrow:
-        worst = min(min(r["precision_mean"], r["recall_mean"]) for _, r in narrow)
-        word = ["NOT reproduced", "partly reproduced", "reproduced"][
-            (worst >= 0.7) + (worst >= 0.9)
-        ]
+        word = fit_outcome(res)
         per = "; ".join(f"N={w}: {_pm(r, 'precision')} / {_pm(r, 'recall')}" for w, r in narrow)
         lines.append(
             f"Width-N model learns the top-N features by utility: {word} (precision / recall "

@@ -9,9 +9,17 @@ import pandas as pd
 import yaml
 
 from raremix.configbase import read_yaml
-from raremix.report.content import Figure, Report, Section, copy_analysis_figure, study_file
+from raremix.report.content import (
+    Figure,
+    Report,
+    Section,
+    copy_analysis_figure,
+    regime_section,
+    study_file,
+)
 from raremix.studies.analysis import ANALYSIS_DIR, Verdict
-from raremix.studies.theory.verdict import CONFIG_FILE
+from raremix.studies.regime import lab_regime
+from raremix.studies.theory.verdict import CONFIG_FILE, theory_models
 
 
 def theory_report(study_dir: Path, verdict: Verdict) -> Report:
@@ -38,6 +46,10 @@ def theory_report(study_dir: Path, verdict: Verdict) -> Report:
         "up-weighted; its coverage vs width (solid: learned, dashed: predicted); and the step "
         "at which each feature was learned vs its utility (theory: ∝ 1/utility).",
     )
+    header = None
+    if record.get("config"):
+        data = {**record["config"], "regime": record.get("regime")}
+        header = regime_section(lab_regime(data, theory_models, str(record_path)))
     sections = [
         Section("About this study", text=text),
         Section("Features learned vs predicted", figures=[fig]),
@@ -46,7 +58,7 @@ def theory_report(study_dir: Path, verdict: Verdict) -> Report:
     if record.get("config"):
         dump = yaml.safe_dump(record["config"], sort_keys=False)
         sections.append(Section("Config", details=("the lab's config (YAML)", dump)))
-    return Report("raremix report: theory lab", verdict, sections)
+    return Report("raremix report: theory lab", verdict, sections, header)
 
 
 def _cell(v: Any) -> Any:

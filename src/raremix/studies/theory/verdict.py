@@ -12,10 +12,17 @@ from raremix.configbase import load, read_yaml
 from raremix.errors import RaremixError
 from raremix.studies.analysis import ANALYSIS_DIR, Verdict
 from raremix.studies.analysis_final import StudyResults
-from raremix.studies.theory.lab import TheoryConfig, TheoryResult, run_theory
+from raremix.studies.regime import Trained
+from raremix.studies.theory.lab import TheoryConfig, TheoryResult, fit_outcome, run_theory
 from raremix.studies.theory.plot import plot_theory
 
-SPEC_KEYS = ("name", "analysis", "description", "quick")  # in the YAML, but not TheoryConfig fields
+SPEC_KEYS = (
+    "name",
+    "analysis",
+    "description",
+    "quick",
+    "regime",
+)  # in the YAML, but not TheoryConfig fields
 CONFIG_FILE = "theory.yaml"
 """Written into the study dir: name, description and the resolved TheoryConfig."""
 
@@ -35,6 +42,16 @@ def theory_config(quick: bool = False, path: Path | None = None) -> tuple[Theory
     return load(TheoryConfig, data, str(path)), str(spec.get("description", "")).strip()
 
 
+def theory_models(data: dict[str, Any]) -> list[Trained]:
+    """The lab's models for the regime header (its whole YAML is one study): a width-N
+    linear bottleneck W2·W1 has 2·N·D parameters; each run sees steps × batch examples."""
+    cfg = load(TheoryConfig, {k: v for k, v in data.items() if k not in SPEC_KEYS}, "theory")
+    return [
+        Trained(2 * w * cfg.D, cfg.steps * cfg.batch_size, "synthetic", unit="examples")
+        for w in cfg.widths
+    ]
+
+
 def theory_study(out_dir: Path, quick: bool = False) -> Verdict:
     """Run the lab (the record's `execute`); write features, summary, the figure and
     verdict.json under `analysis/`."""
@@ -49,6 +66,7 @@ def theory_study(out_dir: Path, quick: bool = False) -> Verdict:
 
     save_figure(plot_theory(result), out / "figures" / "theory.png")
     record = {"name": "theory", "description": description, "quick": quick}
+    record["regime"] = read_yaml(theory_yaml()).get("regime")  # the report's header
     record["wall_s"] = round(result.wall_s, 2)
     record["config"] = cfg.model_dump(mode="json")
     (out_dir / CONFIG_FILE).write_text(yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
@@ -81,6 +99,7 @@ def theory_verdict(result: TheoryResult) -> Verdict:
         study="theory",
         title="theory lab: does a width-N model learn the top-N features by utility?",
         headline=lines[0] if lines else "",
+        finding=fit_outcome(result),
         lines=lines,
         table={"columns": cols, "rows": rows},
         figures=[

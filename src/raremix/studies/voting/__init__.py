@@ -9,5 +9,6 @@ STUDIES = [
         "raremix.studies.voting.run:voting_run",
         eval_seed_key=None,
         config_type="raremix.studies.voting.run:VotingConfig",
+        models="raremix.studies.voting.run:voting_models",
     )
 ]

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from raremix.configbase import Config, load
 from raremix.results.rows import METRICS_FILE, MetricWriter, load_rows
+from raremix.studies.regime import Trained
 from raremix.studies.voting.lab import FLAGGED, red_flag, survival, vote, voted_success
 
 OPS = "+-*"
@@ -57,6 +58,20 @@ class VotingConfig(Config):
     """Chains, arms and sampling."""
     rare: list[str] = Field(default_factory=lambda: ["step"])
     """Tasks the report plots as targets (learning curves): by default the step model's."""
+
+
+def voting_models(config: dict[str, Any]) -> list[Trained]:
+    """The models one run trains, for the regime header: the step model and the
+    whole-answer model (each then sampled at inference)."""
+    from raremix.config import load_config
+    from raremix.studies.regime import trained
+
+    cfg = load(VotingConfig, config, "voting run")
+    return [
+        trained(load_config(data={**c, "seed": cfg.seed}))
+        for c in (cfg.step_model, cfg.whole_model)
+        if c is not None
+    ]
 
 
 def register_step(reg: np.ndarray, op: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -166,10 +166,10 @@ def voting_verdict(results: StudyResults, out: Path) -> Verdict:
     single_100 = cell.get(("single", 100))
     single_fail = single_100 is not None and single_100["success"] < FEASIBLE
     feasible = best_val >= FEASIBLE
-    word = (
-        "reproduced" if feasible and single_fail and matches
-        else "not reproduced" if not feasible and not matches
-        else "mixed"
+    word = (  # the outcome vocabulary (raremix.stats.OUTCOMES), never "reproduced"
+        "supported" if feasible and single_fail and matches
+        else "contradicted" if not feasible and not matches
+        else "inconclusive"
     )  # fmt: skip
     single_txt = (
         f"single calls {single_100['success']:.2f} at 100 steps" if single_100 is not None else ""
@@ -196,11 +196,12 @@ def voting_verdict(results: StudyResults, out: Path) -> Verdict:
         "'success at n' = no wrong step in the first n. Measured success is pooled over seeds with a "
         "Wilson 95% interval; 'closed form' is 1/(1+((1-p)/p)^k)^n with p = P(right | well-formed reply) "
         "computed exactly from each seed's model on independent calibration steps (averaged over seeds).",
-        "Criterion: reproduced = the best voting arm finishes at least half its chains at the longest "
+        "Criterion: supported = the best voting arm finishes at least half its chains at the longest "
         f"length, single calls finish fewer than half at 100 steps, the closed form is never too "
         f"optimistic per seed (it lumps all wrong digits into one answer, so for ten answers it is an "
         f"upper bound on the error), and its success prediction lies in the interval in at least "
-        f"{AGREE:.0%} of the cells where it is between 0.02 and 0.98.",
+        f"{AGREE:.0%} of the cells where it is between 0.02 and 0.98; contradicted = voting does not "
+        "finish half its chains and the closed form fails that test; inconclusive otherwise.",
         f"Per-step error per seed, measured [95% CI] vs closed form: {detail}.",
     ]
     for s in records(stats, "arm"):
@@ -234,6 +235,7 @@ def voting_verdict(results: StudyResults, out: Path) -> Verdict:
         headline=headline,
         lines=lines,
         table={"columns": columns, "rows": table_rows},
+        finding=word,
         figures=[
             {
                 "file": "figures/voting.png",
