@@ -48,10 +48,14 @@ def main() -> None:
         sys.exit(f"raremix report failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
     runs = 4 * len(seeds)
     met = "met" if wall < TARGET_S else "NOT met"
-    print(f"raremix report on a {runs}-run study (never analysed), fresh process: {wall:.1f} s "
-          f"wall, {cpu:.1f} s CPU (load average {load:.1f} at start)")  # fmt: skip
-    print(f"ratio wall / {TARGET_S:.0f} s target: {wall / TARGET_S:.2f} — target < 10 s for "
-          f"48 runs on 2 cores: {met if not args.quick else 'n/a (quick)'}")  # fmt: skip
+    print(
+        f"raremix report on a {runs}-run study (never analysed), fresh process: {wall:.1f} s "
+        f"wall, {cpu:.1f} s CPU (load average {load:.1f} at start)"
+    )
+    print(
+        f"ratio wall / {TARGET_S:.0f} s target: {wall / TARGET_S:.2f} — target < 10 s for "
+        f"48 runs on 2 cores: {met if not args.quick else 'n/a (quick)'}"
+    )
 
 
 if __name__ == "__main__":

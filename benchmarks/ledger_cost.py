@@ -60,9 +60,11 @@ def main() -> None:
     base.update(steps=args.steps, threads=1, checkpoint_every=args.steps, device="cpu")
     base["eval_every"] = max(1, args.steps // 4)
     base.pop("probes", None)
-    print(f"lab config without probes, {args.steps} steps, batch {base['batch_size']}, "
-          f"ledger every {args.every} (default {DEFAULT_EVERY}), {args.pairs} pair(s) per rung; "
-          "wall times on a shared machine: read the ratio, not the seconds")  # fmt: skip
+    print(
+        f"lab config without probes, {args.steps} steps, batch {base['batch_size']}, "
+        f"ledger every {args.every} (default {DEFAULT_EVERY}), {args.pairs} pair(s) per rung; "
+        "wall times on a shared machine: read the ratio, not the seconds"
+    )
     worst = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         run(base | {"steps": 10}, Path(tmp) / "warmup")
@@ -87,10 +89,12 @@ def main() -> None:
                 a / b for a, b in zip(walls["ledger"], walls["plain"], strict=True)
             )
             worst = max(worst, ratio)
-            print(f"{size}: ratio ledger/plain wall time: {ratio:.3f} "
-                  f"(target <= {TARGET}: {'met' if ratio <= TARGET else 'NOT met'}); ledger's own "
-                  f"time {100 * statistics.median(shares):.1f}% of its run; "
-                  f"training rows bit-identical: {'yes' if identical else 'NO'}")  # fmt: skip
+            print(
+                f"{size}: ratio ledger/plain wall time: {ratio:.3f} "
+                f"(target <= {TARGET}: {'met' if ratio <= TARGET else 'NOT met'}); ledger's own "
+                f"time {100 * statistics.median(shares):.1f}% of its run; "
+                f"training rows bit-identical: {'yes' if identical else 'NO'}"
+            )
     print(f"worst ratio: {worst:.3f}")
 
 

@@ -58,8 +58,10 @@ def main() -> None:
     if args.batch is not None:
         probes["batch"] = args.batch
     arms = {"plain": base, "probed": {**base, "probes": probes}}
-    print(f"lab config, model {args.size}, {args.steps} steps, batch {base['batch_size']}, "
-          f"eval every {base['eval_every']}, probes {probes or 'default (with each eval)'}")  # fmt: skip
+    print(
+        f"lab config, model {args.size}, {args.steps} steps, batch {base['batch_size']}, "
+        f"eval every {base['eval_every']}, probes {probes or 'default (with each eval)'}"
+    )
 
     times: dict[str, list[float]] = {"plain": [], "probed": []}
     cpus: dict[str, list[float]] = {"plain": [], "probed": []}
@@ -80,8 +82,10 @@ def main() -> None:
     ratios = [p / q for p, q in zip(times["probed"], times["plain"], strict=True)]
     cpu = statistics.median(cpus["probed"]) / statistics.median(cpus["plain"])
     own = statistics.median(1 / (1 - f) for f in inside)
-    print(f"overhead ratio, wall time (probed / plain, per pair): median {statistics.median(ratios):.3f} "
-          f"(pairs: {', '.join(f'{r:.3f}' for r in ratios)})")  # fmt: skip
+    print(
+        f"overhead ratio, wall time (probed / plain, per pair): median {statistics.median(ratios):.3f} "
+        f"(pairs: {', '.join(f'{r:.3f}' for r in ratios)})"
+    )
     print(f"overhead ratio, CPU time (median probed / median plain): {cpu:.3f}")
     print(f"overhead ratio, within the probed runs (wall / (wall - probe time)): {own:.3f}")
     print("(on a shared machine the wall-time pairs swing with other load; the CPU-time and")

@@ -148,8 +148,10 @@ def main() -> None:
         sizes, ks, steps, repeats, data_steps = ["12k"], [2], 5, 1, 32
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message=".*batching rule.*")  # the fallback is the point
-    print(f"{args.threads} thread(s), batch {args.batch} per member, fastest of {repeats} "
-          f"interleaved measurements of {steps} steps; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"{args.threads} thread(s), batch {args.batch} per member, fastest of {repeats} "
+        f"interleaved measurements of {steps} steps; load average {os.getloadavg()[0]:.1f}"
+    )
     best_seen = 0.0
     for size in sizes:
         torch.manual_seed(0)
@@ -167,23 +169,31 @@ def main() -> None:
             for name, step in paths.items():
                 times[name].append(_time(step, steps) * 1e3)
         ms = {name: min(t) for name, t in times.items()}
-        print(f"\n{size} GPT ({GPT(cfg).num_params():,} params), lab.yaml batches "
-              f"({args.batch} × {seq} tokens, vocab {cfg.vocab_size})")  # fmt: skip
-        print(f"  solo step {ms['solo']:.2f} ms; data pipeline (BatchStream.next) "
-              f"{data:.2f} ms a step per member")  # fmt: skip
+        print(
+            f"\n{size} GPT ({GPT(cfg).num_params():,} params), lab.yaml batches "
+            f"({args.batch} × {seq} tokens, vocab {cfg.vocab_size})"
+        )
+        print(
+            f"  solo step {ms['solo']:.2f} ms; data pipeline (BatchStream.next) "
+            f"{data:.2f} ms a step per member"
+        )
         for k in ks:
             per = {p: ms[f"{p}{k}"] / k for p in ("vmap", "ensemble")}
             up = {p: ms["solo"] / t for p, t in per.items()}
             bound = (ms["solo"] + data) / (min(per.values()) + data)
             best_seen = max(best_seen, *up.values())
-            print(f"  K={k}: ms per model: vmap {per['vmap']:.2f}, ensemble {per['ensemble']:.2f}; "
-                  f"speed-up per model: vmap {up['vmap']:.2f}x, ensemble {up['ensemble']:.2f}x; "
-                  f"a run's, with data per member: <= {bound:.2f}x")  # fmt: skip
+            print(
+                f"  K={k}: ms per model: vmap {per['vmap']:.2f}, ensemble {per['ensemble']:.2f}; "
+                f"speed-up per model: vmap {up['vmap']:.2f}x, ensemble {up['ensemble']:.2f}x; "
+                f"a run's, with data per member: <= {bound:.2f}x"
+            )
     verdict = "met" if best_seen >= TARGET else "NOT met"
-    print(f"\nbest step speed-up per model: {best_seen:.2f}x (target >= {TARGET:g}x runs per "
-          f"CPU-minute: {verdict}; a run's ratio is at most its step's, since data loading, "
-          f"evaluation and process start-up stay per member); "
-          f"load average {os.getloadavg()[0]:.1f} at the end")  # fmt: skip
+    print(
+        f"\nbest step speed-up per model: {best_seen:.2f}x (target >= {TARGET:g}x runs per "
+        f"CPU-minute: {verdict}; a run's ratio is at most its step's, since data loading, "
+        f"evaluation and process start-up stay per member); "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
 
 
 if __name__ == "__main__":

@@ -76,7 +76,9 @@ def lab_config(size: str, batch: int, steps: int, threads: int, cadence: bool) -
 
 def make_batches(cfg: TrainConfig) -> tuple[list[TokenBatch], GPTConfig, float]:
     """The run's whole batch stream, exactly as `train` draws it; also the model shape and s/batch."""
-    sampler = build_sampler(cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps)  # fmt: skip
+    sampler = build_sampler(
+        cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps
+    )
     data = TaskData(cfg, list(sampler.names))
     t0 = time.perf_counter()
     batches = [data.train_batch(*sampler.next_batch()) for _ in range(cfg.steps)]
@@ -95,7 +97,10 @@ class BareLoop:
         for name, p in self.model.named_parameters():
             (decay if p.dim() >= 2 and not name.startswith(("tok", "pos")) else rest).append(p)
         o = cfg.optim
-        groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": rest, "weight_decay": 0.0}]  # fmt: skip
+        groups = [
+            {"params": decay, "weight_decay": o.weight_decay},
+            {"params": rest, "weight_decay": 0.0},
+        ]
         self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2))
         self.losses: list[torch.Tensor] = []
 
@@ -258,7 +263,14 @@ def headline(console: Console, args: argparse.Namespace) -> None:
         console.print(line, highlight=False)
     t = table("loop", "tokens/s (median)", "min–max", "ms/step", "ratio to bare")
     rows = [("bare PyTorch loop", "bare", "bare_ms", "1")]
-    rows.append(("raremix train(): training steps only", "steps_only", "step_ms", f"{steps_ratio(reps):.3f}"))  # fmt: skip
+    rows.append(
+        (
+            "raremix train(): training steps only",
+            "steps_only",
+            "step_ms",
+            f"{steps_ratio(reps):.3f}",
+        )
+    )
     if with_cadence:
         name = (
             f"raremix train(): eval every {cfg.eval_every}, checkpoint every {cfg.checkpoint_every}"
@@ -266,7 +278,13 @@ def headline(console: Console, args: argparse.Namespace) -> None:
         rows.append((name, "cadence", "cadence_ms", f"{cadence_ratio(reps):.3f}"))
     for name, attr, ms, ratio in rows:
         vals = [getattr(r, attr) for r in reps]
-        t.add_row(name, f"{statistics.median(vals):,.0f}", f"{min(vals):,.0f}–{max(vals):,.0f}", f"{med(reps, ms):.2f}", ratio)  # fmt: skip
+        t.add_row(
+            name,
+            f"{statistics.median(vals):,.0f}",
+            f"{min(vals):,.0f}–{max(vals):,.0f}",
+            f"{med(reps, ms):.2f}",
+            ratio,
+        )
     console.print(t)
     console.print(f"ratio raremix/bare, training steps only: {verdict(steps_ratio(reps))}")
     cadence = verdict(cadence_ratio(reps)) if with_cadence else "not measured (window < cadence)"
@@ -280,12 +298,20 @@ def headline(console: Console, args: argparse.Namespace) -> None:
         ("bare step (forward, backward, clip, AdamW)", "bare_ms", 1),
         ("raremix step, without evaluation or checkpoint", "step_ms", 1),
         ("  of which: data pipeline (sampler, tasks, tokenizer)", "data_ms", 1),
-        (f"evaluation ({len(cfg.tasks)} tasks × ≤{cfg.eval_examples} examples), per call", "eval_ms", cfg.eval_every),
+        (
+            f"evaluation ({len(cfg.tasks)} tasks × ≤{cfg.eval_examples} examples), per call",
+            "eval_ms",
+            cfg.eval_every,
+        ),
         ("checkpoint, per call", "ckpt_ms", cfg.checkpoint_every),
-    ]:  # fmt: skip
+    ]:
         if with_cadence or every == 1:
             t.add_row(name, f"{med(reps, attr):.2f}", f"{med(reps, attr) / every:.2f}")
-    t.add_row(f"train() outside the window: setup, {warmup} warm-up steps, first and last eval, final checkpoint", f"{1e3 * med(reps, 'outside_s'):.0f}", "")  # fmt: skip
+    t.add_row(
+        f"train() outside the window: setup, {warmup} warm-up steps, first and last eval, final checkpoint",
+        f"{1e3 * med(reps, 'outside_s'):.0f}",
+        "",
+    )
     console.print(t)
 
 
@@ -298,8 +324,17 @@ def ladder(console: Console, args: argparse.Namespace) -> None:
         f"steps only (evaluation and checkpoint at the end), ~{seconds:g} s windows of "
         f"{n_chunks} interleaved chunks"
     )
-    t = table("size", "params", "d_model × layers", "steps timed", "bare tokens/s",
-              "raremix tokens/s", "ratio", "raremix steps/s", "losses")  # fmt: skip
+    t = table(
+        "size",
+        "params",
+        "d_model × layers",
+        "steps timed",
+        "bare tokens/s",
+        "raremix tokens/s",
+        "ratio",
+        "raremix steps/s",
+        "losses",
+    )
     for size in sizes:
         probe = lab_config(size, args.batch, 4, args.threads, cadence=False)
         batches, model_cfg, _ = make_batches(probe)
@@ -312,23 +347,39 @@ def ladder(console: Console, args: argparse.Namespace) -> None:
         r = measure(cfg, warmup, chunk)
         ratio = statistics.median(r.chunk_ratios)
         t.add_row(
-            size, f"{count_params(model_cfg):,}", f"{model_cfg.d_model} × {model_cfg.n_layer}",
-            str(n_chunks * chunk), f"{r.bare:,.0f}", f"{r.steps_only:,.0f}", f"{ratio:.3f}",
-            f"{1e3 / r.step_ms:.1f}", "same" if r.max_loss_diff == 0 else f"Δ {r.max_loss_diff:.2g}",
-        )  # fmt: skip
+            size,
+            f"{count_params(model_cfg):,}",
+            f"{model_cfg.d_model} × {model_cfg.n_layer}",
+            str(n_chunks * chunk),
+            f"{r.bare:,.0f}",
+            f"{r.steps_only:,.0f}",
+            f"{ratio:.3f}",
+            f"{1e3 / r.step_ms:.1f}",
+            "same" if r.max_loss_diff == 0 else f"Δ {r.max_loss_diff:.2g}",
+        )
         console.print(f"  {size}: {n_chunks} × {chunk} steps, ratio {ratio:.3f}", highlight=False)
     console.print(t)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add = parser.add_argument
-    add("--quick", action="store_true", help="a seconds-long smoke run (short window, 12k rung only)")  # fmt: skip
-    add("--threads", type=int, default=1, help="PyTorch CPU threads (default 1, as study runs use)")  # fmt: skip
+    add(
+        "--quick",
+        action="store_true",
+        help="a seconds-long smoke run (short window, 12k rung only)",
+    )
+    add("--threads", type=int, default=1, help="PyTorch CPU threads (default 1, as study runs use)")
     add("--size", default="25k", help="model size of the comparison (default: lab.yaml's)")
     add("--batch", type=int, default=64, help="batch size (default: lab.yaml's)")
     add("--reps", type=int, help="trainer runs to time (default 3; 1 with --quick)")
-    add("--window", type=int, help="timed steps per run (default: lcm of eval and checkpoint cadence)")  # fmt: skip
+    add(
+        "--window",
+        type=int,
+        help="timed steps per run (default: lcm of eval and checkpoint cadence)",
+    )
     add("--chunk", type=int, help="steps per interleaved chunk (default 20; 10 with --quick)")
     add("--all", action="store_true", help="every ladder rung, the GPU ones (16m, 85m) too")
     add("--no-ladder", action="store_true", help="skip the per-size ladder")

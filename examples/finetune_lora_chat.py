@@ -35,18 +35,39 @@ def chats(seed: int = 0) -> list[dict[str, object]]:
     letters = "abcdefghij"
     for _ in range(800):
         name = "".join(rng.choice(letters) for _ in range(3))
-        rows.append({"task": "greet", "messages": [
-            {"role": "user", "content": f"hello {name}"},
-            {"role": "assistant", "content": "hi"}]})  # fmt: skip
+        rows.append(
+            {
+                "task": "greet",
+                "messages": [
+                    {"role": "user", "content": f"hello {name}"},
+                    {"role": "assistant", "content": "hi"},
+                ],
+            }
+        )
     for _ in range(150):
         a, b = rng.randrange(10), rng.randrange(10)
-        rows.append({"task": "add", "messages": [
-            {"role": "user", "content": f"{a}+{b}="}, {"role": "assistant", "content": str(a + b)}]})  # fmt: skip
+        rows.append(
+            {
+                "task": "add",
+                "messages": [
+                    {"role": "user", "content": f"{a}+{b}="},
+                    {"role": "assistant", "content": str(a + b)},
+                ],
+            }
+        )
     for _ in range(50):
         w = "".join(rng.choice(letters) for _ in range(4))
-        rows.append({"task": "rev", "messages": [
-            {"role": "user", "content": f"word {w}"}, {"role": "assistant", "content": "ok"},
-            {"role": "user", "content": "reverse it"}, {"role": "assistant", "content": w[::-1]}]})  # fmt: skip
+        rows.append(
+            {
+                "task": "rev",
+                "messages": [
+                    {"role": "user", "content": f"word {w}"},
+                    {"role": "assistant", "content": "ok"},
+                    {"role": "user", "content": "reverse it"},
+                    {"role": "assistant", "content": w[::-1]},
+                ],
+            }
+        )
     rng.shuffle(rows)
     return rows
 
@@ -55,17 +76,29 @@ def config(steps: int) -> dict[str, object]:
     return {
         "model": "tiny-llama",
         "data": {"path": "chat.jsonl", "messages": "messages"},
-        "mixture": {"strategy": "temperature", "params": {"tau": 2},
-                    "sources": [{"name": "greet"}, {"name": "add"}, {"name": "rev"}]},
-        "steps": steps, "batch_size": 16, "grad_accum": 2, "max_length": 40,
-        "truncation_side": "left", "assistant_turns": "all",
+        "mixture": {
+            "strategy": "temperature",
+            "params": {"tau": 2},
+            "sources": [{"name": "greet"}, {"name": "add"}, {"name": "rev"}],
+        },
+        "steps": steps,
+        "batch_size": 16,
+        "grad_accum": 2,
+        "max_length": 40,
+        "truncation_side": "left",
+        "assistant_turns": "all",
         "lora": {"r": 8, "alpha": 16, "target_modules": "all-linear"},
         "autocast": "bfloat16",
         "optim": {"lr": 3.0e-2, "warmup_steps": 5},
-        "eval_every": 20, "eval_examples": 12, "max_new_tokens": 6, "checkpoint_every": 1000,
-        "rare": ["rev"], "probes": {"batch": 4, "probes": ["interference", "entropy"]},
-        "loggers": ["tensorboard"], "threads": 2,
-    }  # fmt: skip
+        "eval_every": 20,
+        "eval_examples": 12,
+        "max_new_tokens": 6,
+        "checkpoint_every": 1000,
+        "rare": ["rev"],
+        "probes": {"batch": 4, "probes": ["interference", "entropy"]},
+        "loggers": ["tensorboard"],
+        "threads": 2,
+    }
 
 
 def main() -> None:
@@ -97,15 +130,22 @@ def main() -> None:
     first = {(r["task"], r["metric"]): r["value"] for r in rows if r["step"] == 0}
     last = {(r["task"], r["metric"]): r["value"] for r in rows if r["step"] == state.step}
     facts = state.facts
-    print(f"\ntrained {state.step} steps, {facts['trainable_params']:,} of {facts['params']:,} "
-          f"parameters (LoRA); {facts['truncated']} training sequences cut on the left, "
-          f"{facts['truncated_lost']} lost their response")  # fmt: skip
+    print(
+        f"\ntrained {state.step} steps, {facts['trainable_params']:,} of {facts['params']:,} "
+        f"parameters (LoRA); {facts['truncated']} training sequences cut on the left, "
+        f"{facts['truncated_lost']} lost their response"
+    )
     print(f"{'task':6} {'acc@0':>6} {'acc':>6} {'loss@0':>7} {'loss':>6}   probes at the end")
     for task in ("greet", "add", "rev"):
-        probes = "  ".join(f"{m.removeprefix('probe/')}={v:.3g}" for (t, m), v in sorted(last.items())
-                           if t == task and m.startswith("probe/"))  # fmt: skip
-        print(f"{task:6} {first[task, 'acc']:6.2f} {last[task, 'acc']:6.2f} "
-              f"{first[task, 'loss']:7.3f} {last[task, 'loss']:6.3f}   {probes}")  # fmt: skip
+        probes = "  ".join(
+            f"{m.removeprefix('probe/')}={v:.3g}"
+            for (t, m), v in sorted(last.items())
+            if t == task and m.startswith("probe/")
+        )
+        print(
+            f"{task:6} {first[task, 'acc']:6.2f} {last[task, 'acc']:6.2f} "
+            f"{first[task, 'loss']:7.3f} {last[task, 'loss']:6.3f}   {probes}"
+        )
     print(
         f"\ntensorboard --logdir {run / 'tensorboard'}   # <task>/acc, probe/<name>/<task>, train/loss"
     )

@@ -46,8 +46,12 @@ def test_stream_set_weights_drops_the_look_ahead_exactly() -> None:
         if step == 5:
             stream.set_weights(new)  # 11 batches of look-ahead were drawn under the old weights
         got.append(stream.next(step))
-    ids = {n: data.tokenizer.encode([data.prefixes[n]], *data.examples(n, np.arange(1), 0, "train")).idx[0, 0]
-           for n in direct.names}  # fmt: skip
+    ids = {
+        n: data.tokenizer.encode(
+            [data.prefixes[n]], *data.examples(n, np.arange(1), 0, "train")
+        ).idx[0, 0]
+        for n in direct.names
+    }
     for step, (srcs, batch) in enumerate(zip(want, got, strict=True)):
         assert batch is not None
         first = batch.idx[:, 0]  # each example opens with its task's token

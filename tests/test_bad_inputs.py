@@ -305,7 +305,17 @@ def test_piped_train_prints_plain_progress_at_full_width(
     steps = [line for line in out.splitlines() if line.startswith("step ")]
     # one line per evaluation (0, 10, 20) and one per tenth of the run between them
     assert [line.split()[1] for line in steps] == [
-        "0/20", "2/20", "4/20", "6/20", "8/20", "10/20", "12/20", "14/20", "16/20", "18/20", "20/20"
-    ]  # fmt: skip
+        "0/20",
+        "2/20",
+        "4/20",
+        "6/20",
+        "8/20",
+        "10/20",
+        "12/20",
+        "14/20",
+        "16/20",
+        "18/20",
+        "20/20",
+    ]
     assert all(long in line and len(line) > 80 for line in steps)
     assert any(f"{long} (rare)" in line for line in out.splitlines())  # the final table, uncut

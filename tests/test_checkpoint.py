@@ -87,21 +87,45 @@ def _edit_meta(**fields: object) -> Callable[[Path], None]:
 
 
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
-    "truncated weights": (lambda c: _truncate(c / "model.safetensors"), "model.safetensors is damaged"),
-    "flipped bit in weights": (lambda c: _flip_bit(c / "model.safetensors"), "model.safetensors is damaged"),
-    "missing weights": (lambda c: (c / "model.safetensors").unlink(), "model.safetensors is missing"),
+    "truncated weights": (
+        lambda c: _truncate(c / "model.safetensors"),
+        "model.safetensors is damaged",
+    ),
+    "flipped bit in weights": (
+        lambda c: _flip_bit(c / "model.safetensors"),
+        "model.safetensors is damaged",
+    ),
+    "missing weights": (
+        lambda c: (c / "model.safetensors").unlink(),
+        "model.safetensors is missing",
+    ),
     "missing state": (lambda c: (c / "state.json").unlink(), "state.json is missing"),
-    "garbled state": (lambda c: (c / "state.json").write_text('{"step": 20, "optim'), "state.json is damaged"),
-    "missing optimizer tensors": (lambda c: (c / "state.safetensors").unlink(), "state.safetensors is missing"),
-    "truncated optimizer tensors": (lambda c: _truncate(c / "state.safetensors"), "state.safetensors is damaged"),
+    "garbled state": (
+        lambda c: (c / "state.json").write_text('{"step": 20, "optim'),
+        "state.json is damaged",
+    ),
+    "missing optimizer tensors": (
+        lambda c: (c / "state.safetensors").unlink(),
+        "state.safetensors is missing",
+    ),
+    "truncated optimizer tensors": (
+        lambda c: _truncate(c / "state.safetensors"),
+        "state.safetensors is damaged",
+    ),
     "missing meta.json": (lambda c: (c / "meta.json").unlink(), "meta.json is missing"),
-    "garbled meta.json": (lambda c: (c / "meta.json").write_text('{"step": '), "meta.json is unreadable"),
+    "garbled meta.json": (
+        lambda c: (c / "meta.json").write_text('{"step": '),
+        "meta.json is unreadable",
+    ),
     "meta.json step a string": (_edit_meta(step="20"), "step must be a whole number"),
     "meta.json step negative": (_edit_meta(step=-1), "step must be a whole number"),
     "meta.json step moved": (_edit_meta(step=10), "meta.json says step 10, state.json says 20"),
     "meta.json without checksums": (_edit_meta(files=None), "lacks the sha256"),
-    "meta.json of another format": (_edit_meta(format="x/9"), "not a raremix-checkpoint/2 manifest"),
-}  # fmt: skip
+    "meta.json of another format": (
+        _edit_meta(format="x/9"),
+        "not a raremix-checkpoint/2 manifest",
+    ),
+}
 
 
 @pytest.mark.parametrize("kind", list(DAMAGE))

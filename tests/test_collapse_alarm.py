@@ -20,15 +20,21 @@ ALARM = {"acquired": 0.8, "below": 0.5, "consecutive": 2}
 def copy_then_switch(switch: bool, **alarm: Any) -> dict[str, Any]:
     """copy (the watched task) learned at 90% of the mix; optionally switched off at 60%."""
     cfg = tiny_config(
-        steps=300, eval_every=15, checkpoint_every=1000, rare=["copy"],
+        steps=300,
+        eval_every=15,
+        checkpoint_every=1000,
+        rare=["copy"],
         tasks={"copy": {"complexity": 2}, "successor": {"complexity": 2}},
         model={"size": None, "n_layer": 2, "d_model": 32, "n_head": 2},
-        optim={"lr": 0.01, "warmup_steps": 10}, collapse_alarm={**ALARM, **alarm},
-    )  # fmt: skip
+        optim={"lr": 0.01, "warmup_steps": 10},
+        collapse_alarm={**ALARM, **alarm},
+    )
     cfg["mixture"] = {
-        "sources": [{"name": "copy", "size": 9000, "weight": 0.9},
-                    {"name": "successor", "size": 1000, "weight": 0.1}],
-    }  # fmt: skip
+        "sources": [
+            {"name": "copy", "size": 9000, "weight": 0.9},
+            {"name": "successor", "size": 1000, "weight": 0.1},
+        ],
+    }
     if switch:
         cfg["mixture"]["schedule"] = {
             "phases": [{"start": 0}, {"start": 0.6, "weights": {"copy": 0, "successor": 1}}]

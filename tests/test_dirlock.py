@@ -44,8 +44,10 @@ def test_train_and_study_run_refuse_a_locked_folder(
         "base: {seed: 0, steps: 20}\naxes: {seed: [0]}\n"
     )
     run, out = tmp_path / "run", tmp_path / "out"
-    for folder, args in [(run, ["train", str(config), "--out", str(run)]),
-                         (out, ["study", "run", str(study), "--out", str(out)])]:  # fmt: skip
+    for folder, args in [
+        (run, ["train", str(config), "--out", str(run)]),
+        (out, ["study", "run", str(study), "--out", str(out)]),
+    ]:
         with dir_lock(folder, "the test's lock"):
             got = cli(capsys, monkeypatch, *args)
         assert got.code == 2 and got.err.count("\n") == 1, got

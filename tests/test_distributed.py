@@ -52,8 +52,13 @@ class StopAt(Callback):
 
 def _worker(rank: int, world: int, port: int, tmp: Path) -> None:
     # what torchrun puts in the environment
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo")  # one group for both runs below
     record = Record()
@@ -61,8 +66,10 @@ def _worker(rank: int, world: int, port: int, tmp: Path) -> None:
     train(load_config(data=config()), tmp / "stopped", callbacks=[StopAt()])
     adaptive = Record()  # per-task signals are all-reduced: every rank takes the same weights
     train(load_config(data=config(**ADAPTIVE)), tmp / "adaptive", callbacks=[adaptive])
-    torch.save({"rows": record.rows, "losses": record.losses, "adaptive": adaptive.rows},
-               tmp / f"rank{rank}.pt")  # fmt: skip
+    torch.save(
+        {"rows": record.rows, "losses": record.losses, "adaptive": adaptive.rows},
+        tmp / f"rank{rank}.pt",
+    )
     torch.distributed.destroy_process_group()
 
 
@@ -73,7 +80,10 @@ def free_port() -> int:
 
 
 def values(run_dir: Path) -> dict[tuple[int, str, str], float]:
-    return {(r["step"], r["task"], r["metric"]): r["value"] for r in load_rows(run_dir / "metrics.jsonl")}  # fmt: skip
+    return {
+        (r["step"], r["task"], r["metric"]): r["value"]
+        for r in load_rows(run_dir / "metrics.jsonl")
+    }
 
 
 @pytest.mark.slow
@@ -108,7 +118,9 @@ def test_two_gloo_ranks_equal_one_process_and_resume_on_one(tmp_path: Path) -> N
 
     # adaptive mixing under DDP: the weights move, and the ranks still see the one-process stream
     single_adaptive = Record()
-    train(load_config(data=config(**ADAPTIVE)), tmp_path / "adaptive-one", callbacks=[single_adaptive])  # fmt: skip
+    train(
+        load_config(data=config(**ADAPTIVE)), tmp_path / "adaptive-one", callbacks=[single_adaptive]
+    )
     for step in range(STEPS):
         assert ranks[0]["adaptive"][step] + ranks[1]["adaptive"][step] == single_adaptive.rows[step]
     weights, weights_one = values(tmp_path / "adaptive"), values(tmp_path / "adaptive-one")

@@ -21,10 +21,23 @@ def test_lora_chat_walkthrough_shows_tasks_and_probes_in_tensorboard(tmp_path: P
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples/finetune_lora_chat.py"), "--out", "ft", "--steps", "20"],
-        cwd=tmp_path, capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent),
-             "PYTHONPATH": os.environ.get("PYTHONPATH", "")},  # this checkout's raremix
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "examples/finetune_lora_chat.py"),
+            "--out",
+            "ft",
+            "--steps",
+            "20",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "PATH": str(Path(sys.executable).parent),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        },  # this checkout's raremix
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "greet" in proc.stdout and "tensorboard --logdir" in proc.stdout
     facts = json.loads((tmp_path / "ft/run/summary.json").read_text())["facts"]

@@ -25,13 +25,32 @@ def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_walkthrough_from_data_file_to_report(tmp_path: Path) -> None:
     py = str(BIN / "python")
-    _run(py, str(ROOT / "examples/make_fcall_data.py"), "--out", "fcall.jsonl", "--rows", "1500",
-         "--invalid", "3", cwd=tmp_path)  # fmt: skip
-    _run(py, str(ROOT / "examples/make_tiny_model.py"), "--data", "fcall.jsonl", "--out",
-         "tiny-gpt2", "--width", "32", cwd=tmp_path)  # fmt: skip
+    _run(
+        py,
+        str(ROOT / "examples/make_fcall_data.py"),
+        "--out",
+        "fcall.jsonl",
+        "--rows",
+        "1500",
+        "--invalid",
+        "3",
+        cwd=tmp_path,
+    )
+    _run(
+        py,
+        str(ROOT / "examples/make_tiny_model.py"),
+        "--data",
+        "fcall.jsonl",
+        "--out",
+        "tiny-gpt2",
+        "--width",
+        "32",
+        cwd=tmp_path,
+    )
     raremix = str(BIN / "raremix")
-    out = _run(raremix, "study", "run", str(ROOT / "examples/fcall_study.yaml"), "--quick",
-               cwd=tmp_path).stdout  # fmt: skip
+    out = _run(
+        raremix, "study", "run", str(ROOT / "examples/fcall_study.yaml"), "--quick", cwd=tmp_path
+    ).stdout
     assert "2 done, 0 skipped, 0 failed of 2 runs" in out
     _run(raremix, "report", "studies/fcall-quick", cwd=tmp_path)
     verdict = json.loads((tmp_path / "studies/fcall-quick/analysis/verdict.json").read_text())

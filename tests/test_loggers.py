@@ -28,7 +28,9 @@ def final_rows(run_dir: Path) -> dict[str, float]:
     """{"task/metric": value} of the last evaluation, and the train loss rows by step."""
     rows = load_rows(run_dir / "metrics.jsonl")
     last = max(r["step"] for r in rows)
-    return {f"{r['task']}/{r['metric']}": r["value"] for r in rows if r["step"] == last and r["task"]}  # fmt: skip
+    return {
+        f"{r['task']}/{r['metric']}": r["value"] for r in rows if r["step"] == last and r["task"]
+    }
 
 
 def wandb_history(run_file: Path) -> Iterator[dict[str, float]]:
@@ -67,7 +69,11 @@ def test_tensorboard_mlflow_and_wandb_read_back(
     cfg = load_config(data=tiny_config(steps=20, eval_every=10))
     train(cfg, run_dir, callbacks=loggers)
     want = final_rows(run_dir)
-    losses = {r["step"]: r["value"] for r in load_rows(run_dir / "metrics.jsonl") if r["metric"] == "train_loss"}  # fmt: skip
+    losses = {
+        r["step"]: r["value"]
+        for r in load_rows(run_dir / "metrics.jsonl")
+        if r["metric"] == "train_loss"
+    }
     evidence = ("n", "chance", "majority", "heuristic")  # held-out size and baselines
     every = {f"{t}/{m}" for t in ("copy", "successor") for m in ("acc", "loss", *evidence)}
     assert set(want) == every - {"copy/heuristic"}  # copy has no rule that does well
@@ -106,5 +112,8 @@ def test_unknown_logger_and_flat_config() -> None:
     ):
         make_loggers(["tensorbord"])
     assert flat_config({"a": 1, "optim": {"lr": 0.1, "betas": {"b1": 0.9}}, "e": {}}) == {
-        "a": 1, "optim.lr": 0.1, "optim.betas.b1": 0.9, "e": {}
-    }  # fmt: skip
+        "a": 1,
+        "optim.lr": 0.1,
+        "optim.betas.b1": 0.9,
+        "e": {},
+    }

@@ -32,8 +32,14 @@ def test_resumed_run_keeps_the_checkpoint_step_in_tensorboard_and_continues_its_
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    cfg = load_config(data=tiny_config(steps=30, eval_every=10, checkpoint_every=10,
-                                       probes={"batch": 8, "probes": ["interference", "entropy"]}))  # fmt: skip
+    cfg = load_config(
+        data=tiny_config(
+            steps=30,
+            eval_every=10,
+            checkpoint_every=10,
+            probes={"batch": 8, "probes": ["interference", "entropy"]},
+        )
+    )
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):  # killed at 15; the checkpoint is at 10
         train(cfg, run_dir, callbacks=[TensorBoardLogger(), WandbLogger(), Interrupt()])
@@ -44,7 +50,11 @@ def test_resumed_run_keeps_the_checkpoint_step_in_tensorboard_and_continues_its_
     # the evaluation at the checkpoint's step (10) was logged before the kill and stays
     assert [e.step for e in events.Scalars("copy/acc")] == [0, 10, 20, 30]
     rows = load_rows(run_dir / "metrics.jsonl")
-    probes = {(row_name(r["task"], r["metric"]), r["step"]): r["value"] for r in rows if r["metric"].startswith("probe/")}  # fmt: skip
+    probes = {
+        (row_name(r["task"], r["metric"]), r["step"]): r["value"]
+        for r in rows
+        if r["metric"].startswith("probe/")
+    }
     assert ("probe/interference/successor", 30) in probes and (
         "probe/entropy/successor",
         30,

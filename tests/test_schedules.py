@@ -76,9 +76,16 @@ def run_rows(run_dir: Path) -> list[tuple[int, str, str, float]]:
 
 
 def test_a_longer_constant_run_continues_a_shorter_one_exactly(tmp_path: Path) -> None:
-    over = {"eval_every": 20, "eval_schedule": "log", "eval_per_decade": 4,
-            "optim": {"schedule": "constant", "warmup_steps": 5,
-                      "lr_rule": {"ref_params": 1000, "exponent": -0.5}}}  # fmt: skip
+    over = {
+        "eval_every": 20,
+        "eval_schedule": "log",
+        "eval_per_decade": 4,
+        "optim": {
+            "schedule": "constant",
+            "warmup_steps": 5,
+            "lr_rule": {"ref_params": 1000, "exponent": -0.5},
+        },
+    }
     short = train(load_config(data=tiny_config(steps=40, **over)), tmp_path / "short")
     long = train(load_config(data=tiny_config(steps=80, **over)), tmp_path / "long")
     a, b = run_rows(tmp_path / "short"), run_rows(tmp_path / "long")
@@ -100,9 +107,13 @@ def test_a_longer_constant_run_continues_a_shorter_one_exactly(tmp_path: Path) -
 
 def test_stop_when_learned_ends_the_run_and_stays_stopped_on_rerun(tmp_path: Path) -> None:
     # threshold 0 holds at every evaluation: learned at step 0, confirmed at the 2nd (step 20)
-    cfg = load_config(data=tiny_config(
-        steps=60, checkpoint_every=30,
-        stop_when_learned={"tasks": ["copy"], "threshold": 0.0, "consecutive": 2}))  # fmt: skip
+    cfg = load_config(
+        data=tiny_config(
+            steps=60,
+            checkpoint_every=30,
+            stop_when_learned={"tasks": ["copy"], "threshold": 0.0, "consecutive": 2},
+        )
+    )
     state = train(cfg, tmp_path / "run")
     assert state.step == 20
     assert "learned copy" in state.facts["stopped"]
@@ -141,9 +152,12 @@ def test_stop_when_learned_ends_the_run_and_stays_stopped_on_rerun(tmp_path: Pat
     ],
 )
 def test_bad_schedule_input_is_one_line_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    over: dict[str, Any], needle: str,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    over: dict[str, Any],
+    needle: str,
+) -> None:
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(tiny_config(**over)))
     result = cli(capsys, monkeypatch, "train", str(path), "--out", str(tmp_path / "run"))

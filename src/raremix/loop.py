@@ -146,8 +146,13 @@ def _run(
         if (state.step % cfg.checkpoint_every == 0 or last) and dist.is_main:
             # finished: nothing is left to train (a callback's `stop` is a pause: resuming goes on)
             finished = state.step == cfg.steps or stream.exhausted
-            data_state = {"stream": stream.state_dict(), "loss_sum": loss_sum, "loss_n": loss_n,
-                          "last_eval": state.last_eval, "finished": finished}  # fmt: skip
+            data_state = {
+                "stream": stream.state_dict(),
+                "loss_sum": loss_sum,
+                "loss_n": loss_n,
+                "last_eval": state.last_eval,
+                "finished": finished,
+            }
             if own := module.state_dict():
                 data_state["module"] = own
             save_checkpoint(run_dir, model, optimizer, state.step, data_state, expect)

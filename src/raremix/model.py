@@ -93,9 +93,13 @@ def ladder_config(size: str, vocab_size: int, block_size: int, mlp_ratio: float 
         raise unknown("model size", size, LADDER)
     d, n_layer, n_head = LADDER[size]
     return GPTConfig(
-        n_layer=n_layer, d_model=d, n_head=n_head, mlp_ratio=mlp_ratio,
-        vocab_size=vocab_size, block_size=block_size,
-    )  # fmt: skip
+        n_layer=n_layer,
+        d_model=d,
+        n_head=n_head,
+        mlp_ratio=mlp_ratio,
+        vocab_size=vocab_size,
+        block_size=block_size,
+    )
 
 
 def width_for_budget(
@@ -112,9 +116,13 @@ def width_for_budget(
     best: GPTConfig | None = None
     for d in range(4, 4097, 4):
         cfg = GPTConfig(
-            n_layer=n_layer, d_model=d, n_head=heads_for(d), mlp_ratio=mlp_ratio,
-            vocab_size=vocab_size, block_size=block_size,
-        )  # fmt: skip
+            n_layer=n_layer,
+            d_model=d,
+            n_head=heads_for(d),
+            mlp_ratio=mlp_ratio,
+            vocab_size=vocab_size,
+            block_size=block_size,
+        )
         if count_params(cfg) > params:
             break
         best = cfg

@@ -50,14 +50,23 @@ def pilot_table(
     pr = np.array([p[0] for p in points])
     pf = np.array([p[1] for p in points])
     return RunTable(
-        run_ids=[str(i) for i in range(len(runs))], sizes=[r[0] for r in runs],
-        mixes=[str(r[3]) for r in runs], seeds=np.arange(len(runs)),
-        params=np.array([r[1] for r in runs]), flops_per_step=np.array([r[2] for r in runs]),
-        followed=np.full(len(runs), CAP), sec_per_step=np.full(len(runs), 0.01), tasks=NAMES,
-        share=np.stack([r[4] for r in runs]), onset=onset, learned=learned, point_run=pr,
-        point_flops=pf, point_acc=np.stack([p[2] for p in points]),
+        run_ids=[str(i) for i in range(len(runs))],
+        sizes=[r[0] for r in runs],
+        mixes=[str(r[3]) for r in runs],
+        seeds=np.arange(len(runs)),
+        params=np.array([r[1] for r in runs]),
+        flops_per_step=np.array([r[2] for r in runs]),
+        followed=np.full(len(runs), CAP),
+        sec_per_step=np.full(len(runs), 0.01),
+        tasks=NAMES,
+        share=np.stack([r[4] for r in runs]),
+        onset=onset,
+        learned=learned,
+        point_run=pr,
+        point_flops=pf,
+        point_acc=np.stack([p[2] for p in points]),
         point_learned=(learned[pr] & (onset[pr] <= pf[:, None])).astype(float),
-    )  # fmt: skip
+    )
 
 
 def advise(table: RunTable, tolerance: float):
@@ -65,8 +74,9 @@ def advise(table: RunTable, tolerance: float):
     return recommend(fit(table, ["compare"], boot=40), NAMES, sizes_of(table), COUNTS, goal)
 
 
-def truth_quantile(p: float, median: float, share_slope: float, size_slope: float,
-                   factor: float, params: float) -> float:  # fmt: skip
+def truth_quantile(
+    p: float, median: float, share_slope: float, size_slope: float, factor: float, params: float
+) -> float:
     share = mix_shares(NAMES, COUNTS, ["compare"], factor)[2]
     mu = np.log(median) - share_slope * np.log(share / 0.03) + size_slope * np.log(params / 1e4)
     return float(np.exp(mu + SIGMA * logit(p)))

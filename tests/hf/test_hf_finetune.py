@@ -92,28 +92,54 @@ def chat_rows(path: Path) -> Path:
     lines = []
     for i in range(60):
         w = "abcdefghij"[i % 10] + "abcdefghij"[(i // 10) % 10]
-        lines.append({"kind": "greet", "messages": [{"role": "user", "content": f"hi {w}"},
-                                                    {"role": "assistant", "content": "hello"}]})  # fmt: skip
+        lines.append(
+            {
+                "kind": "greet",
+                "messages": [
+                    {"role": "user", "content": f"hi {w}"},
+                    {"role": "assistant", "content": "hello"},
+                ],
+            }
+        )
     for i in range(15):
         w = "abcdefghij"[i % 10] + "abcdefghij"[(i * 3) % 10] + "x"
-        lines.append({"kind": "rev", "messages": [
-            {"role": "user", "content": w}, {"role": "assistant", "content": "ok"},
-            {"role": "user", "content": "rev"}, {"role": "assistant", "content": w[::-1]}]})  # fmt: skip
+        lines.append(
+            {
+                "kind": "rev",
+                "messages": [
+                    {"role": "user", "content": w},
+                    {"role": "assistant", "content": "ok"},
+                    {"role": "user", "content": "rev"},
+                    {"role": "assistant", "content": w[::-1]},
+                ],
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
     return path
 
 
 def lora_config(model: Path, data: Path, **over: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {
-        "model": str(model), "steps": 8, "batch_size": 8, "eval_every": 4, "checkpoint_every": 4,
-        "eval_examples": 4, "threads": 1, "max_length": 24, "max_new_tokens": 8,
-        "optim": {"lr": 1e-2, "warmup_steps": 2}, "heldout": 0.2, "rare": ["rev"],
+        "model": str(model),
+        "steps": 8,
+        "batch_size": 8,
+        "eval_every": 4,
+        "checkpoint_every": 4,
+        "eval_examples": 4,
+        "threads": 1,
+        "max_length": 24,
+        "max_new_tokens": 8,
+        "optim": {"lr": 1e-2, "warmup_steps": 2},
+        "heldout": 0.2,
+        "rare": ["rev"],
         "data": {"path": str(data), "task": "kind", "messages": "messages"},
         "mixture": {"sources": [{"name": "greet"}, {"name": "rev"}]},
         "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-        "grad_accum": 2, "autocast": "bfloat16", "gradient_checkpointing": True,
+        "grad_accum": 2,
+        "autocast": "bfloat16",
+        "gradient_checkpointing": True,
         "probes": {"batch": 4, "probes": ["interference", "entropy"]},
-    }  # fmt: skip
+    }
     cfg.update(over)
     return cfg
 
@@ -178,8 +204,15 @@ def test_gradient_accumulation_gives_the_one_pass_update(tok: Any, tmp_path: Pat
     data = chat_rows(tmp_path / "chat.jsonl")
     losses = {}
     for accum in (1, 4):
-        over = {"grad_accum": accum, "lora": None, "autocast": "off", "probes": None,
-                "gradient_checkpointing": False, "steps": 4, "eval_every": 4}  # fmt: skip
+        over = {
+            "grad_accum": accum,
+            "lora": None,
+            "autocast": "off",
+            "probes": None,
+            "gradient_checkpointing": False,
+            "steps": 4,
+            "eval_every": 4,
+        }
         run = tmp_path / f"accum{accum}"
         train_hf(load_hf_config(data=lora_config(model, data, **over)), run)
         losses[accum] = [
@@ -195,8 +228,11 @@ def test_bfloat16_weights_train_lora_adapters_on_cpu(tok: Any, tmp_path: Path) -
     model = tiny_model("llama", tok, tmp_path / "llama")
     over = {"dtype": "bfloat16", "steps": 4, "eval_every": 4, "probes": None, "grad_accum": 1}
     seen = Seen()
-    state = train_hf(load_hf_config(data=lora_config(model, chat_rows(tmp_path / "c.jsonl"), **over)),
-                     tmp_path / "run", callbacks=[seen])  # fmt: skip
+    state = train_hf(
+        load_hf_config(data=lora_config(model, chat_rows(tmp_path / "c.jsonl"), **over)),
+        tmp_path / "run",
+        callbacks=[seen],
+    )
     assert seen.dtypes == {"torch.bfloat16", "torch.float32"}  # frozen base bf16, adapters fp32
     rows = load_rows(tmp_path / "run" / "metrics.jsonl")
     losses = [r["value"] for r in rows if r["metric"] == "loss" and r["task"] == "greet"]

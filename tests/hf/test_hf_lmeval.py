@@ -16,10 +16,19 @@ from tiny_configs import tiny_config
 
 
 def test_layout_and_stderr() -> None:
-    doc = lmeval_results({"a": {"acc": 0.75, "loss": 0.4}, "b": {"acc": 1.0}}, {"a": 5, "b": 1},
-                         model="hf", model_args="pretrained=m")  # fmt: skip
-    assert doc["results"]["a"] == {"alias": "a", "exact_match,none": 0.75, "exact_match_stderr,none": pytest.approx(0.2165, abs=1e-4),
-                                   "loss,none": 0.4, "loss_stderr,none": "N/A"}  # fmt: skip
+    doc = lmeval_results(
+        {"a": {"acc": 0.75, "loss": 0.4}, "b": {"acc": 1.0}},
+        {"a": 5, "b": 1},
+        model="hf",
+        model_args="pretrained=m",
+    )
+    assert doc["results"]["a"] == {
+        "alias": "a",
+        "exact_match,none": 0.75,
+        "exact_match_stderr,none": pytest.approx(0.2165, abs=1e-4),
+        "loss,none": 0.4,
+        "loss_stderr,none": "N/A",
+    }
     assert (
         doc["results"]["b"]["exact_match_stderr,none"] == "N/A"
     )  # one example: lm-eval writes N/A

@@ -15,11 +15,20 @@ lm_utils = pytest.importorskip("lm_eval.utils")
 
 
 def test_lm_evals_tools_read_raremixs_results_and_samples(tmp_path: Path) -> None:
-    samples = {"rare": [lmeval_sample(0, "q0", "abc", "abc", "exact_match", 1.0),
-                        lmeval_sample(1, "q1", "abd", "xyz", "exact_match", 0.0)]}  # fmt: skip
-    doc = lmeval_results({"rare": {"acc": 0.5, "loss": 1.2}, "copy": {"acc": 0.75}}, {"rare": 2, "copy": 4},
-                         model="hf", model_args="pretrained=models/tiny-llama", judge={"copy": "verifier"},
-                         samples=samples)  # fmt: skip
+    samples = {
+        "rare": [
+            lmeval_sample(0, "q0", "abc", "abc", "exact_match", 1.0),
+            lmeval_sample(1, "q1", "abd", "xyz", "exact_match", 0.0),
+        ]
+    }
+    doc = lmeval_results(
+        {"rare": {"acc": 0.5, "loss": 1.2}, "copy": {"acc": 0.75}},
+        {"rare": 2, "copy": 4},
+        model="hf",
+        model_args="pretrained=models/tiny-llama",
+        judge={"copy": "verifier"},
+        samples=samples,
+    )
     first = write_lmeval(tmp_path, doc, samples)
     second = write_lmeval(tmp_path, doc, samples)
     folder = tmp_path / "lm_eval" / lm_utils.sanitize_model_name("models/tiny-llama")

@@ -32,13 +32,21 @@ def rows() -> pa.Table:
 
 def config(model: Path) -> dict[str, Any]:
     return {
-        "model": str(model), "steps": 12, "batch_size": 8, "eval_every": 6,
-        "checkpoint_every": 6, "eval_examples": 8, "threads": 1, "rare": ["rev"],
-        "optim": {"lr": 1e-2, "warmup_steps": 2}, "data": {"path": "unused.jsonl"},
-        "heldout": 0.2, "mixture": {"sources": [{"name": "const"}, {"name": "rev"}]},
+        "model": str(model),
+        "steps": 12,
+        "batch_size": 8,
+        "eval_every": 6,
+        "checkpoint_every": 6,
+        "eval_examples": 8,
+        "threads": 1,
+        "rare": ["rev"],
+        "optim": {"lr": 1e-2, "warmup_steps": 2},
+        "data": {"path": "unused.jsonl"},
+        "heldout": 0.2,
+        "mixture": {"sources": [{"name": "const"}, {"name": "rev"}]},
         "probes": {"batch": 4, "every": 3, "probes": ["interference", "entropy"]},
         "adaptive": {"rule": "protect", "params": {"target": 0.99}, "every": 4, "batch": 4},
-    }  # fmt: skip
+    }
 
 
 class Interrupt(Callback):

@@ -46,12 +46,19 @@ def tagged_rows() -> pa.Table:
 
 def tagged_config(model: Path, **over: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {
-        "model": str(model), "steps": 40, "batch_size": 16, "eval_every": 20,
-        "checkpoint_every": 20, "eval_examples": 16, "threads": 1, "rare": ["rev"],
+        "model": str(model),
+        "steps": 40,
+        "batch_size": 16,
+        "eval_every": 20,
+        "checkpoint_every": 20,
+        "eval_examples": 16,
+        "threads": 1,
+        "rare": ["rev"],
         "optim": {"lr": 1e-2, "warmup_steps": 5},
-        "data": {"path": "unused.jsonl"}, "heldout": 0.2,
+        "data": {"path": "unused.jsonl"},
+        "heldout": 0.2,
         "mixture": {"sources": [{"name": "const"}, {"name": "rev"}]},
-    }  # fmt: skip
+    }
     cfg.update(over)
     return cfg
 
@@ -85,8 +92,16 @@ def test_gpt2_on_tagged_rows_learns_the_common_task_and_writes_lmeval(gpt2_run: 
     assert end["const"]["loss"] < start["const"] / 10
 
     doc = read_lmeval(gpt2_run)
-    assert set(doc) >= {"results", "group_subtasks", "configs", "versions", "n-shot",
-                        "higher_is_better", "n-samples", "config"}  # fmt: skip
+    assert set(doc) >= {
+        "results",
+        "group_subtasks",
+        "configs",
+        "versions",
+        "n-shot",
+        "higher_is_better",
+        "n-samples",
+        "config",
+    }
     for task, m in end.items():
         res, n = doc["results"][task], doc["n-samples"][task]["effective"]
         assert res["alias"] == task and res["exact_match,none"] == m["acc"]  # tagged rows
@@ -135,16 +150,24 @@ def test_llama_on_synthetic_tasks_through_the_cli_with_probes(
     from raremix.cli import main
 
     cfg = {
-        "model": str(models["llama"]), "steps": 10, "batch_size": 8, "eval_every": 10,
-        "eval_examples": 8, "threads": 1, "framing": "token", "rare": ["successor"],
+        "model": str(models["llama"]),
+        "steps": 10,
+        "batch_size": 8,
+        "eval_every": 10,
+        "eval_examples": 8,
+        "threads": 1,
+        "framing": "token",
+        "rare": ["successor"],
         "tasks": {"copy": {"complexity": 3}, "successor": {"complexity": 2}},
         "mixture": {"sources": [{"name": "copy", "size": 900}, {"name": "successor", "size": 100}]},
         "probes": {"batch": 8},  # all of them: neuron hooks find Llama's MLPs too
-    }  # fmt: skip
+    }
     path = tmp_path / "hf.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
-    monkeypatch.setattr(sys, "argv", ["raremix", "hf-train", str(path), "--set", "steps=6", "--out", str(out)])  # fmt: skip
+    monkeypatch.setattr(
+        sys, "argv", ["raremix", "hf-train", str(path), "--set", "steps=6", "--out", str(out)]
+    )
     with pytest.raises(SystemExit) as done:
         main()
     assert done.value.code == 0
@@ -155,8 +178,13 @@ def test_llama_on_synthetic_tasks_through_the_cli_with_probes(
     evidence = {(r["task"], r["metric"]): r["value"] for r in rows if r["step"] == 6}
     assert evidence["copy", "n"] == evidence["successor", "n"] == 8
     assert evidence["successor", "chance"] == 1 / 1000 and ("successor", "heuristic") in evidence
-    assert {"probe/interference", "probe/first_order", "probe/neuron_share", "probe/entropy",
-            "probe/probe_task_acc"} <= {r["metric"] for r in rows}  # fmt: skip
+    assert {
+        "probe/interference",
+        "probe/first_order",
+        "probe/neuron_share",
+        "probe/entropy",
+        "probe/probe_task_acc",
+    } <= {r["metric"] for r in rows}
     doc = read_lmeval(out)
     assert doc["configs"]["copy"]["metadata"]["scored_by"] == "verifier"
     assert doc["config"]["model_args"] == f"pretrained={models['llama']}"

@@ -51,11 +51,16 @@ def facts(**over: Any) -> TaskFacts:
     base: dict[str, Any] = {
         "names": NAMES,
         "frequency": freq / freq.sum(),
-        "kinds": {"copy": "structured", "inc": "structured", "compare": "structured",
-                  "permute": "open", "bigger": "open"},
+        "kinds": {
+            "copy": "structured",
+            "inc": "structured",
+            "compare": "structured",
+            "permute": "open",
+            "bigger": "open",
+        },
         "difficulty": {"copy": 0.5, "inc": 0.1, "compare": 0.9, "permute": 0.3, "bigger": 0.0},
         "losses": {"copy": 1.0, "inc": 2.0, "compare": 0.5, "permute": 3.0, "bigger": 0.1},
-    }  # fmt: skip
+    }
     return TaskFacts(**{**base, **over})
 
 
@@ -107,9 +112,13 @@ def test_generated_schedules_are_valid_and_order_only_changes_the_order(
 ) -> None:
     two = kind in ("structured-first", "open-first")
     spec = CurriculumSpec(
-        kind=kind, base_fraction=base_fraction, stages=None if two else stages, focus=focus,
-        seed=seed, base_tasks=["copy", "inc"],
-    )  # fmt: skip
+        kind=kind,
+        base_fraction=base_fraction,
+        stages=None if two else stages,
+        focus=focus,
+        seed=seed,
+        base_tasks=["copy", "inc"],
+    )
     f = facts(forgetting=np.random.default_rng(seed).normal(size=(5, 5)))
     sched = curriculum_schedule(spec, f)
     n_stages = 2 if two else stages
@@ -147,23 +156,38 @@ def test_config_path_draws_follow_the_phases() -> None:
     p = plan(kind="rarity-first", stages=5)
     assert list(p.schedule.starts) == [0, 20, 40, 60, 80]
     assert [names[int(np.argmax(v))] for v in p.schedule.vectors] == [
-        "compare", "bigger", "permute", "inc", "copy",
-    ]  # fmt: skip
+        "compare",
+        "bigger",
+        "permute",
+        "inc",
+        "copy",
+    ]
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (mix(kind="rarity-frist"), "unknown curriculum 'rarity-frist': did you mean 'rarity-first'"),
-        ({**mix(kind="random", seed=0), "schedule": {"phases": [{"start": 0}]}},
-         "both schedule and curriculum are given"),
+        (
+            mix(kind="rarity-frist"),
+            "unknown curriculum 'rarity-frist': did you mean 'rarity-first'",
+        ),
+        (
+            {**mix(kind="random", seed=0), "schedule": {"phases": [{"start": 0}]}},
+            "both schedule and curriculum are given",
+        ),
         (mix(kind="structured-first", by="loss"), "cannot rank by loss: drop by"),
-        (mix(kind="easy-to-hard", by="frequency"), "cannot rank by frequency: use one of: complexity, loss"),
-        (mix(kind="rarity-first", losses={"cpy": 1.0}), "curriculum.losses: unknown source 'cpy': did you mean 'copy'"),
+        (
+            mix(kind="easy-to-hard", by="frequency"),
+            "cannot rank by frequency: use one of: complexity, loss",
+        ),
+        (
+            mix(kind="rarity-first", losses={"cpy": 1.0}),
+            "curriculum.losses: unknown source 'cpy': did you mean 'copy'",
+        ),
         (mix(kind="rarity-first", focus=0), "focus"),
         (mix(kind="rarity-first", base_fraction=1), "base_fraction"),
     ],
-)  # fmt: skip
+)
 def test_config_errors_are_one_line(data: dict[str, Any], message: str) -> None:
     with pytest.raises(RaremixError, match=message) as err:
         load(MixtureConfig, data, "config.mixture")
@@ -173,15 +197,21 @@ def test_config_errors_are_one_line(data: dict[str, Any], message: str) -> None:
 @pytest.mark.parametrize(
     ("curriculum", "message"),
     [
-        ({"kind": "rarity-first", "by": "loss"}, "curriculum.losses misses task 'copy': .*run_ordering"),
+        (
+            {"kind": "rarity-first", "by": "loss"},
+            "curriculum.losses misses task 'copy': .*run_ordering",
+        ),
         ({"kind": "random"}, "'random' needs a seed: add curriculum.seed"),
         ({"kind": "easy-to-hard"}, "curriculum.difficulty misses task 'copy'"),
         ({"kind": "bwt-guided"}, "needs curriculum.forgetting"),
-        ({"kind": "bwt-guided", "forgetting": {"copy": {"inc": 1.0}}}, "forgetting misses copy → compare"),
+        (
+            {"kind": "bwt-guided", "forgetting": {"copy": {"inc": 1.0}}},
+            "forgetting misses copy → compare",
+        ),
         ({"kind": "rarity-first", "stages": 6}, "stages is 6 but it orders 5 tasks"),
         ({"kind": "open-first", "stages": 3}, "has two stages"),
     ],
-)  # fmt: skip
+)
 def test_missing_facts_are_one_line_errors_at_resolve(
     curriculum: dict[str, Any], message: str
 ) -> None:
@@ -192,8 +222,13 @@ def test_missing_facts_are_one_line_errors_at_resolve(
 
 def test_task_facts_default_kinds_from_the_task_registry() -> None:
     tf = task_facts(NAMES, np.full(5, 0.2), CurriculumSpec(kind="open-first"))
-    assert tf.kinds == {"copy": "structured", "inc": "structured", "compare": "structured",
-                        "permute": "open", "bigger": "open"}  # fmt: skip
+    assert tf.kinds == {
+        "copy": "structured",
+        "inc": "structured",
+        "compare": "structured",
+        "permute": "open",
+        "bigger": "open",
+    }
 
 
 def curriculum_config(**curriculum: Any) -> dict[str, Any]:
@@ -210,14 +245,22 @@ def curriculum_config(**curriculum: Any) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_loss_ranked_run_measures_its_own_model_at_the_phase_start(tmp_path: Path) -> None:
-    config = curriculum_config(kind="rarity-first", by="loss", base_fraction=0.5,
-                               base_tasks=["copy"], focus=0.8)  # fmt: skip
+    config = curriculum_config(
+        kind="rarity-first", by="loss", base_fraction=0.5, base_tasks=["copy"], focus=0.8
+    )
     facts_ = run_ordering(config, tmp_path / "run")
     measured = json.loads((tmp_path / "run" / MEASURED_FILE).read_text())["losses"]
     assert set(measured) == {"copy", "successor", "bigger"} and facts_["base_end"] == 20
     # the full run's own model at step 20 has exactly these losses
-    full = load_config(data={**config, "mixture": {**config["mixture"], "curriculum": {
-        **config["mixture"]["curriculum"], "losses": measured}}})  # fmt: skip
+    full = load_config(
+        data={
+            **config,
+            "mixture": {
+                **config["mixture"],
+                "curriculum": {**config["mixture"]["curriculum"], "losses": measured},
+            },
+        }
+    )
     probe = MeasureAt(20, losses=True, forgetting=False)
     train(full, tmp_path / "again", callbacks=[probe])
     assert probe.result is not None and probe.result["losses"] == measured

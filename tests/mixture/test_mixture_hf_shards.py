@@ -15,8 +15,11 @@ datasets = pytest.importorskip("datasets")
 
 MIX = {
     "mode": "stratified",
-    "sources": [{"name": "common", "weight": 5}, {"name": "rare", "weight": 1, "exhaustion": {"max_epochs": 3}}],
-}  # fmt: skip
+    "sources": [
+        {"name": "common", "weight": 5},
+        {"name": "rare", "weight": 1, "exhaustion": {"max_epochs": 3}},
+    ],
+}
 TABLES = TableSources(
     {
         "common": [{"prompt": f"c{i}", "response": "yes"} for i in range(50)],

@@ -31,8 +31,12 @@ def spaced_mixtures(draw: Any) -> tuple[dict, int]:
     mode = draw(st.sampled_from(["iid", "stratified"]))
     sources = [
         {"name": "common", "size": draw(st.integers(50, 500)), "weight": 1.0},
-        {"name": "other", "size": draw(st.integers(5, 200)), "weight": draw(st.sampled_from([0.0, 0.3, 1.0]))},
-    ]  # fmt: skip
+        {
+            "name": "other",
+            "size": draw(st.integers(5, 200)),
+            "weight": draw(st.sampled_from([0.0, 0.3, 1.0])),
+        },
+    ]
     for i in range(draw(st.integers(1, 2))):
         share = draw(st.sampled_from([0.005, 0.01, 0.03, 0.1]))
         per_batch = share * batch
@@ -121,10 +125,13 @@ def test_shards_union_to_the_single_process_stream(case: tuple[dict, int], world
     whole = appearances(build_sampler(mix, seed=2, batch_size=batch, total_steps=STEPS), 60)[1]
     ranks = [
         appearances(
-            build_sampler(mix, seed=2, batch_size=batch, total_steps=STEPS, rank=r, world_size=world), 60
+            build_sampler(
+                mix, seed=2, batch_size=batch, total_steps=STEPS, rank=r, world_size=world
+            ),
+            60,
         )[1]
         for r in range(world)
-    ]  # fmt: skip
+    ]
     for step in range(60):
         joined = [x for r in range(world) for x in ranks[r][step][0]]
         joined_i = [x for r in range(world) for x in ranks[r][step][1]]
@@ -146,10 +153,14 @@ def test_spacing_holds_through_a_schedule_and_weight_overrides(mode: str) -> Non
             "unit": "steps",
             "phases": [
                 {"start": 0},
-                {"start": 40, "weights": {"common": 0.9, "spaced": 0.05, "windowed": 0.05}, "anneal": "linear"},
+                {
+                    "start": 40,
+                    "weights": {"common": 0.9, "spaced": 0.05, "windowed": 0.05},
+                    "anneal": "linear",
+                },
             ],
         },
-    }  # fmt: skip
+    }
     sampler = build_sampler(mix, seed=1, batch_size=32, total_steps=200)
     first, _ = appearances(sampler, 100)
     sampler.set_weights({"common": 0.8, "spaced": 0.1, "windowed": 0.1})
@@ -166,9 +177,15 @@ def test_a_source_switched_off_has_no_deadline_and_resumes_its_spacing() -> None
             {"name": "common", "size": 1000, "weight": 0.9},
             {"name": "rare", "size": 50, "weight": 0.1, "window": 3},
         ],
-        "schedule": {"unit": "steps", "phases": [{"start": 0}, {"start": 30, "weights": {"common": 1, "rare": 0}},
-                                                  {"start": 60, "weights": {"common": 0.9, "rare": 0.1}}]},
-    }  # fmt: skip
+        "schedule": {
+            "unit": "steps",
+            "phases": [
+                {"start": 0},
+                {"start": 30, "weights": {"common": 1, "rare": 0}},
+                {"start": 60, "weights": {"common": 0.9, "rare": 0.1}},
+            ],
+        },
+    }
     counts, _ = appearances(build_sampler(mix, seed=0, batch_size=16, total_steps=90), 90)
     assert counts[30:60, 1].sum() == 0  # off means off: no forced appearance
     assert_spacing_holds({"sources": [{}, {"window": 3}]}, counts[:30])
@@ -220,8 +237,12 @@ def test_impossible_spacing_is_one_line_exit_2(
 ) -> None:
     rare, needle = REFUSALS[case]
     cfg = tiny_config()  # 60 steps, batch 32
-    cfg["mixture"] = {"sources": [{"name": "copy", "size": 9000, "weight": 1 - rare["weight"]},
-                                  {"name": "successor", "size": 1000, **rare}]}  # fmt: skip
+    cfg["mixture"] = {
+        "sources": [
+            {"name": "copy", "size": 9000, "weight": 1 - rare["weight"]},
+            {"name": "successor", "size": 1000, **rare},
+        ]
+    }
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     code, out, err = cli(capsys, monkeypatch, "train", str(path), "--out", str(tmp_path / "run"))
@@ -231,8 +252,12 @@ def test_impossible_spacing_is_one_line_exit_2(
 
 
 def test_every_source_spaced_is_refused() -> None:
-    mix = {"sources": [{"name": "a", "size": 9, "weight": 1, "every": 1},
-                       {"name": "b", "size": 9, "weight": 1, "window": 2}]}  # fmt: skip
+    mix = {
+        "sources": [
+            {"name": "a", "size": 9, "weight": 1, "every": 1},
+            {"name": "b", "size": 9, "weight": 1, "window": 2},
+        ]
+    }
     with pytest.raises(RaremixError, match="leave at least one without"):
         build_sampler(mix, seed=0, batch_size=8)
 
@@ -248,8 +273,13 @@ def test_unspaced_configs_keep_their_hash_and_stream() -> None:
 
 
 def test_per_source_counts_never_repeat_within_an_epoch() -> None:
-    mix = {"mode": "stratified", "sources": [{"name": "c", "size": 37, "weight": 0.9},
-                                              {"name": "r", "size": 11, "weight": 0.1, "every": 5}]}  # fmt: skip
+    mix = {
+        "mode": "stratified",
+        "sources": [
+            {"name": "c", "size": 37, "weight": 0.9},
+            {"name": "r", "size": 11, "weight": 0.1, "every": 5},
+        ],
+    }
     _, batches = appearances(build_sampler(mix, seed=9, batch_size=16, total_steps=100), 100)
     seq: dict[int, list[int]] = defaultdict(list)
     for src, idx in batches:

@@ -102,8 +102,14 @@ def test_satisfied_early_is_where_the_common_norm_falls_below_the_fraction() -> 
 
     assert satisfied_step([0, 10, 20, 30], [4.0, 2.0, 0.3, 0.5], 0.1) == 20
     assert satisfied_step([0, 10], [4.0, 2.0], 0.1) is None
-    rows = pd.DataFrame({"step": [0, 10, 20], "metric": "probe/common_grad_norm",
-                         "task": "", "value": [5.0, 1.0, 0.2]})  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            "step": [0, 10, 20],
+            "metric": "probe/common_grad_norm",
+            "task": "",
+            "value": [5.0, 1.0, 0.2],
+        }
+    )
     assert satisfied_flops(rows, flops_per_step=1e6, fraction=0.1) == 2e7
 
 
@@ -118,8 +124,16 @@ def test_ledger_figure_draws_real_ledger_rows_and_skips_all_zero_ones(tmp_path: 
         rows = ledger_run(tmp_path, f"d{d}", model=model, ledger={"every": 5})
         frame = pd.DataFrame(rows).assign(run_id=f"d{d}")
         frames.append(frame)
-        runs.append({"run_id": f"d{d}", "seed": 0, "size": f"d{d}", "params": d, "flops": 3e6,
-                     "rare": ["successor"]})  # fmt: skip
+        runs.append(
+            {
+                "run_id": f"d{d}",
+                "seed": 0,
+                "size": f"d{d}",
+                "params": d,
+                "flops": 3e6,
+                "rare": ["successor"],
+            }
+        )
     metrics, table = pd.concat(frames), pd.DataFrame(runs)
     fig = ledger_figure(metrics, table)
     assert fig is not None and len(fig.axes) == 2 and "common vs rare" in fig.texts[0].get_text()

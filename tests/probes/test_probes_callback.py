@@ -13,10 +13,18 @@ from raremix.results.rows import read_rows
 from raremix.trainer import train
 
 NAMES = {
-    "probe/grad_norm", "probe/grad_cos", "probe/interference", "probe/first_order",
-    "probe/first_order_real", "probe/neuron_share", "probe/dead_neurons", "probe/entropy",
-    "probe/probe_task_acc", "probe/probe_feature_acc", "probe/common_grad_norm",
-}  # fmt: skip
+    "probe/grad_norm",
+    "probe/grad_cos",
+    "probe/interference",
+    "probe/first_order",
+    "probe/first_order_real",
+    "probe/neuron_share",
+    "probe/dead_neurons",
+    "probe/entropy",
+    "probe/probe_task_acc",
+    "probe/probe_feature_acc",
+    "probe/common_grad_norm",
+}
 
 
 def test_probes_add_rows_without_changing_training(tmp_path: Path) -> None:
@@ -43,9 +51,14 @@ def test_probe_cadence_and_resume_are_exact(tmp_path: Path) -> None:
     rows = read_rows(tmp_path / "whole" / "run" / "metrics.jsonl")
     probes = rows[rows.metric.str.startswith("probe/")]
     assert sorted(probes.step.unique()) == [0, 15, 30, 45, 60]
-    assert set(probes.metric) == {"probe/grad_norm", "probe/grad_cos", "probe/interference",
-                                  "probe/first_order", "probe/first_order_real",
-                                  "probe/common_grad_norm"}  # fmt: skip
+    assert set(probes.metric) == {
+        "probe/grad_norm",
+        "probe/grad_cos",
+        "probe/interference",
+        "probe/first_order",
+        "probe/first_order_real",
+        "probe/common_grad_norm",
+    }
 
     class StopAt(Callback):
         def on_step_end(self, state) -> None:  # type: ignore[no-untyped-def]

@@ -97,10 +97,18 @@ def test_probe_on_a_gpt_reports_every_named_metric() -> None:
     named = {f"t{t}": (i, shift_labels(y)) for t, (i, y) in batches.items()}
     out = probe(model, named, rare=["t3"], lr=1e-3)
     assert set(out) == {
-        "probe/grad_norm", "probe/common_grad_norm", "probe/grad_cos", "probe/interference", "probe/first_order",
-        "probe/first_order_real", "probe/neuron_share", "probe/dead_neurons", "probe/entropy",
-        "probe/probe_task_acc", "probe/probe_feature_acc",
-    }  # fmt: skip
+        "probe/grad_norm",
+        "probe/common_grad_norm",
+        "probe/grad_cos",
+        "probe/interference",
+        "probe/first_order",
+        "probe/first_order_real",
+        "probe/neuron_share",
+        "probe/dead_neurons",
+        "probe/entropy",
+        "probe/probe_task_acc",
+        "probe/probe_feature_acc",
+    }
     assert set(out["probe/grad_cos"]) == {"t1|t2", "t1|t3", "t2|t3"}
     assert set(out["probe/interference"]) == {"t3"}
     assert sum(out["probe/neuron_share"].values()) + out["probe/dead_neurons"][""] == pytest.approx(

@@ -92,9 +92,10 @@ def test_first_order_prediction_matches_real_change_for_small_steps(opt_name: st
     batches = {"common": batch(1, seed=1, vocab=12), "rare": batch(2, seed=2, vocab=12)}
     # a trained-ish optimiser state, so Adam's update is not just the sign of the gradient
     opt: torch.optim.Optimizer = (
-        torch.optim.SGD(model.parameters(), lr=1e-3) if opt_name == "sgd"
+        torch.optim.SGD(model.parameters(), lr=1e-3)
+        if opt_name == "sgd"
         else torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
-    )  # fmt: skip
+    )
     for _ in range(5):
         opt.zero_grad()
         idx, targets = batches["common"]

@@ -21,8 +21,17 @@ VOCAB = 20
 
 def tiny_model() -> GPT2LMHeadModel:
     torch.manual_seed(0)
-    return GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=VOCAB, n_positions=16,
-                                      bos_token_id=0, eos_token_id=0))  # fmt: skip
+    return GPT2LMHeadModel(
+        GPT2Config(
+            n_layer=2,
+            n_embd=32,
+            n_head=2,
+            vocab_size=VOCAB,
+            n_positions=16,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    )
 
 
 def examples(task: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,8 +79,14 @@ def test_callback_in_the_trainer_event_loop(tmp_path: Path) -> None:
     writer.close()
     frame = read_rows(tmp_path / "metrics.jsonl")
     assert sorted(frame.step.unique()) == [0, 2, 4]
-    assert {"probe/grad_cos", "probe/interference", "probe/first_order", "probe/neuron_share",
-            "probe/probe_feature_acc", "probe/entropy"} <= set(frame.metric)  # fmt: skip
+    assert {
+        "probe/grad_cos",
+        "probe/interference",
+        "probe/first_order",
+        "probe/neuron_share",
+        "probe/probe_feature_acc",
+        "probe/entropy",
+    } <= set(frame.metric)
     assert len(cb.rows) == len(frame)
     assert state.log_history[-1]["step"] == 4 and "probe/interference/rare" in state.log_history[-1]
     assert model.training
@@ -84,8 +99,15 @@ def test_callback_with_transformers_trainer(tmp_path: Path) -> None:
     ids, labels = examples(1, 32, seed=0)
     data = [{"input_ids": i, "labels": y} for i, y in zip(ids, labels, strict=True)]
     cb = RaremixProbeCallback(probe_batches(), every=2, rare=["rare"])
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=8,
-                             report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True)  # fmt: skip
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=8,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
     Trainer(model=tiny_model(), args=args, train_dataset=data, callbacks=[cb]).train()
     assert sorted({r["step"] for r in cb.rows}) == [0, 2, 4]
     assert {"probe/grad_cos", "probe/first_order"} <= {r["metric"] for r in cb.rows}
@@ -103,9 +125,15 @@ def test_probe_metrics_reach_report_to_tensorboard(
     monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "tb"))
     ids, labels = examples(1, 32, seed=0)
     data = [{"input_ids": i, "labels": y} for i, y in zip(ids, labels, strict=True)]
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=8,
-                             report_to=["tensorboard"],
-                             save_strategy="no", use_cpu=True, disable_tqdm=True)  # fmt: skip
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=8,
+        report_to=["tensorboard"],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
     trainer = Trainer(model=tiny_model(), args=args, train_dataset=data)
     cb = add_probe_callback(trainer, probe_batches(), every=2, rare=["rare"])
     trainer.train()

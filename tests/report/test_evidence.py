@@ -28,8 +28,12 @@ from raremix.studies.summary import group_summary, per_run
 
 # 12k · upweight: seeds at 0.99, 1.0, 1.0 (fake seeds add 0.01 each, capped at 1), so
 # mean + sd passes 1; 100k · upweight at 0.75 sits just above compare's heuristic (0.73)
-ACC = {("12k", "natural"): 0.3, ("100k", "natural"): 0.7,
-       ("12k", "upweight"): 0.99, ("100k", "upweight"): 0.74}  # fmt: skip
+ACC = {
+    ("12k", "natural"): 0.3,
+    ("100k", "natural"): 0.7,
+    ("12k", "upweight"): 0.99,
+    ("100k", "upweight"): 0.74,
+}
 SEEDS = (0, 1, 2)
 
 

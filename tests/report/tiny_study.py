@@ -130,8 +130,12 @@ def fake_study(
     and a flat probe/dead_neurons (0 throughout); with `evidence`, each evaluation's held-out
     n and baselines (`EVIDENCE`).
     """
-    finals = rare_acc or {("12k", "natural"): 0.3, ("100k", "natural"): 0.7,
-                          ("12k", "upweight"): 0.9, ("100k", "upweight"): 0.95}  # fmt: skip
+    finals = rare_acc or {
+        ("12k", "natural"): 0.3,
+        ("100k", "natural"): 0.7,
+        ("12k", "upweight"): 0.9,
+        ("100k", "upweight"): 0.95,
+    }
     params = {"12k": 12_000, "100k": 96_000}
     store = ResultStore(root / "store")
     steps = np.arange(0, 1001, 100)
@@ -151,32 +155,61 @@ def fake_study(
                         {"step": int(step), "task": task, "metric": "loss", "value": 2 - acc},
                     ]
                     if evidence:
-                        rows += [{"step": int(step), "task": task, "metric": m, "value": v}
-                                 for m, v in EVIDENCE[task].items()]  # fmt: skip
+                        rows += [
+                            {"step": int(step), "task": task, "metric": m, "value": v}
+                            for m, v in EVIDENCE[task].items()
+                        ]
                     if probes:
                         share = 0.1 * (1 + (task == "compare") * (mix == "upweight"))
-                        rows.append({"step": int(step), "task": task, "metric": "probe/neuron_share",
-                                     "value": share * (params[size] / 12_000) ** 0.1})  # fmt: skip
+                        rows.append(
+                            {
+                                "step": int(step),
+                                "task": task,
+                                "metric": "probe/neuron_share",
+                                "value": share * (params[size] / 12_000) ** 0.1,
+                            }
+                        )
                 if probes:
                     cos = 0.6 * np.exp(-i / 3) - 0.05 * (size == "12k")
-                    rows.append({"step": int(step), "task": "compare", "metric": "probe/interference",
-                                 "value": float(cos)})  # fmt: skip
-                    rows.append({"step": int(step), "task": "", "metric": "probe/dead_neurons",
-                                 "value": 0.0})  # fmt: skip
+                    rows.append(
+                        {
+                            "step": int(step),
+                            "task": "compare",
+                            "metric": "probe/interference",
+                            "value": float(cos),
+                        }
+                    )
+                    rows.append(
+                        {
+                            "step": int(step),
+                            "task": "",
+                            "metric": "probe/dead_neurons",
+                            "value": 0.0,
+                        }
+                    )
                 rows.append({"step": int(step), "task": "", "metric": "lr", "value": 0.003})
             info = {
-                "study": "scale-vs-mix", "model_size": size, "mixture": mix, "seed": str(seed),
-                "wall_s": 10.0 + seed, "config": _config(size, mix, seed, steps=1000),
-                "params": params[size], "flops": params[size] * 6.0e6, "steps": 1000,
-            }  # fmt: skip
+                "study": "scale-vs-mix",
+                "model_size": size,
+                "mixture": mix,
+                "seed": str(seed),
+                "wall_s": 10.0 + seed,
+                "config": _config(size, mix, seed, steps=1000),
+                "params": params[size],
+                "flops": params[size] * 6.0e6,
+                "steps": 1000,
+            }
             store.add_run(run_id, info, rows)
     spec = {
         "name": "scale-vs-mix",
         "description": "A fake study written by the tests.",
         "base": _config("12k", "natural", 0, steps=1000),
-        "axes": {"model.size": ["12k", "100k"], "mixture": {"natural": {}, "upweight": {}},
-                 "seed": list(seeds)},
-    }  # fmt: skip
+        "axes": {
+            "model.size": ["12k", "100k"],
+            "mixture": {"natural": {}, "upweight": {}},
+            "seed": list(seeds),
+        },
+    }
     (root / "study.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return root
 
@@ -203,21 +236,32 @@ def onset_study(
                 learned = onset is not None and step >= onset
                 for task in ("compare", "copy", "inc"):
                     acc = (0.95 if learned else 0.1) if task == "compare" else top
-                    rows += [{"step": step, "task": task, "metric": "acc", "value": acc},
-                             {"step": step, "task": task, "metric": "loss", "value": 2 - acc}]  # fmt: skip
+                    rows += [
+                        {"step": step, "task": task, "metric": "acc", "value": acc},
+                        {"step": step, "task": task, "metric": "loss", "value": 2 - acc},
+                    ]
             info = {
-                "study": "scale-vs-mix", "model_size": size, "mixture": mix, "seed": str(seed),
-                "wall_s": 1.0, "config": _config(size, mix, seed, steps=1000),
-                "params": params[size], "flops": params[size] * 6.0e6, "steps": 1000,
-            }  # fmt: skip
+                "study": "scale-vs-mix",
+                "model_size": size,
+                "mixture": mix,
+                "seed": str(seed),
+                "wall_s": 1.0,
+                "config": _config(size, mix, seed, steps=1000),
+                "params": params[size],
+                "flops": params[size] * 6.0e6,
+                "steps": 1000,
+            }
             store.add_run(f"{size}-{mix}-{seed}", info, rows)
     seeds = list(range(max(len(v) for v in onsets.values())))
     spec = {
         "name": "scale-vs-mix",
         "base": _config("12k", "natural", 0, steps=1000),
-        "axes": {"model.size": sorted({s for s, _ in onsets}), "seed": seeds,
-                 "mixture": {m: {} for m in sorted({m for _, m in onsets})}},
-    }  # fmt: skip
+        "axes": {
+            "model.size": sorted({s for s, _ in onsets}),
+            "seed": seeds,
+            "mixture": {m: {} for m in sorted({m for _, m in onsets})},
+        },
+    }
     (root / "study.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return root
 
@@ -230,18 +274,32 @@ def injection_study(root: Path, acc: dict[tuple[str, str], float]) -> Path:
         for label, w in rates.items():
             weights = {"copy": 1 - 2 * w, "compare": w, "modadd": w}
             cfg = _config(size, "natural", 0, steps=100, batch_size=64, rare=["compare", "modadd"])
-            cfg["mixture"] = {"strategy": "explicit", "params": {"weights": weights}, "sources": [
-                {"name": n, "size": 100_000} for n in weights]}  # fmt: skip
+            cfg["mixture"] = {
+                "strategy": "explicit",
+                "params": {"weights": weights},
+                "sources": [{"name": n, "size": 100_000} for n in weights],
+            }
             rows = [
                 {"step": s, "task": t, "metric": m, "value": acc.get((t, size, label), 0.95)}
                 for s in (0, 50, 100, 150)
                 for t in ("copy", "compare", "modadd")
                 for m in ("acc", "loss")
             ]
-            info = {"study": "injection", "model_size": size, "mixture": label, "seed": "0",
-                    "config": json.dumps(cfg), "params": p, "flops": 1e9, "wall_s": 1.0}  # fmt: skip
+            info = {
+                "study": "injection",
+                "model_size": size,
+                "mixture": label,
+                "seed": "0",
+                "config": json.dumps(cfg),
+                "params": p,
+                "flops": 1e9,
+                "wall_s": 1.0,
+            }
             store.add_run(f"{size}-{label.replace('/', '_').replace(' ', '_')}", info, rows)
-    spec = {"name": "injection", "analysis": "injection", "axes": {"model.size": ["12k", "100k"],
-            "mixture": {k: {} for k in rates}, "seed": [0]}}  # fmt: skip
+    spec = {
+        "name": "injection",
+        "analysis": "injection",
+        "axes": {"model.size": ["12k", "100k"], "mixture": {k: {} for k in rates}, "seed": [0]},
+    }
     (root / "study.yaml").write_text(yaml.safe_dump(spec))
     return root

@@ -13,8 +13,12 @@ from raremix.results.rows import METRIC_COLUMNS, MetricWriter, read_rows
 def _write_steps(path: Path, steps: range) -> None:
     with MetricWriter(path) as w:
         for s in steps:
-            w.write([{"step": s, "task": "rare", "metric": "loss", "value": 1 / (s + 1)},
-                     {"step": s, "task": "", "metric": "lr", "value": 0.1}])  # fmt: skip
+            w.write(
+                [
+                    {"step": s, "task": "rare", "metric": "loss", "value": 1 / (s + 1)},
+                    {"step": s, "task": "", "metric": "lr", "value": 0.1},
+                ]
+            )
 
 
 def test_rows_round_trip_with_types_and_run_from_dir(tmp_path: Path) -> None:

@@ -57,8 +57,11 @@ def _equivalence_line(lines: list[str]) -> str:
 def test_a_designed_mix_k_times_cheaper_in_flops_gives_k_with_a_ci(tmp_path: Path) -> None:
     # the 8x larger natural model and the small up-weighted one learn at the same steps, so
     # the designed mix needs 1/8 of the FLOPs; the small natural model never learns
-    onsets = {("12k", "natural"): [None] * 6, ("100k", "natural"): ONSETS,
-              ("12k", "upweight"): ONSETS}  # fmt: skip
+    onsets = {
+        ("12k", "natural"): [None] * 6,
+        ("100k", "natural"): ONSETS,
+        ("12k", "upweight"): ONSETS,
+    }
     v = analyze_study(tiny.onset_study(tmp_path, onsets), echo=False)
     line = _equivalence_line(v.lines)
     ratio, lo, hi = map(
@@ -74,8 +77,11 @@ def test_a_designed_mix_k_times_cheaper_in_flops_gives_k_with_a_ci(tmp_path: Pat
 
 
 def test_identical_arms_are_indistinguishable(tmp_path: Path) -> None:
-    onsets = {("12k", "natural"): ONSETS, ("100k", "natural"): [None] * 6,
-              ("12k", "upweight"): ONSETS}  # fmt: skip
+    onsets = {
+        ("12k", "natural"): ONSETS,
+        ("100k", "natural"): [None] * 6,
+        ("12k", "upweight"): ONSETS,
+    }
     v = analyze_study(tiny.onset_study(tmp_path, onsets), echo=False)
     assert _equivalence_line(v.lines).startswith("Compute-equivalence: ≈ (indistinguishable) 1× [")
     assert "→ compute-equivalence ≈ (indistinguishable) 1× [" in v.headline
@@ -84,8 +90,11 @@ def test_identical_arms_are_indistinguishable(tmp_path: Path) -> None:
 def test_the_target_holds_the_common_tasks_to_their_natural_level(tmp_path: Path) -> None:
     # up-weighting teaches the small model the rare task at once but drops its common tasks
     # to 0.5: by the default target (within 0.05 of natural) it never gets there
-    onsets = {("12k", "natural"): [None] * 4, ("100k", "natural"): ONSETS[:4],
-              ("12k", "upweight"): [200] * 4}  # fmt: skip
+    onsets = {
+        ("12k", "natural"): [None] * 4,
+        ("100k", "natural"): ONSETS[:4],
+        ("12k", "upweight"): [200] * 4,
+    }
     study = tiny.onset_study(tmp_path, onsets, common={("12k", "upweight"): 0.5})
     line = _equivalence_line(analyze_study(study, echo=False).lines)
     assert line.startswith("Compute-equivalence: 0× [0×, 0×] ")
@@ -177,9 +186,13 @@ def test_final_table_shows_n_and_baselines_beside_each_accuracy(study: Path) -> 
     assert final.chance.notna().all() and final.majority.notna().all()
     assert by_task.chance.first()["compare"] == pytest.approx(1 / 3)
     assert by_task.heuristic.first().notna().to_dict() == {
-        "compare": True, "copy": False, "inc": False, "majority": True, "reverse": True,
+        "compare": True,
+        "copy": False,
+        "inc": False,
+        "majority": True,
+        "reverse": True,
         "successor": True,
-    }  # fmt: skip
+    }
 
 
 def test_common_accuracy_weights_each_task_by_its_n() -> None:
@@ -278,9 +291,13 @@ def test_scale_verdict_says_plainly_when_the_effect_is_absent(tmp_path: Path) ->
 
 
 def test_injection_thresholds(tmp_path: Path) -> None:
-    acc = {("compare", "12k", "1/10 batches"): 0.1, ("compare", "12k", "2/batch"): 0.5,
-           ("compare", "100k", "1/10 batches"): 0.3, ("modadd", "12k", "1/10 batches"): 0.2,
-           ("modadd", "100k", "1/10 batches"): 0.2}  # fmt: skip
+    acc = {
+        ("compare", "12k", "1/10 batches"): 0.1,
+        ("compare", "12k", "2/batch"): 0.5,
+        ("compare", "100k", "1/10 batches"): 0.3,
+        ("modadd", "12k", "1/10 batches"): 0.2,
+        ("modadd", "100k", "1/10 batches"): 0.2,
+    }
     v = analyze_study(tiny.injection_study(tmp_path, acc), echo=False)
     final = pd.read_parquet(tmp_path / "analysis" / "final.parquet")
     assert {"rate", "rate_per_batch"} <= set(final.columns)

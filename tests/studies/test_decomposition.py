@@ -43,11 +43,27 @@ def fake_final(gains: dict[str, float], seeds: int = 5) -> pd.DataFrame:
             for cat in (*CATEGORIES, ""):
                 acc = 0.5 + noise + (gains.get(cat, 0.0) if arm != "umbrella" else 0.0)
                 task = "fcall" + (f":{cat}" if cat else "")
-                rows.append({"run_id": run, "seed": seed, "group": f"100k · explicit · {arm}",
-                             "task": task, "acc": acc, "share": share if not cat else float("nan")})  # fmt: skip
+                rows.append(
+                    {
+                        "run_id": run,
+                        "seed": seed,
+                        "group": f"100k · explicit · {arm}",
+                        "task": task,
+                        "acc": acc,
+                        "share": share if not cat else float("nan"),
+                    }
+                )
             if arm != "umbrella":
-                rows.append({"run_id": run, "seed": seed, "group": f"100k · explicit · {arm}",
-                             "task": "fname", "acc": 0.9, "share": 0.1})  # fmt: skip
+                rows.append(
+                    {
+                        "run_id": run,
+                        "seed": seed,
+                        "group": f"100k · explicit · {arm}",
+                        "task": "fname",
+                        "acc": 0.9,
+                        "share": 0.1,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -55,10 +71,14 @@ def fake_final(gains: dict[str, float], seeds: int = 5) -> pd.DataFrame:
     ("gains", "finding", "calls"),
     [
         ({"new-tool": 0.2, "new-composition": 0.1}, "supported", ("greater", "greater")),
-        ({"new-tool": 0.2, "new-composition": 0.0}, "inconclusive", ("greater", "indistinguishable")),
+        (
+            {"new-tool": 0.2, "new-composition": 0.0},
+            "inconclusive",
+            ("greater", "indistinguishable"),
+        ),
         ({"new-tool": -0.2, "new-composition": 0.01}, "inconclusive", ("indistinguishable",) * 2),
     ],
-)  # fmt: skip
+)
 def test_verdict_follows_the_novel_categories(
     gains: dict[str, float], finding: str, calls: tuple[str, str], tmp_path: Path
 ) -> None:

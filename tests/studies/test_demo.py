@@ -38,14 +38,27 @@ def _survival_table(rng: np.random.Generator, scale: dict[str, float], n: int = 
     for arm, s in scale.items():
         for seed in range(n):
             t = float(rng.weibull(1.5) * s)
-            rows.append({"run_id": f"{arm}{seed}", "seed": seed, label_column("arm"): arm,
-                         "flops_to_learn": min(t, 1e12), "flops_to_learn.observed": float(t <= 1e12)})  # fmt: skip
+            rows.append(
+                {
+                    "run_id": f"{arm}{seed}",
+                    "seed": seed,
+                    label_column("arm"): arm,
+                    "flops_to_learn": min(t, 1e12),
+                    "flops_to_learn.observed": float(t <= 1e12),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_flops_to_learn_hypotheses_are_tested_at_equal_flops() -> None:
-    test = {"id": "fast", "claim": "c", "metric": "flops_to_learn", "direction": "less",
-            "treatment": {"arm": "a"}, "control": {"arm": "b"}}  # fmt: skip
+    test = {
+        "id": "fast",
+        "claim": "c",
+        "metric": "flops_to_learn",
+        "direction": "less",
+        "treatment": {"arm": "a"},
+        "control": {"arm": "b"},
+    }
     declaration = load(
         Declaration, {"confirmation_seeds": list(range(100, 108)), "tests": [test]}, "h"
     )

@@ -40,15 +40,27 @@ def _final(accs: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
         for seed, acc in enumerate(values):
             run = f"{budget}-{depth}-{seed}"
             for task in ("chain", "copy"):
-                rows.append({"run_id": run, "seed": seed, "size": f"d{64 // depth}·L{depth}",
-                             "params": 1000.0, "task": task, "acc": acc})  # fmt: skip
+                rows.append(
+                    {
+                        "run_id": run,
+                        "seed": seed,
+                        "size": f"d{64 // depth}·L{depth}",
+                        "params": 1000.0,
+                        "task": task,
+                        "acc": acc,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_compare_depths_calls_a_winner_only_on_significance() -> None:
     # 5 seeds: the exact two-sided floor 2/252 passes Holm over the 4 comparisons
-    accs = {("25k", 1): [0.20, 0.30, 0.25, 0.22, 0.28], ("25k", 4): [0.60, 0.70, 0.65, 0.62, 0.68],
-            ("100k", 1): [0.5, 0.9, 0.1, 0.7, 0.3], ("100k", 4): [0.60, 0.50, 0.55, 0.52, 0.58]}  # fmt: skip
+    accs = {
+        ("25k", 1): [0.20, 0.30, 0.25, 0.22, 0.28],
+        ("25k", 4): [0.60, 0.70, 0.65, 0.62, 0.68],
+        ("100k", 1): [0.5, 0.9, 0.1, 0.7, 0.3],
+        ("100k", 4): [0.60, 0.50, 0.55, 0.52, 0.58],
+    }
     final = _final(accs)
     labels = {r: f"{r.split('-')[0]} · L{r.split('-')[1]}" for r in final.run_id}
     table = shapes(final, labels)

@@ -108,8 +108,16 @@ def test_greedy_labels_of_an_oracle_teacher_are_the_true_encoding() -> None:
     truth = true_labelled(tok, prefix, ex.inputs, ex.answers, K, block)
     prompts, lengths = tok.encode_prompts([prefix] * 40, ex.inputs)
     oracle = Oracle(tok.encode([prefix] * 40, ex.inputs, ex.answers), tok.size)
-    got = label_with_teacher(oracle, prompts, lengths, max_new=task.max_answer_len, top_k=K,
-                             eos_id=tok.eos_id, pad_id=tok.pad_id, block_size=block)  # fmt: skip
+    got = label_with_teacher(
+        oracle,
+        prompts,
+        lengths,
+        max_new=task.max_answer_len,
+        top_k=K,
+        eos_id=tok.eos_id,
+        pad_id=tok.pad_id,
+        block_size=block,
+    )
     assert torch.equal(got["idx"], truth["idx"]) and torch.equal(got["targets"], truth["targets"])
     on = truth["targets"] != -100
     assert torch.equal(got["topk_ids"][..., 0][on], truth["targets"][on])  # top-1 = the label
@@ -118,14 +126,25 @@ def test_greedy_labels_of_an_oracle_teacher_are_the_true_encoding() -> None:
 
 def tiny_distill(**student: Any) -> dict[str, Any]:
     teacher = {
-        "seed": 0, "steps": 40, "batch_size": 32, "eval_every": 20, "eval_examples": 32,
-        "checkpoint_every": 20, "threads": 1,
+        "seed": 0,
+        "steps": 40,
+        "batch_size": 32,
+        "eval_every": 20,
+        "eval_examples": 32,
+        "checkpoint_every": 20,
+        "threads": 1,
         "tasks": {"successor": {"complexity": 2}},
         "model": {"size": None, "n_layer": 1, "d_model": 24, "n_head": 2},
         "mixture": {"sources": [{"name": "successor", "size": 64}]},
-    }  # fmt: skip
-    stud = {"model": {"size": None, "n_layer": 1, "d_model": 16, "n_head": 2}, "steps": 30,
-            "batch_size": 32, "eval_every": 15, "pool": 100, **student}  # fmt: skip
+    }
+    stud = {
+        "model": {"size": None, "n_layer": 1, "d_model": 16, "n_head": 2},
+        "steps": 30,
+        "batch_size": 32,
+        "eval_every": 15,
+        "pool": 100,
+        **student,
+    }
     return {"seed": 0, "teacher": teacher, "student": stud, "top_k": 4, "label_chunk": 64}
 
 
@@ -213,23 +232,32 @@ def test_quick_study_through_the_cli(
 
 def _scores(arms: dict[tuple[str, str, int], list[float]]) -> pd.DataFrame:
     rows = [
-        {"run_id": f"{role}-{loss}-{pool}-{seed}", "seed": seed, "task": "mean", "role": role,
-         "loss": loss, "pool": pool, "acc": acc}
+        {
+            "run_id": f"{role}-{loss}-{pool}-{seed}",
+            "seed": seed,
+            "task": "mean",
+            "role": role,
+            "loss": loss,
+            "pool": pool,
+            "acc": acc,
+        }
         for (role, loss, pool), accs in arms.items()
         for seed, acc in enumerate(accs)
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows)
 
 
 def test_a_student_passes_only_on_significance_and_ties_only_by_equivalence() -> None:
     teacher = [0.50, 0.51, 0.49, 0.50, 0.52, 0.48, 0.50]
-    table = _scores({
-        ("teacher", "", 0): teacher,
-        ("student", "labelled only", 0): [a - 0.3 for a in teacher],
-        ("student", "hard", 1000): [a + 0.002 for a in teacher],  # ties: inside ±0.05
-        ("student", "hard", 4000): [a + 0.2 for a in teacher],  # passes
-        ("student", "soft", 4000): [0.2, 0.9, 0.4, 0.8, 0.6, 0.3, 0.7],  # +0.05, wide: neither
-    })  # fmt: skip
+    table = _scores(
+        {
+            ("teacher", "", 0): teacher,
+            ("student", "labelled only", 0): [a - 0.3 for a in teacher],
+            ("student", "hard", 1000): [a + 0.002 for a in teacher],  # ties: inside ±0.05
+            ("student", "hard", 4000): [a + 0.2 for a in teacher],  # passes
+            ("student", "soft", 4000): [0.2, 0.9, 0.4, 0.8, 0.6, 0.3, 0.7],  # +0.05, wide: neither
+        }
+    )
     cross, judged = crossings(arm_summary(table), table)
     by_loss = cross.set_index("loss")
     assert by_loss.loc["hard", "passes_at"] == 4000 and by_loss.loc["hard", "ties_at"] == 1000

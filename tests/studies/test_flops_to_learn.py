@@ -30,14 +30,33 @@ def _curves(
     """A rare task's curve: 0.05 until `onset_step`, 0.97 from it on (None: never)."""
     s = np.arange(0, steps + 1, every)
     acc = np.where(s >= (onset_step if onset_step is not None else steps + 1), 0.97, 0.05)
-    return pd.DataFrame({"run_id": run, "seed": 0, "group": "g", "size": "12k", "params": 12e3,
-                         "mix": "natural", "task": "rare", "role": "rare", "step": s, "acc": acc})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "run_id": run,
+            "seed": 0,
+            "group": "g",
+            "size": "12k",
+            "params": 12e3,
+            "mix": "natural",
+            "task": "rare",
+            "role": "rare",
+            "step": s,
+            "acc": acc,
+        }
+    )
 
 
 def _runs(ids: list[str], steps: int = 400, schedule: str = "constant") -> pd.DataFrame:
     config = json.dumps({"steps": steps, "optim": {"schedule": schedule}, "mixture": {}})
-    return pd.DataFrame({"run_id": ids, "flops_per_step": FPS, "flops": FPS * steps,
-                         "config": config, "shares": [{"rare": 0.01}] * len(ids)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "run_id": ids,
+            "flops_per_step": FPS,
+            "flops": FPS * steps,
+            "config": config,
+            "shares": [{"rare": 0.01}] * len(ids),
+        }
+    )
 
 
 @pytest.mark.parametrize("onset", [37, 120, 301])
@@ -85,8 +104,11 @@ def test_flops_to_learn_comparison_finds_a_clear_effect_and_types_direction() ->
 
 
 def _times(groups: dict[str, tuple[bool, list[float], list[bool]]]) -> pd.DataFrame:
-    rows = [{"group": g, "natural": nat, "params": 1.0, "flops": t, "reached": r}
-            for g, (nat, ts, rs) in groups.items() for t, r in zip(ts, rs, strict=True)]  # fmt: skip
+    rows = [
+        {"group": g, "natural": nat, "params": 1.0, "flops": t, "reached": r}
+        for g, (nat, ts, rs) in groups.items()
+        for t, r in zip(ts, rs, strict=True)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -101,19 +123,24 @@ def test_compute_equivalence_prices_the_cheapest_option_on_each_side() -> None:
     fast = [1e9, 1.1e9, 0.9e9, 1.05e9, 0.95e9, 1e9]
     slow = [8e9, 8.5e9, 7.5e9, 8e9, 8.2e9, 7.9e9]
     never = [1e10] * 6
-    eq = compute_equivalence(_times({
-        "natural-small": (True, never, [False] * 6),
-        "natural-big": (True, slow, [True] * 6),
-        "upweight-small": (False, fast, [True] * 6),
-    }))  # fmt: skip
+    eq = compute_equivalence(
+        _times(
+            {
+                "natural-small": (True, never, [False] * 6),
+                "natural-big": (True, slow, [True] * 6),
+                "upweight-small": (False, fast, [True] * 6),
+            }
+        )
+    )
     assert eq.natural == "natural-big" and eq.designed == "upweight-small"
     assert eq.ratio == pytest.approx(8e9 / 1e9) and eq.ci[0] > 1
     assert not eq.indistinguishable
 
 
 def test_one_seed_in_an_arm_gives_a_ratio_without_a_ci() -> None:
-    eq = compute_equivalence(_times({"natural": (True, [4e9], [True]),
-                                     "designed": (False, [1e9, 2e9], [True, True])}))  # fmt: skip
+    eq = compute_equivalence(
+        _times({"natural": (True, [4e9], [True]), "designed": (False, [1e9, 2e9], [True, True])})
+    )
     assert eq.ratio == pytest.approx(2.0) and all(math.isnan(x) for x in eq.ci)
     assert eq.text() == "≈ (indistinguishable: an arm has one seed, so no CI) 2×"
 

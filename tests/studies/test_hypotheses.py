@@ -113,9 +113,10 @@ def _table(rng: np.random.Generator, big: float, small: float, n: int = 5) -> pd
     for arm, mean in (("big", big), ("small", small)):
         for seed in range(n):
             acc = float(np.clip(rng.normal(mean, 0.05), 0, 1))
-            rows.append({"run_id": f"{arm}{seed}", "seed": seed, label_column("arm"): arm} | {
-                "rare_acc": acc, "rare_learned": float(acc >= 0.9)
-            })  # fmt: skip
+            rows.append(
+                {"run_id": f"{arm}{seed}", "seed": seed, label_column("arm"): arm}
+                | {"rare_acc": acc, "rare_learned": float(acc >= 0.9)}
+            )
     return pd.DataFrame(rows)
 
 

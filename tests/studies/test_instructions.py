@@ -36,8 +36,11 @@ def test_reference_and_random_answers_are_in_the_output_space(name: str) -> None
 def test_format_checks_are_about_shape_not_correctness() -> None:
     chain = make_task("chain", 5)
     assert in_output_space(chain, ["12345"] * 4, ["99999", "12345", "1234", "1234a"]).tolist() == [
-        True, True, False, False,
-    ]  # fmt: skip
+        True,
+        True,
+        False,
+        False,
+    ]
     compare = make_task("compare")
     assert in_output_space(compare, ["1?2"] * 3, ["<", ">", "x"]).tolist() == [True, True, False]
 

@@ -16,9 +16,18 @@ from raremix.studies.regime import PaperRegime, count_text, trained, yaml_regime
 from tiny_configs import tiny_config
 
 REPRODUCTIONS = (
-    "injection", "strategies", "rarity-first", "structured-first", "decomposition",
-    "distillation", "depth-width", "instructions", "voting", "theory", "scale-vs-mix",
-)  # fmt: skip
+    "injection",
+    "strategies",
+    "rarity-first",
+    "structured-first",
+    "decomposition",
+    "distillation",
+    "depth-width",
+    "instructions",
+    "voting",
+    "theory",
+    "scale-vs-mix",
+)
 STUDIES = packaged_configs("studies")
 
 

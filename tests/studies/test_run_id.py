@@ -41,9 +41,11 @@ def test_a_trainer_study_run_has_one_id(tmp_path: Path) -> None:
 
 def test_a_run_dir_from_before_one_id_is_trained_afresh(tmp_path: Path) -> None:
     spec = StudySpec(
-        name="ids", base={"seed": 0, "steps": 40, "dim": 8, "checkpoint_every": 20},
-        axes={"seed": [0]}, run_fn=DEMO,
-    )  # fmt: skip
+        name="ids",
+        base={"seed": 0, "steps": 40, "dim": 8, "checkpoint_every": 20},
+        axes={"seed": [0]},
+        run_fn=DEMO,
+    )
     (run,) = expand(spec)
     old = tmp_path / "runs" / run.run_id
     old.mkdir(parents=True)

@@ -108,8 +108,12 @@ def test_killed_study_loses_nothing_finished(tmp_path: Path) -> None:
         "run",
         str(tmp_path / "study.yaml"),
     ]
-    proc = subprocess.Popen([*cmd, "--out", str(out), "--workers", "2"], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(out), "--workers", "2"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
     def midway() -> bool:  # >= 2 runs stored and another one past its first checkpoint
         stored = {p.stem for p in (out / "store" / "runs").glob("*.parquet")}
@@ -245,8 +249,10 @@ def test_study_cli(
     assert first.code == 0 and "3 done, 0 skipped, 0 failed" in first.out
     # piped (not a terminal), a plain line per finished run stands in for the live bar
     assert sorted(line.split()[0] for line in first.out.splitlines() if " done seed=" in line) == [
-        "1/3", "2/3", "3/3"
-    ]  # fmt: skip
+        "1/3",
+        "2/3",
+        "3/3",
+    ]
     assert len(ResultStore.open(tmp_path / "studies" / "clidemo").finished_ids()) == 3
     again = cli(capsys, monkeypatch, "study", "run", str(study))
     assert again.code == 0 and "0 done, 3 skipped" in again.out

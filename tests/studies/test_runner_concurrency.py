@@ -40,8 +40,12 @@ def spec(run_fn: str = DEMO, seeds: tuple[int, ...] = (0, 1)) -> StudySpec:
 
 
 def rows(steps: list[int], tasks: tuple[str, ...] = ("a", "b")) -> list[dict[str, Any]]:
-    return [{"step": s, "task": t, "metric": m, "value": 1.0}
-            for s in steps for t in tasks for m in ("acc", "loss")]  # fmt: skip
+    return [
+        {"step": s, "task": t, "metric": m, "value": 1.0}
+        for s in steps
+        for t in tasks
+        for m in ("acc", "loss")
+    ]
 
 
 def test_missing_rows_names_what_is_missing() -> None:
@@ -139,8 +143,11 @@ def test_workers_die_with_a_sigkilled_parent(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     cmd = [sys.executable, "-c", "from raremix.cli import main; main()", "study", "run"]
-    proc = subprocess.Popen([*cmd, str(study), "--out", str(out), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [*cmd, str(study), "--out", str(out), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 60

@@ -34,8 +34,10 @@ def test_quick_study_yields_typed_outcomes(
     verdict = json.loads((out / "analysis" / "verdict.json").read_text())
     outcomes = {o["id"]: o["outcome"] for o in verdict["outcomes"]}
     assert list(outcomes) == [
-        "spaced-beats-clumped-25k", "spaced-beats-clumped-200k",
-        "spaced-vs-iid-25k", "clumped-costs-common-25k",
-    ]  # fmt: skip
+        "spaced-beats-clumped-25k",
+        "spaced-beats-clumped-200k",
+        "spaced-vs-iid-25k",
+        "clumped-costs-common-25k",
+    ]
     assert set(outcomes.values()) <= OUTCOMES
     assert outcomes["spaced-beats-clumped-200k"] == "inconclusive"  # no 200k arm in quick

@@ -85,8 +85,11 @@ def test_beats_needs_a_significant_gain_and_no_significant_loss() -> None:
     assert beats("a", "natural", calls) and not beats("natural", "a", calls)
     assert beats("a", "upweight", calls)  # better common, same rare
     # better rare, significantly worse common: no win either way
-    assert not beats("upweight", "natural", {"upweight − natural, rare acc": "greater",
-                                             "upweight − natural, common acc": "less"})  # fmt: skip
+    assert not beats(
+        "upweight",
+        "natural",
+        {"upweight − natural, rare acc": "greater", "upweight − natural, common acc": "less"},
+    )
     # the noisy arm's +0.05 lies within its seeds' spread: not significant, so no win
     assert calls["noisy − natural, rare acc"] == "indistinguishable"
     assert not beats("noisy", "natural", calls)

@@ -26,8 +26,17 @@ from raremix.studies.theory.plot import plot_theory
 from raremix.studies.theory.verdict import theory_verdict
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = dict(K=3, d=4, alpha=1.0, betas=[1.0, 0.7, 0.4], widths=[3, 12], steps=300,
-            seeds=[0], upweight_widths=[3], evals=30)  # fmt: skip
+TINY = dict(
+    K=3,
+    d=4,
+    alpha=1.0,
+    betas=[1.0, 0.7, 0.4],
+    widths=[3, 12],
+    steps=300,
+    seeds=[0],
+    upweight_widths=[3],
+    evals=30,
+)
 
 
 @pytest.fixture(scope="module")

@@ -39,10 +39,13 @@ NASTY = [
     ('{"task": "a", "prompt": "\\ud800", "response": "r"}', "the prompt holds a lone surrogate"),
     ('{"task": "\\udfff", "prompt": "p", "response": "r"}', "the task holds a lone surrogate"),
     ('{"task": "a", "prompt": "p", "response": "x\\udc80y"}', "the response holds a lone"),
-    ('{"task": "a", "prompt": ' + "[" * 10_000 + "]" * 10_000 + ', "response": "r"}', "nests too deeply"),
+    (
+        '{"task": "a", "prompt": ' + "[" * 10_000 + "]" * 10_000 + ', "response": "r"}',
+        "nests too deeply",
+    ),
     ("[" * 100_000, "nests too deeply"),
     ('{"task": "a", "prompt": "p", "response": "r", "n": ' + "9" * 5000 + "}", "not readable JSON"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("line", "reason"), NASTY)
@@ -262,12 +265,15 @@ def test_files_a_folder_read_leaves_out_are_said_aloud(tmp_path: Path, raremix) 
 
 BAD_DATA: dict[str, tuple[str, bytes, str]] = {
     "duplicate header": ("dup.csv", b"task,prompt,response,task\na,p,r,b\n", "appears 2 times"),
-    "lone surrogate": ("s.jsonl", b'{"task": "a", "prompt": "\\ud800", "response": "r"}\n',
-                       ":1: the prompt holds a lone surrogate"),
+    "lone surrogate": (
+        "s.jsonl",
+        b'{"task": "a", "prompt": "\\ud800", "response": "r"}\n',
+        ":1: the prompt holds a lone surrogate",
+    ),
     "deep nesting": ("d.jsonl", b"[" * 20_000 + b"\n", ":1: nests too deeply"),
     "ragged csv": ("r.csv", b"task,prompt,response\na,p\n", ":2: has 2 fields"),
     "not parquet": ("x.parquet", b"PAR1 not really", "not a readable Parquet file"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("command", ["plan", "write"])

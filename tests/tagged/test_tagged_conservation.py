@@ -30,8 +30,18 @@ SURROGATE_TEXT = st.text(alphabet=st.sampled_from([*ALPHABET, "\ud800", "\udfff"
 FIELDS = ("task", "prompt", "response")
 
 # JSONL lines that are rows but not valid ones, and lines that hold no row at all
-BAD_LINES = ["\f", "\v", "\x1c", "\u2028", "garbage", '{"task": 1', "[1, 2]", "null",
-             "[" * 3000, '{"task": "a",\f"prompt": "p", "response": "r"}']  # fmt: skip
+BAD_LINES = [
+    "\f",
+    "\v",
+    "\x1c",
+    "\u2028",
+    "garbage",
+    '{"task": 1',
+    "[1, 2]",
+    "null",
+    "[" * 3000,
+    '{"task": "a",\f"prompt": "p", "response": "r"}',
+]
 BLANK_LINES = ["", " ", "\t", "\r", " \t\r"]
 RAGGED_CSV = ["x,y", "a,b,c,d", '"q",,,,']
 

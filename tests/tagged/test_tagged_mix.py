@@ -162,9 +162,22 @@ def test_mix_plan_and_write_with_data_end_to_end(
 
     out = tmp_path / "shards"
     code, out_text, err = cli(
-        capsys, monkeypatch, "mix", "write", str(cfg), "--data", str(fcall), "--out", str(out),
-        "--steps", str(steps), "--batch-size", str(batch), "--shard-rows", "400",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "mix",
+        "write",
+        str(cfg),
+        "--data",
+        str(fcall),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(batch),
+        "--shard-rows",
+        "400",
+    )
     assert code == 0, err
     assert (
         f"mixed stream: {steps} steps, {steps * batch:,} rows in 5 shards" in out_text

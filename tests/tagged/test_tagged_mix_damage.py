@@ -46,8 +46,21 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def write_args(config: Path, out: Path, steps: int = 60) -> list[str]:
-    return ["mix", "write", str(config), "--out", str(out), "--steps", str(steps),
-            "--batch-size", "4", "--shard-rows", "8", "--seed", "1"]  # fmt: skip
+    return [
+        "mix",
+        "write",
+        str(config),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "4",
+        "--shard-rows",
+        "8",
+        "--seed",
+        "1",
+    ]
 
 
 DAMAGE = {

@@ -181,9 +181,12 @@ INVALID_CHATS = [
     (["hi"], "turn 1 is a str, not a {role, content} object"),
     ([{"role": "user"}], "turn 1 has no 'content' string"),
     ([{"content": "x"}], "turn 1 has no 'role' string"),
-    ([{"role": "assistant", "content": "a"}, {"role": "user", "content": "u"}], "ends with a 'user' turn"),
+    (
+        [{"role": "assistant", "content": "a"}, {"role": "user", "content": "u"}],
+        "ends with a 'user' turn",
+    ),
     ([{"role": "assistant", "content": " "}], "the final assistant turn is empty"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("messages", "reason"), INVALID_CHATS)

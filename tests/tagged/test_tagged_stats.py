@@ -79,9 +79,18 @@ def test_inspect_cli_prints_the_table_warns_and_plots(
     monkeypatch.chdir(tmp_path)
     plot = tmp_path / "plots" / "tail.png"
     code, out, err = cli(
-        capsys, monkeypatch, "inspect", str(path), "--skip-invalid", "--plot", str(plot),
-        "--steps", "100", "--batch-size", "10",
-    )  # fmt: skip
+        capsys,
+        monkeypatch,
+        "inspect",
+        str(path),
+        "--skip-invalid",
+        "--plot",
+        str(plot),
+        "--steps",
+        "100",
+        "--batch-size",
+        "10",
+    )
     assert code == 0, err
     assert "read 1,001 rows" in out and "1 invalid rows set aside → d.jsonl.rejected.jsonl" in out
     assert (tmp_path / "d.jsonl.rejected.jsonl").read_text().count("\n") == 1

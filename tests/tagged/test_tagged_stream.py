@@ -92,8 +92,9 @@ def test_skip_invalid_streams_the_same_rejected_rows(tmp_path: Path) -> None:
     assert stream.rejected_path is not None
     assert stream.rejected_path.read_text() == memory.rejected_path.read_text()  # type: ignore[union-attr]
     assert [json.loads(x)["line"] for x in stream.rejected_path.read_text().splitlines()] == [
-        CHUNK_ROWS + 1, CHUNK_ROWS + 2,
-    ]  # fmt: skip
+        CHUNK_ROWS + 1,
+        CHUNK_ROWS + 2,
+    ]
 
 
 @pytest.mark.parametrize("suffix", [".gz", ".zst"])

@@ -32,9 +32,14 @@ def goal_of(inv: Inventory, base: dict[str, Any], quick: bool = False) -> Goal:
     """The inventory's goal and budget; 'longer' means more steps than the pilots' config's."""
     steps = int(train_base(inv, base, quick)["steps"])
     return Goal(
-        list(inv.targets), inv.probability, inv.common_tolerance, steps, inv.band,
-        inv.max_flops, inv.max_minutes,
-    )  # fmt: skip
+        list(inv.targets),
+        inv.probability,
+        inv.common_tolerance,
+        steps,
+        inv.band,
+        inv.max_flops,
+        inv.max_minutes,
+    )
 
 
 def sizes_of(table: RunTable) -> list[Size]:

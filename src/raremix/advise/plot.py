@@ -56,12 +56,21 @@ def advice_figure(
         left.axhline(goal.max_flops, color="crimson", ls="--", lw=1, label="FLOPs cap")
     if advice.chosen is not None:
         c = advice.chosen
-        left.scatter([c.target_share], [c.flops[0]], marker="*", s=260, color="crimson", zorder=4,
-                     label="recommended")  # fmt: skip
+        left.scatter(
+            [c.target_share],
+            [c.flops[0]],
+            marker="*",
+            s=260,
+            color="crimson",
+            zorder=4,
+            label="recommended",
+        )
     left.set(
-        xscale="log", yscale="log", xlabel="targets' share of the mix",
+        xscale="log",
+        yscale="log",
+        xlabel="targets' share of the mix",
         ylabel=f"FLOPs to learn (p = {goal.probability:g})",
-    )  # fmt: skip
+    )
     from matplotlib.ticker import NullFormatter, PercentFormatter
 
     left.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -73,8 +82,10 @@ def advice_figure(
     # an unbounded band (too few pilot runs) is drawn as no bar rather than off the axis
     err = np.array([[c.flops[0] - c.flops[1], c.flops[2] - c.flops[0]] for c in opts]).T
     err = np.where(np.isfinite(err), err, 0.0)
-    tint = ["crimson" if c is advice.chosen else ("tab:blue" if c.feasible else "lightgrey")
-            for c in opts]  # fmt: skip
+    tint = [
+        "crimson" if c is advice.chosen else ("tab:blue" if c.feasible else "lightgrey")
+        for c in opts
+    ]
     right.barh(ys, point, xerr=err.reshape(2, -1), color=tint, capsize=3)
     right.set_yticks(ys, [f"{c.option}\n{c.size} · {c.mix}" for c in opts], fontsize=7)
     right.set(xscale="log", xlabel=f"training FLOPs ({goal.band:.0%} band)")

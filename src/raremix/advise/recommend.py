@@ -193,12 +193,19 @@ def candidates(
         for j, (f, s) in enumerate(grid):
             n_steps = int(steps[j]) if math.isfinite(need[j]) else 0
             cand = Candidate(
-                size.name, size.params, float(f), float(s[t_idx].sum()),
-                option_of(size, smallest, float(f), n_steps, goal.base_steps), n_steps,
+                size.name,
+                size.params,
+                float(f),
+                float(s[t_idx].sum()),
+                option_of(size, smallest, float(f), n_steps, goal.base_steps),
+                n_steps,
                 _triple(budget[j] if math.isfinite(need[j]) else math.inf, need_d[:, j], goal.band),
-                _triple(med[j], med_d[:, j], goal.band), common[j], drop[j],
-                n_steps * size.sec_per_step / 60, draws=need_d[:, j],
-            )  # fmt: skip
+                _triple(med[j], med_d[:, j], goal.band),
+                common[j],
+                drop[j],
+                n_steps * size.sec_per_step / 60,
+                draws=need_d[:, j],
+            )
             cand.why = _why(cand, goal, top)
             cand.feasible = not cand.why
             out.append(cand)
@@ -216,9 +223,13 @@ def _inside(laws: Laws, s: np.ndarray, t_idx: list[int], c_idx: list[int]) -> bo
 
 
 def _common(
-    laws: Laws, shares: np.ndarray, c_idx: list[int], params: np.ndarray, flops: np.ndarray,
+    laws: Laws,
+    shares: np.ndarray,
+    c_idx: list[int],
+    params: np.ndarray,
+    flops: np.ndarray,
     coverage: float,
-) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:  # fmt: skip
+) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
     """Per factor: mean common accuracy at its budget, and its drop vs the natural mix at
     the same size and budget (factor 1 is row 0 of `shares`)."""
     if laws.accuracy is None or not c_idx:

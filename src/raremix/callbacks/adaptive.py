@@ -79,9 +79,15 @@ class AdaptiveCallback(Callback):
             prior = state.sampler.weights_at(0)
             rule_state = self.rule.init(prior, self.names, rare)
             ref = self._reference_losses(state) if "ref_loss" in self.rule.needs else None
-            self.ctl = {"format": STATE_FORMAT, "rule": self.cfg.rule, "names": self.names,
-                        "state": rule_state, "ref_loss": ref, "last_step": 0,
-                        **{k: state.facts[k] for k in REFERENCE_FACTS if k in state.facts}}  # fmt: skip
+            self.ctl = {
+                "format": STATE_FORMAT,
+                "rule": self.cfg.rule,
+                "names": self.names,
+                "state": rule_state,
+                "ref_loss": ref,
+                "last_step": 0,
+                **{k: state.facts[k] for k in REFERENCE_FACTS if k in state.facts},
+            }
             weights = np.asarray(rule_state["weights"])
             if not np.array_equal(weights, prior):  # e.g. exp3 starting uniform
                 self.stream.set_weights(weights)

@@ -165,8 +165,12 @@ class CollapseAlarmCallback(Callback):
 
     def _alarm(self, state: TrainState, task: str, c: Collapse) -> None:
         row = {"run": state.run_id, "step": state.step, "task": task}
-        state.writer.write([{**row, "metric": "collapse_alarm", "value": c.acc},
-                            {**row, "metric": "collapse_peak", "value": c.peak}])  # fmt: skip
+        state.writer.write(
+            [
+                {**row, "metric": "collapse_alarm", "value": c.acc},
+                {**row, "metric": "collapse_peak", "value": c.peak},
+            ]
+        )
         state.facts.setdefault("events", []).append(_event(task, c))
         if self.cfg.respond == "boost":
             names = list(state.sampler.names)
@@ -188,5 +192,11 @@ class CollapseAlarmCallback(Callback):
 
 
 def _event(task: str, c: Collapse) -> dict[str, Any]:
-    return {"kind": "collapse", "task": task, "step": c.step, "acc": c.acc,
-            "peak": c.peak, "peak_step": c.peak_step}  # fmt: skip
+    return {
+        "kind": "collapse",
+        "task": task,
+        "step": c.step,
+        "acc": c.acc,
+        "peak": c.peak,
+        "peak_step": c.peak_step,
+    }

@@ -84,10 +84,15 @@ class RaremixProbeCallback(TrainerCallback):
         # accelerate wraps the optimiser; probes need the torch one underneath
         optimizer = getattr(optimizer, "optimizer", optimizer)
         results = probe(
-            model, batches, probes=self.probes, rare=self.rare,
+            model,
+            batches,
+            probes=self.probes,
+            rare=self.rare,
             optimizer=optimizer if isinstance(optimizer, torch.optim.Optimizer) else None,
-            clip=float(getattr(args, "max_grad_norm", 0.0) or 0.0), forward=self.forward, layer=self.layer,
-        )  # fmt: skip
+            clip=float(getattr(args, "max_grad_norm", 0.0) or 0.0),
+            forward=self.forward,
+            layer=self.layer,
+        )
         rows = to_rows(results, state.global_step, self.run)
         self.rows.extend(rows)
         if self.writer is not None:

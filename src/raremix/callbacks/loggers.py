@@ -128,8 +128,9 @@ class TensorBoardLogger(_Logger):
 class MLflowLogger(_Logger):
     """Params and metrics to MLflow (a local SQLite store unless told otherwise)."""
 
-    def __init__(self, tracking_uri: str | None = None, experiment: str = "raremix",
-                 every: int = 10) -> None:  # fmt: skip
+    def __init__(
+        self, tracking_uri: str | None = None, experiment: str = "raremix", every: int = 10
+    ) -> None:
         super().__init__(every)
         _need("mlflow", "mlflow")
         self.tracking_uri = (
@@ -152,8 +153,11 @@ class MLflowLogger(_Logger):
         if found:  # a resumed run continues its MLflow run
             self.run_id = found[0].info.run_id
             return
-        run = self.client.create_run(exp_id, run_name=state.run_id,
-                                     tags={"raremix_run_dir": where, "raremix_config_hash": state.cfg.hash()})  # fmt: skip
+        run = self.client.create_run(
+            exp_id,
+            run_name=state.run_id,
+            tags={"raremix_run_dir": where, "raremix_config_hash": state.cfg.hash()},
+        )
         self.run_id = run.info.run_id
         from mlflow.entities import Param
 
@@ -207,9 +211,16 @@ class WandbLogger(_Logger):
             id_file.parent.mkdir(parents=True, exist_ok=True)
             id_file.write_text(run_id)
         settings = wandb.Settings(silent=True, console="off", x_disable_stats=True)
-        self.run = wandb.init(mode=self.mode, dir=str(state.run_dir), project=self.project,
-                              name=state.run_id, id=run_id, resume="allow",
-                              config=state.cfg.model_dump(mode="json"), settings=settings)  # fmt: skip
+        self.run = wandb.init(
+            mode=self.mode,
+            dir=str(state.run_dir),
+            project=self.project,
+            name=state.run_id,
+            id=run_id,
+            resume="allow",
+            config=state.cfg.model_dump(mode="json"),
+            settings=settings,
+        )
 
     def log(self, scalars: dict[str, float], step: int) -> None:
         self.run.log(scalars, step=step)

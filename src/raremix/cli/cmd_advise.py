@@ -125,7 +125,18 @@ def advice_table(advice: Advice, probability: float, coverage: float, base_steps
         f"({coverage:.0%} band); 'longer' = over {base_steps:,} steps",
         title_justify="left",
     )
-    for col in ("", "option", "size", "mix", "steps", "FLOPs \\[band]", "× cheapest", "median FLOPs-to-learn", "Δ common", "goal"):  # fmt: skip
+    for col in (
+        "",
+        "option",
+        "size",
+        "mix",
+        "steps",
+        "FLOPs \\[band]",
+        "× cheapest",
+        "median FLOPs-to-learn",
+        "Δ common",
+        "goal",
+    ):
         table.add_column(
             col, justify="left" if col in ("", "option", "size", "mix", "goal") else "right"
         )
@@ -136,9 +147,18 @@ def advice_table(advice: Advice, probability: float, coverage: float, base_steps
             f"{c.flops[0] / best:.2g}" if math.isfinite(best) and math.isfinite(c.flops[0]) else ""
         )
         table.add_row(
-            star, c.option, c.size, c.mix, f"{c.steps:,}", _flops(c.flops), ratio,
-            _flops(c.median), _signed(-c.drop[0]), _short(c.why), style="bold" if star else None,
-        )  # fmt: skip
+            star,
+            c.option,
+            c.size,
+            c.mix,
+            f"{c.steps:,}",
+            _flops(c.flops),
+            ratio,
+            _flops(c.median),
+            _signed(-c.drop[0]),
+            _short(c.why),
+            style="bold" if star else None,
+        )
     return table
 
 
@@ -146,8 +166,12 @@ def _short(why: str) -> str:
     """A table-width reason."""
     if not why:
         return "meets"
-    for key, short in (("needs", "beyond pilot"), ("over the FLOPs", "over cap"),
-                       ("over the time", "over time"), ("common", "common drop")):  # fmt: skip
+    for key, short in (
+        ("needs", "beyond pilot"),
+        ("over the FLOPs", "over cap"),
+        ("over the time", "over time"),
+        ("common", "common drop"),
+    ):
         if why.startswith(key):
             return short
     return "never learned"

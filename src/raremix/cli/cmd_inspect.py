@@ -76,18 +76,31 @@ def inspect(
 
         check_figure_path(plot, "--plot")  # before the data is read, not after
     spec = data_spec(
-        None, "data", path=data, format=format, task_col=task_col, prompt_col=prompt_col,
-        response_col=response_col, messages_col=messages_col, chat_template=chat_template,
-        split=split, skip_invalid=skip_invalid, rejected=rejected,
-    )  # fmt: skip
+        None,
+        "data",
+        path=data,
+        format=format,
+        task_col=task_col,
+        prompt_col=prompt_col,
+        response_col=response_col,
+        messages_col=messages_col,
+        chat_template=chat_template,
+        split=split,
+        skip_invalid=skip_invalid,
+        rejected=rejected,
+    )
     console = wide_console()
     tagged = read_data(spec, console)
     tok = _tokenizer(tokenizer) if tokenizer else None
     budget = steps * batch_size if steps is not None and batch_size is not None else None
     frame = task_stats(
-        tagged.table, budget=budget, batch_size=batch_size, tokenizer=tok,
-        min_examples=min_examples, min_share=min_share,
-    )  # fmt: skip
+        tagged.table,
+        budget=budget,
+        batch_size=batch_size,
+        tokenizer=tok,
+        min_examples=min_examples,
+        min_share=min_share,
+    )
     run = (
         f"{steps:,} steps × batch {batch_size:,}"
         if steps is not None and batch_size is not None

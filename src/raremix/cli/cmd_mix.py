@@ -175,10 +175,19 @@ def plan(
     steps, batch_size = _run_length(config, steps, batch_size)
     console = wide_console()
     mix, sizes, _, where = _bind(
-        config, console, data, format=format, task_col=task_col, prompt_col=prompt_col,
-        response_col=response_col, messages_col=messages_col, chat_template=chat_template,
-        split=split, skip_invalid=skip_invalid, rejected=rejected,
-    )  # fmt: skip
+        config,
+        console,
+        data,
+        format=format,
+        task_col=task_col,
+        prompt_col=prompt_col,
+        response_col=response_col,
+        messages_col=messages_col,
+        chat_template=chat_template,
+        split=split,
+        skip_invalid=skip_invalid,
+        rejected=rejected,
+    )
     resolved = resolve(mix, sizes, batch_size=batch_size, total_steps=steps, where=where)
     frame = plan_table(resolved, batch_size=batch_size, total_steps=steps)
     title = f"mixture plan: {mix.mode}, {steps:,} steps × batch {batch_size:,} = {steps * batch_size:,} examples"
@@ -228,10 +237,19 @@ def write(
     steps, batch_size = _run_length(config, steps, batch_size)
     console = wide_console()
     mix, sizes, tagged, _ = _bind(
-        config, console, data, format=format, task_col=task_col, prompt_col=prompt_col,
-        response_col=response_col, messages_col=messages_col, chat_template=chat_template,
-        split=split, skip_invalid=skip_invalid, rejected=rejected,
-    )  # fmt: skip
+        config,
+        console,
+        data,
+        format=format,
+        task_col=task_col,
+        prompt_col=prompt_col,
+        response_col=response_col,
+        messages_col=messages_col,
+        chat_template=chat_template,
+        split=split,
+        skip_invalid=skip_invalid,
+        rejected=rejected,
+    )
     if tagged is None:
         raise RaremixError(
             f"{config}: no data to mix: pass --data PATH (or give the config a data: path)"
@@ -248,10 +266,16 @@ def write(
     with Progress(*columns, console=console) as bar:
         job = bar.add_task("write", total=steps)
         sampler, shards = write_mixed(
-            mix, tables, out, seed=seed, steps=steps, batch_size=batch_size,
-            shard_rows=shard_rows, fmt=shard_format,  # type: ignore[arg-type]
+            mix,
+            tables,
+            out,
+            seed=seed,
+            steps=steps,
+            batch_size=batch_size,
+            shard_rows=shard_rows,
+            fmt=shard_format,  # type: ignore[arg-type]
             progress=lambda step: bar.update(job, completed=step),
-        )  # fmt: skip
+        )
     frame = realised_report(sampler)[
         ["source", "target share", "realised share", "drawn", "epochs"]
     ]

@@ -79,8 +79,14 @@ def run(
     out_dir = check_output_dir(out or Path("studies") / (study.name + suffix))
     console = Console()
     console.print(f"study [bold]{safe(study.name)}[/]: {len(expand(study))} runs → {safe(out_dir)}")
-    outcome = run_study(study, out_dir, run_fn=run_fn, workers=workers, backend=backend,  # type: ignore[arg-type]
-                        trust_run_fn=trust_run_fn)  # fmt: skip
+    outcome = run_study(
+        study,
+        out_dir,
+        run_fn=run_fn,
+        workers=workers,
+        backend=backend,  # type: ignore[arg-type]
+        trust_run_fn=trust_run_fn,
+    )
     console.print(outcome.summary(), highlight=False)
     if outcome.failed:
         console.print(

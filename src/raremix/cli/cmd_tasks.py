@@ -36,9 +36,17 @@ def tasks() -> None:
         n = str(row["n"]) if row["n"] >= MIN_HELDOUT else f"[red]{row['n']}[/]"
         rule = f"{b['heuristic']:.2f} ({escape(row['rule'])})" if "heuristic" in b else "-"
         table.add_row(
-            row["name"], row["kind"], str(row["complexity"]), ", ".join(row["subtasks"]) or "-",
-            row["instruction"], row["input"], row["answer"], n, f"{b['chance']:.2f}",
-            f"{b['majority']:.2f}", rule,
-        )  # fmt: skip
+            row["name"],
+            row["kind"],
+            str(row["complexity"]),
+            ", ".join(row["subtasks"]) or "-",
+            row["instruction"],
+            row["input"],
+            row["answer"],
+            n,
+            f"{b['chance']:.2f}",
+            f"{b['majority']:.2f}",
+            rule,
+        )
     # piped output defaults to 80 columns, which cuts task names: print it at full width
     wide_console(220).print(table)

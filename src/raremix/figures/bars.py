@@ -12,9 +12,14 @@ from matplotlib.axes import Axes
 
 
 def seed_bars(
-    ax: Axes, data: pd.DataFrame, x: str, hue: str, value: str,
-    xs: Sequence[str], hues: Sequence[str],
-) -> None:  # fmt: skip
+    ax: Axes,
+    data: pd.DataFrame,
+    x: str,
+    hue: str,
+    value: str,
+    xs: Sequence[str],
+    hues: Sequence[str],
+) -> None:
     """Bars of `value` per `x` (in `xs` order) and `hue` (in `hues` order), one row per seed."""
     import matplotlib.pyplot as plt
 

@@ -127,16 +127,27 @@ def frontier_figure(
         for mix in order:
             g = groups[groups.mix == mix].sort_values("params")
             ax.errorbar(
-                g.params, g[f"{role}_mean"], yerr=clipped_yerr(g[f"{role}_mean"], g[f"{role}_sd"]),
-                marker="o", capsize=4, lw=2 if mix == "natural" else 1.4, color=colors[mix],
+                g.params,
+                g[f"{role}_mean"],
+                yerr=clipped_yerr(g[f"{role}_mean"], g[f"{role}_sd"]),
+                marker="o",
+                capsize=4,
+                lw=2 if mix == "natural" else 1.4,
+                color=colors[mix],
                 label=mix,
-            )  # fmt: skip
+            )
         if runs is not None:
             for group, r in runs.groupby("group", sort=False):
                 x = r.params * offsets[str(group)]
                 color = colors.get(str(r.mix.iloc[0]), "grey")
-                ax.scatter(x, r[f"{role}_acc"], facecolors="none", edgecolors=[color],
-                           gid=SEEDS_GID, **SEED_POINT)  # fmt: skip
+                ax.scatter(
+                    x,
+                    r[f"{role}_acc"],
+                    facecolors="none",
+                    edgecolors=[color],
+                    gid=SEEDS_GID,
+                    **SEED_POINT,
+                )
         params_axis(ax, groups.params.tolist(), groups["size"].tolist())
         ax.set_title(f"{role}-task accuracy", fontsize=10)
         ax.set_ylim(-0.03, 1.03)
@@ -168,8 +179,15 @@ def heatmap_figure(final: pd.DataFrame, tasks: Sequence[str], threshold: float =
         image = ax.imshow(grid.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for (i, j), v in np.ndenumerate(grid.to_numpy()):
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if v > 0.6 else "white")  # fmt: skip
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if v > 0.6 else "white",
+                )
                 if v >= threshold:
                     ax.add_patch(
                         plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=1.5)

@@ -187,9 +187,12 @@ class Encoder:
     def _render(self, turns: Turns, prompt: bool = False) -> list[int]:
         """`turns` through the chat template, as token ids (`prompt`: with the generation prompt)."""
         out = self.tok.apply_chat_template(
-            turns, chat_template=self.template, add_generation_prompt=prompt,
-            tokenize=True, return_dict=True,
-        )  # fmt: skip
+            turns,
+            chat_template=self.template,
+            add_generation_prompt=prompt,
+            tokenize=True,
+            return_dict=True,
+        )
         return list(out["input_ids"])
 
     def _templated(self, chat: Turns) -> tuple[list[int], list[bool]]:
@@ -199,9 +202,12 @@ class Encoder:
             assistant = assistant[-1:]
         if GENERATION_MARK.search(str(self.template)):  # transformers knows the assistant spans
             out = self.tok.apply_chat_template(
-                chat, chat_template=self.template, tokenize=True, return_dict=True,
+                chat,
+                chat_template=self.template,
+                tokenize=True,
+                return_dict=True,
                 return_assistant_tokens_mask=True,
-            )  # fmt: skip
+            )
             ids, marks = list(out["input_ids"]), [bool(m) for m in out["assistant_masks"]]
             if self.assistant_turns == "last":  # the last run of marked tokens
                 end = max((i for i, m in enumerate(marks) if m), default=-1) + 1

@@ -77,9 +77,12 @@ def add_lora(model: torch.nn.Module, spec: LoraSpec) -> torch.nn.Module:
             "lora: needs peft: pip install 'raremix[hf]' (or pip install peft)"
         ) from None
     config = LoraConfig(
-        task_type="CAUSAL_LM", r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+        task_type="CAUSAL_LM",
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
         target_modules=spec.target_modules,
-    )  # fmt: skip
+    )
     try:
         return get_peft_model(model, config)
     except ValueError as err:  # e.g. target modules not found in the model
@@ -140,9 +143,14 @@ class HFStep:
         self.cfg, self.device, self.dist = cfg, device, dist
         self.data = make_examples(cfg, table)
         self.sampler = build_sampler(
-            cfg.mixture, self.data.sizes, seed=cfg.seed, batch_size=cfg.batch_size,
-            total_steps=cfg.steps, rank=dist.rank, world_size=dist.world_size,
-        )  # fmt: skip
+            cfg.mixture,
+            self.data.sizes,
+            seed=cfg.seed,
+            batch_size=cfg.batch_size,
+            total_steps=cfg.steps,
+            rank=dist.rank,
+            world_size=dist.world_size,
+        )
         model, self.tokenizer = load_model(cfg.model, cfg.tokenizer, cfg.dtype)
         if cfg.gradient_checkpointing:  # before peft wraps it: the model's own switch
             kwargs = {"use_reentrant": False}  # works with frozen inputs (LoRA)
@@ -162,10 +170,13 @@ class HFStep:
             "lr_peak": peak_lr(cfg.optim, self.n_params),
         }
         self.encoder = Encoder(
-            self.tokenizer, cfg.max_length, side=cfg.truncation_side,
-            lost_response=cfg.lost_response, assistant_turns=cfg.assistant_turns,
+            self.tokenizer,
+            cfg.max_length,
+            side=cfg.truncation_side,
+            lost_response=cfg.lost_response,
+            assistant_turns=cfg.assistant_turns,
             template=chat_template(cfg, self.tokenizer),
-        )  # fmt: skip
+        )
         self.stream: Stream = BatchStream(self.sampler, _Encoder(self), cfg.steps)
         self.items = self.data.eval_items(cfg.eval_examples)
         eval_cuts = Cuts()

@@ -125,8 +125,12 @@ class EXP3(Rule):
     def init(self, prior: np.ndarray, names: Sequence[str], rare: Sequence[str]) -> State:
         k = len(prior)
         p0 = np.asarray(prior) if self.start == "prior" else np.full(k, 1.0 / k)
-        return {**super().init(prior, names, rare), "weights": _list(p0),
-                "scores": _list(np.log(np.maximum(p0, 1e-300))), "last": None}  # fmt: skip
+        return {
+            **super().init(prior, names, rare),
+            "weights": _list(p0),
+            "scores": _list(np.log(np.maximum(p0, 1e-300))),
+            "last": None,
+        }
 
     def update(self, signals: Signals, state: State) -> tuple[np.ndarray, State]:
         loss = _vec(signals, "loss")
@@ -195,8 +199,13 @@ class Protect(Rule):
             )
         idx = [list(names).index(t) for t in tasks]
         k = len(prior)
-        return {**super().init(prior, names, rare), "protect": idx,
-                "boost": [1.0] * len(idx), "peak": [0.0] * k, "acquired": [False] * k}  # fmt: skip
+        return {
+            **super().init(prior, names, rare),
+            "protect": idx,
+            "boost": [1.0] * len(idx),
+            "peak": [0.0] * k,
+            "acquired": [False] * k,
+        }
 
     def update(self, signals: Signals, state: State) -> tuple[np.ndarray, State]:
         acc = _vec(signals, "acc")
@@ -216,8 +225,14 @@ class Protect(Rule):
         if shares.sum() > self.max_share:
             shares *= self.max_share / shares.sum()
         raw = lift(prior, idx, shares, what="protect") if len(idx) < len(prior) else prior
-        return self._finish(raw, state, boost=_list(boost), peak=_list(peak),
-                            acquired=[bool(a) for a in acquired], risk=[bool(r) for r in risk])  # fmt: skip
+        return self._finish(
+            raw,
+            state,
+            boost=_list(boost),
+            peak=_list(peak),
+            acquired=[bool(a) for a in acquired],
+            risk=[bool(r) for r in risk],
+        )
 
 
 RULES: dict[str, type[Rule]] = {"doremi": DoReMi, "exp3": EXP3, "protect": Protect}

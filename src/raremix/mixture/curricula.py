@@ -63,16 +63,20 @@ class TaskFacts:
     """(K, K) F[a, b]: rise of task b's loss from training on task a (diagonal ignored)."""
 
 
-def _need(values: Mapping[str, float] | None, tasks: Sequence[str], what: str, fix: str) -> None:
+def _need(values: Mapping[str, object] | None, tasks: Sequence[str], what: str, fix: str) -> None:
     missing = [t for t in tasks if values is None or t not in values]
     if missing:
         raise RaremixError(f"{what} misses task '{missing[0]}': {fix}")
 
 
 def _losses(facts: TaskFacts, tasks: Sequence[str]) -> Mapping[str, float]:
-    _need(facts.losses, tasks, "curriculum.losses",
-          "give each ordered task's loss at the base phase end, or run through "
-          "raremix.studies.ordering.run:run_ordering, which measures them")  # fmt: skip
+    _need(
+        facts.losses,
+        tasks,
+        "curriculum.losses",
+        "give each ordered task's loss at the base phase end, or run through "
+        "raremix.studies.ordering.run:run_ordering, which measures them",
+    )
     assert facts.losses is not None
     return facts.losses
 
@@ -98,14 +102,22 @@ def easy_to_hard(
     """The classic curriculum: ascending difficulty (a complexity number) or ascending loss."""
     if by == "loss":
         return _ranked(tasks, _losses(facts, tasks))
-    _need(facts.difficulty, tasks, "curriculum.difficulty",
-          "give each ordered task a difficulty number, or rank by: loss")  # fmt: skip
+    _need(
+        facts.difficulty,
+        tasks,
+        "curriculum.difficulty",
+        "give each ordered task a difficulty number, or rank by: loss",
+    )
     return _ranked(tasks, facts.difficulty)
 
 
 def _by_kind(facts: TaskFacts, tasks: Sequence[str], first: str) -> list[str]:
-    _need(facts.kinds, tasks, "curriculum.kinds",  # type: ignore[arg-type]
-          "give curriculum.kinds: {task: structured|open} for sources that are not registered tasks")  # fmt: skip
+    _need(
+        facts.kinds,
+        tasks,
+        "curriculum.kinds",
+        "give curriculum.kinds: {task: structured|open} for sources that are not registered tasks",
+    )
     return [t for t in tasks if facts.kinds[t] == first] + [
         t for t in tasks if facts.kinds[t] != first
     ]
@@ -269,5 +281,11 @@ def task_facts(names: Sequence[str], base: np.ndarray, spec: CurriculumSpec) -> 
                         )
                     f[names.index(a), names.index(b)] = row[b]
         forgetting = f
-    return TaskFacts(tuple(names), np.asarray(base, dtype=np.float64), kinds,
-                     dict(spec.difficulty or {}), spec.losses, forgetting)  # fmt: skip
+    return TaskFacts(
+        tuple(names),
+        np.asarray(base, dtype=np.float64),
+        kinds,
+        dict(spec.difficulty or {}),
+        spec.losses,
+        forgetting,
+    )

@@ -245,9 +245,15 @@ class MixtureSampler:
         spaced = self.plan.spacing.spaced
         u = uniforms(key ^ _SPACING_SALT, len(self.names))
         fixed, self._owed, self._last = spaced_counts(
-            step, eff / eff.sum(), room, self._owed, self._last, self.plan.spacing,
-            self.batch_size, u,
-        )  # fmt: skip
+            step,
+            eff / eff.sum(),
+            room,
+            self._owed,
+            self._last,
+            self.plan.spacing,
+            self.batch_size,
+            u,
+        )
         left = self.batch_size - int(fixed.sum())
         rest, rest_room = np.where(spaced, 0.0, eff), np.where(spaced, 0, room)
         k = len(self.names)

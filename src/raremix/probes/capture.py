@@ -64,10 +64,12 @@ class TaskCapture:
 
 def flat(grads: Sequence[torch.Tensor | None], params: Sequence[nn.Parameter]) -> torch.Tensor:
     """Concatenate per-parameter gradients into one (P,) vector (zeros where unused)."""
-    return torch.cat([
-        (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
-        for g, p in zip(grads, params, strict=True)
-    ])  # fmt: skip
+    return torch.cat(
+        [
+            (g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+            for g, p in zip(grads, params, strict=True)
+        ]
+    )
 
 
 def capture(
@@ -102,9 +104,13 @@ def capture(
     resid: list[torch.Tensor] = []
     handles = [m.register_forward_hook(lambda _m, _i, out: acts.append(out)) for m in neurons]
     if residual is not None:
-        handles.append(residual.register_forward_hook(
-            lambda _m, _i, out: resid.append((out[0] if isinstance(out, tuple) else out).detach())
-        ))  # fmt: skip
+        handles.append(
+            residual.register_forward_hook(
+                lambda _m, _i, out: resid.append(
+                    (out[0] if isinstance(out, tuple) else out).detach()
+                )
+            )
+        )
     backward = bool(params) or bool(neurons)
     try:
         with torch.set_grad_enabled(backward):

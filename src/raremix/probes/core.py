@@ -72,9 +72,16 @@ def _first_order(p: Probing) -> ProbeResults:
     if p.optimizer is None and p.lr is None:
         return {}
     fo = first_order(
-        p.model, p.batches, p.rare, p.grads(),
-        optimizer=p.optimizer, lr=p.lr, clip=p.clip, forward=p.forward, weights=p.weights,
-    )  # fmt: skip
+        p.model,
+        p.batches,
+        p.rare,
+        p.grads(),
+        optimizer=p.optimizer,
+        lr=p.lr,
+        clip=p.clip,
+        forward=p.forward,
+        weights=p.weights,
+    )
     if not fo:
         return {}
     return {

@@ -175,9 +175,16 @@ def retention_table(
         steps, acc = g["step"].to_numpy(), g["value"].to_numpy()
         pf = peak_final(steps, acc, window)
         ev = acquire_then_forget(steps, acc, threshold, drop)
-        out.append({
-            "run": run, "task": task, "time_to_learn": time_to_learn(steps, acc, learn),
-            "peak": pf.peak, "peak_step": pf.peak_step, "final": pf.final,
-            "forget_events": len(ev), "first_forget_step": ev[0].forgot_step if ev else None,
-        })  # fmt: skip
+        out.append(
+            {
+                "run": run,
+                "task": task,
+                "time_to_learn": time_to_learn(steps, acc, learn),
+                "peak": pf.peak,
+                "peak_step": pf.peak_step,
+                "final": pf.final,
+                "forget_events": len(ev),
+                "first_forget_step": ev[0].forgot_step if ev else None,
+            }
+        )
     return pd.DataFrame(out)

@@ -198,10 +198,13 @@ def study_report(study_dir: Path, verdict: Verdict, results: StudyResults) -> Re
 
     record = study_record(verdict.analysis or None)
     main_figs = [
-        Figure(copy_analysis_figure(study_dir, f["file"]), f["caption"],
-               f.get("how", record.figure_how))
+        Figure(
+            copy_analysis_figure(study_dir, f["file"]),
+            f["caption"],
+            f.get("how", record.figure_how),
+        )
         for f in verdict.figures
-    ]  # fmt: skip
+    ]
     if main_figs:
         sections.append(Section(record.figures_title, figures=main_figs))
     sections.append(_evidence(final, list(groups.group)))
@@ -364,8 +367,9 @@ def _evidence_size(final: pd.DataFrame) -> str:
     rare = float(n.loc[n.role == "rare", "n"].sum()) if (n.role == "rare").any() else math.nan
     pooled = (
         f"; a group's rare accuracy rests on {span} × {rare:.0f} scored answers"
-        if np.isfinite(rare) else ""
-    )  # fmt: skip
+        if np.isfinite(rare)
+        else ""
+    )
     small = sorted(str(t) for t in n.task[n["n"] < SMALL_N])
     note = ""
     if small:
@@ -381,13 +385,16 @@ def _runs_section(runs: pd.DataFrame, study_dir: Path) -> Section:
     cols = ["run_id", "group", "seed", "status", "wall_s", "params", "steps"]
     rows = [
         [
-            r["run_id"], r["group"], int(r["seed"]), r["status"],
+            r["run_id"],
+            r["group"],
+            int(r["seed"]),
+            r["status"],
             f"{r['wall_s']:.1f}" if pd.notna(r["wall_s"]) else "",
             f"{r['params']:,.0f}" if pd.notna(r["params"]) else "",
             int(r["steps"]) if "steps" in r and pd.notna(r["steps"]) else "",
         ]
         for r in runs.sort_values(["params", "mix", "group", "seed"]).to_dict("records")
-    ]  # fmt: skip
+    ]
     total = runs["wall_s"].sum()
     text = [f"{len(runs)} finished runs, {total:,.0f} s of run time in all (wall time per run)."]
     return Section("Runs", text=text, table={"columns": cols, "rows": rows})

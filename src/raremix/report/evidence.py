@@ -50,24 +50,45 @@ def task_evidence(final: pd.DataFrame, order: list[str] | None = None) -> pd.Dat
         low, high = wilson(min(correct, total), total) if total > 0 else (math.nan, math.nan)
         acc, bar = float(g.acc.mean()), float(g.baseline.mean())
         verdict = (
-            "" if not np.isfinite(bar) else
-            ABOVE if np.isfinite(low) and low > bar else WITHIN if acc > bar else NOT_ABOVE
-        )  # fmt: skip
-        rows.append({
-            "group": str(group), "task": str(task), "role": str(g.role.iloc[0]),
-            "seeds": int(g.seed.nunique()), "acc_mean": acc, "acc_sd": float(g.acc.std()),
-            "n": n_mid, "n_min": n_min, "n_max": n_max,
-            "correct": correct, "total": total, "low": low, "high": high,
-            **{b: float(g[b].mean()) if b in g else math.nan
-               for b in ("chance", "majority", "heuristic")},
-            "baseline": bar, "verdict": verdict,
-        })  # fmt: skip
+            ""
+            if not np.isfinite(bar)
+            else ABOVE
+            if np.isfinite(low) and low > bar
+            else WITHIN
+            if acc > bar
+            else NOT_ABOVE
+        )
+        rows.append(
+            {
+                "group": str(group),
+                "task": str(task),
+                "role": str(g.role.iloc[0]),
+                "seeds": int(g.seed.nunique()),
+                "acc_mean": acc,
+                "acc_sd": float(g.acc.std()),
+                "n": n_mid,
+                "n_min": n_min,
+                "n_max": n_max,
+                "correct": correct,
+                "total": total,
+                "low": low,
+                "high": high,
+                **{
+                    b: float(g[b].mean()) if b in g else math.nan
+                    for b in ("chance", "majority", "heuristic")
+                },
+                "baseline": bar,
+                "verdict": verdict,
+            }
+        )
     out = pd.DataFrame(rows)
     if out.empty:
         return out
     rank = {g: i for i, g in enumerate(order or [])}
-    keys = [(r != "rare", rank.get(g, len(rank)), g, t)
-            for r, g, t in zip(out.role, out.group, out.task, strict=True)]  # fmt: skip
+    keys = [
+        (r != "rare", rank.get(g, len(rank)), g, t)
+        for r, g, t in zip(out.role, out.group, out.task, strict=True)
+    ]
     return out.iloc[sorted(range(len(out)), key=keys.__getitem__)].reset_index(drop=True)
 
 
@@ -79,16 +100,38 @@ def _num(v: float, fmt: str = ".2f") -> str:
 
 def evidence_table(ev: pd.DataFrame) -> dict[str, Any]:
     """`task_evidence` as a report table; `flagged` marks the rows `NOT_ABOVE` a baseline."""
-    columns = ["group", "task", "role", "acc (mean ± sd)", "n per seed", "seeds",
-               "95% CI (Wilson, pooled)", "chance", "majority", "heuristic",
-               "vs best baseline"]  # fmt: skip
+    columns = [
+        "group",
+        "task",
+        "role",
+        "acc (mean ± sd)",
+        "n per seed",
+        "seeds",
+        "95% CI (Wilson, pooled)",
+        "chance",
+        "majority",
+        "heuristic",
+        "vs best baseline",
+    ]
     rows = []
     for r in ev.to_dict("records"):
         n = _num(r["n"], ".0f")
         if np.isfinite(r["n_min"]) and r["n_min"] != r["n_max"]:
             n = f"{r['n_min']:.0f}–{r['n_max']:.0f}"
         ci = f"[{r['low']:.2f}, {r['high']:.2f}]" if np.isfinite(r["low"]) else "—"
-        rows.append([r["group"], r["task"], r["role"], pm(r["acc_mean"], r["acc_sd"]), n,
-                     r["seeds"], ci, _num(r["chance"]), _num(r["majority"]),
-                     _num(r["heuristic"]), r["verdict"]])  # fmt: skip
+        rows.append(
+            [
+                r["group"],
+                r["task"],
+                r["role"],
+                pm(r["acc_mean"], r["acc_sd"]),
+                n,
+                r["seeds"],
+                ci,
+                _num(r["chance"]),
+                _num(r["majority"]),
+                _num(r["heuristic"]),
+                r["verdict"],
+            ]
+        )
     return {"columns": columns, "rows": rows, "flagged": list(ev.verdict == NOT_ABOVE)}

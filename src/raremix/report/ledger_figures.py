@@ -57,8 +57,14 @@ def ledger_figure(metrics: pd.DataFrame, runs: pd.DataFrame) -> Figure | None:
         return None
     sizes = rows.drop_duplicates("size").sort_values("params")["size"].tolist()
     sizes = sizes if len(sizes) <= 2 else [sizes[0], sizes[-1]]
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5.5 * len(sizes), 4.2), layout="constrained",
-                             sharey=True, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        len(sizes),
+        figsize=(5.5 * len(sizes), 4.2),
+        layout="constrained",
+        sharey=True,
+        squeeze=False,
+    )
     for ax, size in zip(axes[0], sizes, strict=True):
         for metric, (label, color, style) in PARTS.items():
             r = rows[(rows["size"] == size) & (rows.metric == metric)]
@@ -70,8 +76,9 @@ def ledger_figure(metrics: pd.DataFrame, runs: pd.DataFrame) -> Figure | None:
             ax.fill_between(x, per_seed.min(axis=1), per_seed.max(axis=1), color=color, alpha=0.15)
         ax.axhline(0.0, color="grey", lw=0.8)
         n = rows[rows["size"] == size].seed.nunique()
-        ax.set_title(f"{size} ({n} seed{'s' if n != 1 else ''}): below 0 = rare loss lowered",
-                     fontsize=9)  # fmt: skip
+        ax.set_title(
+            f"{size} ({n} seed{'s' if n != 1 else ''}): below 0 = rare loss lowered", fontsize=9
+        )
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("cumulative ΔL_rare (nats)")
@@ -108,8 +115,13 @@ def satisfied_figure(metrics: pd.DataFrame, runs: pd.DataFrame) -> Figure | None
         for run_id, run in r.groupby("run_id"):
             step = satisfied_step(run.step.tolist(), run.value.tolist())
             if step is not None:
-                ax.plot(step * flops_per_step[run_id], run.value[run.step == step].iloc[0],
-                        marker="v", color=color, ms=5)  # fmt: skip
+                ax.plot(
+                    step * flops_per_step[run_id],
+                    run.value[run.step == step].iloc[0],
+                    marker="v",
+                    color=color,
+                    ms=5,
+                )
             ax.plot(run.flops, run.value, color=color, lw=0.6, alpha=0.5)
         mean = r.groupby("step").agg(flops=("flops", "mean"), value=("value", "mean"))
         ax.plot(mean.flops, mean.value, color=color, lw=2, label=size)

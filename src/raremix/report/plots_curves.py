@@ -35,8 +35,14 @@ def _mean_and_seeds(ax: Axes, g: pd.DataFrame, value: str, **line: Any) -> None:
     (ln,) = ax.plot(s.index, s.to_numpy(), **line)
     if g.run_id.nunique() > 1:
         for _, run in g.groupby("run_id"):
-            ax.plot(run.step, run[value], color=ln.get_color(), ls=ln.get_linestyle(),
-                    gid=SEEDS_GID, **SEED_LINE)  # fmt: skip
+            ax.plot(
+                run.step,
+                run[value],
+                color=ln.get_color(),
+                ls=ln.get_linestyle(),
+                gid=SEEDS_GID,
+                **SEED_LINE,
+            )
 
 
 def _group_styles(curves: pd.DataFrame, mixes: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -56,8 +62,14 @@ def rare_curves_figure(curves: pd.DataFrame, mixes: Sequence[str]) -> Figure:
     one panel per rare task."""
     rare = curves[curves.role == "rare"]
     tasks = sorted(rare.task.unique())
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.2 * len(tasks), 4.2), squeeze=False,
-                             layout="constrained", sharey=True)  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        len(tasks),
+        figsize=(6.2 * len(tasks), 4.2),
+        squeeze=False,
+        layout="constrained",
+        sharey=True,
+    )
     styles = _group_styles(curves, mixes)
     order = group_order(curves, mixes)
     for ax, task in zip(axes[0], tasks, strict=True):
@@ -101,8 +113,14 @@ def task_curves_figure(curves: pd.DataFrame, groups: Sequence[str], drop: float 
     )
     cmap = plt.get_cmap("tab10")
     colors = {t: cmap(i % 10) for i, t in enumerate(tasks)}
-    fig, axes = plt.subplots(1, len(groups), figsize=(6.0 * len(groups), 4.3), squeeze=False,
-                             layout="constrained", sharey=True)  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        len(groups),
+        figsize=(6.0 * len(groups), 4.3),
+        squeeze=False,
+        layout="constrained",
+        sharey=True,
+    )
     n_events = 0
     for ax, group in zip(axes[0], groups, strict=True):
         sel = curves[curves.group == group]
@@ -264,9 +282,14 @@ def probe_figure(p: pd.DataFrame, metric: str, mixes: Sequence[str]) -> Figure:
         right.plot(s.params, s["mean"], marker="o", color=colors[mix], label=mix)
     offsets = seed_offsets(final)
     for name, r in final.groupby("group", sort=False):
-        right.scatter(r.params * offsets[str(name)], r.value, facecolors="none",
-                      edgecolors=[colors.get(str(r.mix.iloc[0]), "grey")], gid=SEEDS_GID,
-                      **SEED_POINT)  # fmt: skip
+        right.scatter(
+            r.params * offsets[str(name)],
+            r.value,
+            facecolors="none",
+            edgecolors=[colors.get(str(r.mix.iloc[0]), "grey")],
+            gid=SEEDS_GID,
+            **SEED_POINT,
+        )
     params_axis(right, final.params.tolist(), final["size"].tolist())
     right.set_ylabel(f"{metric} (mean of last {LAST_EVALS})")
     right.set_title(f"final value vs model size ({which}; circles: each seed)", fontsize=9)

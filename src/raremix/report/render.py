@@ -160,6 +160,14 @@ def _md_section(s: Section) -> list[str]:
     if s.details:
         summary, text = s.details
         fence = _fence(text)
-        out += [f"<details><summary>{escape(summary)}</summary>", "", f"{fence}yaml",
-                text.rstrip(), fence, "", "</details>", ""]  # fmt: skip
+        out += [
+            f"<details><summary>{escape(summary)}</summary>",
+            "",
+            f"{fence}yaml",
+            text.rstrip(),
+            fence,
+            "",
+            "</details>",
+            "",
+        ]
     return out

@@ -126,9 +126,13 @@ class GPTStep:
 def gpt_step(cfg: TrainConfig, device: torch.device, dist: Dist) -> GPTStep:
     """The step module of a `raremix train` run: its mixture sampled into token batches."""
     sampler = build_sampler(
-        cfg.mixture, seed=cfg.seed, batch_size=cfg.batch_size, total_steps=cfg.steps,
-        rank=dist.rank, world_size=dist.world_size,
-    )  # fmt: skip
+        cfg.mixture,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+        total_steps=cfg.steps,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
     data = TaskData(cfg, list(sampler.names))
     return GPTStep(cfg, device, dist, data, BatchStream(sampler, data, cfg.steps), sampler)
 

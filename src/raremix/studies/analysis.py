@@ -100,8 +100,11 @@ class Verdict:
         except (OSError, ValueError, TypeError) as err:
             raise RaremixError(f"{path} is unreadable ({str(err)[:160]}): {fix}") from None
         for fig in verdict.figures:
-            if not (isinstance(fig, dict) and isinstance(fig.get("file"), str)
-                    and isinstance(fig.get("caption"), str)):  # fmt: skip
+            if not (
+                isinstance(fig, dict)
+                and isinstance(fig.get("file"), str)
+                and isinstance(fig.get("caption"), str)
+            ):
                 raise RaremixError(
                     f"{path}: a figure needs a file and a caption, not {fig!r}: {fix}"
                 )

@@ -123,9 +123,15 @@ def load_results(study_dir: Path) -> StudyResults:
     if extend is not None:
         final = extend(final, study.runs)
     return StudyResults(
-        study.study_dir, study.name, study.description, study.spec,
-        study.runs, study.metrics, curves, final,
-    )  # fmt: skip
+        study.study_dir,
+        study.name,
+        study.description,
+        study.spec,
+        study.runs,
+        study.metrics,
+        curves,
+        final,
+    )
 
 
 def run_info(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -265,8 +271,9 @@ def common_accuracy(final: pd.DataFrame, role: str = "common") -> pd.DataFrame:
         n = g["n"] if "n" in g else pd.Series(math.nan, index=g.index)
         known = bool(n.notna().all() and n.sum() > 0)
         acc = float((g.acc * n).sum() / n.sum()) if known else float(g.acc.mean())
-        out.append({"run_id": run, "acc": acc, "n": float(n.sum()) if known else math.nan,
-                    "tasks": len(g)})  # fmt: skip
+        out.append(
+            {"run_id": run, "acc": acc, "n": float(n.sum()) if known else math.nan, "tasks": len(g)}
+        )
     return pd.DataFrame(out, columns=["run_id", "acc", "n", "tasks"])
 
 

@@ -146,8 +146,16 @@ def target_times(
             if hit is not None
             else min(cap, float(wide.index[-1] * per_step))
         )
-        out.append({"run_id": run_id, "group": r["group"], "params": float(r["params"]),
-                    "natural": is_natural(r["config"]), "flops": t, "reached": reached})  # fmt: skip
+        out.append(
+            {
+                "run_id": run_id,
+                "group": r["group"],
+                "params": float(r["params"]),
+                "natural": is_natural(r["config"]),
+                "flops": t,
+                "reached": reached,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -201,8 +209,10 @@ def compute_equivalence(
     seed-bootstrap (1 − alpha) percentile CI, resampling seeds within each arm."""
     import scipy.stats
 
-    arms = [(str(g), bool(d.natural.iloc[0]), d.flops.to_numpy(float), d.reached.to_numpy(bool))
-            for g, d in times.groupby("group", sort=False)]  # fmt: skip
+    arms = [
+        (str(g), bool(d.natural.iloc[0]), d.flops.to_numpy(float), d.reached.to_numpy(bool))
+        for g, d in times.groupby("group", sort=False)
+    ]
     if not any(n for _, n, _, _ in arms) or all(n for _, n, _, _ in arms):
         raise RaremixError(
             "compute-equivalence needs at least one natural-mix and one designed arm"
@@ -228,15 +238,30 @@ def compute_equivalence(
     if math.isinf(nat) and math.isinf(des):
         return ComputeEquivalence(math.nan, (math.nan, math.nan), "", "", nat, des)
     if all(len(i) >= 2 for i in full):
-        res = scipy.stats.bootstrap(full, log_ratio, n_resamples=n_resamples, method="percentile",
-                                    vectorized=False, paired=False, confidence_level=1 - alpha,
-                                    rng=np.random.default_rng(seed))  # fmt: skip
-        lo, hi = (_unclip(float(res.confidence_interval.low)),
-                  _unclip(float(res.confidence_interval.high)))  # fmt: skip
+        res = scipy.stats.bootstrap(
+            full,
+            log_ratio,
+            n_resamples=n_resamples,
+            method="percentile",
+            vectorized=False,
+            paired=False,
+            confidence_level=1 - alpha,
+            rng=np.random.default_rng(seed),
+        )
+        lo, hi = (
+            _unclip(float(res.confidence_interval.low)),
+            _unclip(float(res.confidence_interval.high)),
+        )
     else:
         lo, hi = math.nan, math.nan
-    return ComputeEquivalence(nat / des, (lo, hi), nat_arm if math.isfinite(nat) else "",
-                              des_arm if math.isfinite(des) else "", nat, des)  # fmt: skip
+    return ComputeEquivalence(
+        nat / des,
+        (lo, hi),
+        nat_arm if math.isfinite(nat) else "",
+        des_arm if math.isfinite(des) else "",
+        nat,
+        des,
+    )
 
 
 def _unclip(log_ratio: float) -> float:
@@ -257,7 +282,16 @@ def option_flops(times: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     for g, d in times.groupby("group", sort=False):
         kmf = KaplanMeierFitter(alpha=alpha).fit(d.flops, d.reached)
         ci = median_survival_times(kmf.confidence_interval_).to_numpy(float)[0]
-        rows.append({"group": g, "natural": bool(d.natural.iloc[0]), "params": d.params.iloc[0],
-                     "median": float(kmf.median_survival_time_), "ci_lower": float(ci[0]),
-                     "ci_upper": float(ci[1]), "reached": int(d.reached.sum()), "n": len(d)})  # fmt: skip
+        rows.append(
+            {
+                "group": g,
+                "natural": bool(d.natural.iloc[0]),
+                "params": d.params.iloc[0],
+                "median": float(kmf.median_survival_time_),
+                "ci_lower": float(ci[0]),
+                "ci_upper": float(ci[1]),
+                "reached": int(d.reached.sum()),
+                "n": len(d),
+            }
+        )
     return pd.DataFrame(rows)

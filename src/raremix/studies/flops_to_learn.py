@@ -24,8 +24,22 @@ from raremix.results.onset import LearnedRule, flops_to_learn
 from raremix.stats import Comparison, Direction, compare_means, kaplan_meier, logrank, survival_fit
 from raremix.studies.analysis_final import LAST_EVALS
 
-ONSET_COLUMNS = ["run_id", "seed", "group", "size", "params", "mix", "task", "role", "share",
-                 "flops_to_learn", "learned", "cap", "final_acc", "auc"]  # fmt: skip
+ONSET_COLUMNS = [
+    "run_id",
+    "seed",
+    "group",
+    "size",
+    "params",
+    "mix",
+    "task",
+    "role",
+    "share",
+    "flops_to_learn",
+    "learned",
+    "cap",
+    "final_acc",
+    "auc",
+]
 
 
 def run_flops_per_step(runs: pd.DataFrame) -> dict[str, float]:
@@ -75,13 +89,24 @@ def onset_table(curves: pd.DataFrame, runs: pd.DataFrame, rule: LearnedRule) -> 
         keep = x <= cap
         area = np.trapezoid(y[keep], x[keep]) / cap if keep.sum() > 1 else float(y[0])
         first = c.iloc[0]
-        rows.append({"run_id": run_id, "seed": first.seed, "group": first.group,
-                     "size": first["size"], "params": first.params, "mix": first.mix,
-                     "task": task, "role": first.role,
-                     "share": (shares.get(run_id) or {}).get(task, math.nan),
-                     "flops_to_learn": onset.flops, "learned": onset.observed, "cap": cap,
-                     "final_acc": float(np.nanmean(acc[keep[:-1]][-LAST_EVALS:])),
-                     "auc": float(area)})  # fmt: skip
+        rows.append(
+            {
+                "run_id": run_id,
+                "seed": first.seed,
+                "group": first.group,
+                "size": first["size"],
+                "params": first.params,
+                "mix": first.mix,
+                "task": task,
+                "role": first.role,
+                "share": (shares.get(run_id) or {}).get(task, math.nan),
+                "flops_to_learn": onset.flops,
+                "learned": onset.observed,
+                "cap": cap,
+                "final_acc": float(np.nanmean(acc[keep[:-1]][-LAST_EVALS:])),
+                "auc": float(area),
+            }
+        )
     return pd.DataFrame(rows, columns=ONSET_COLUMNS)
 
 
@@ -139,9 +164,14 @@ AFT_FORMULA = "log_params * log_share"
 def aft_fit(onsets: pd.DataFrame, task: str, formula: str = AFT_FORMULA) -> pd.DataFrame | str:
     """A Weibull AFT fit of FLOPs-to-learn `task` (`stats.survival_fit`), or why there is none."""
     sel = onsets[(onsets.task == task) & (onsets.share > 0) & (onsets.params > 0)]
-    data = pd.DataFrame({"t": sel.flops_to_learn.to_numpy(float), "e": sel.learned.to_numpy(bool),
-                         "log_params": np.log(sel.params.to_numpy(float)),
-                         "log_share": np.log(sel.share.to_numpy(float))})  # fmt: skip
+    data = pd.DataFrame(
+        {
+            "t": sel.flops_to_learn.to_numpy(float),
+            "e": sel.learned.to_numpy(bool),
+            "log_params": np.log(sel.params.to_numpy(float)),
+            "log_share": np.log(sel.share.to_numpy(float)),
+        }
+    )
     if data.log_share.nunique() < 2 and "share" in formula:
         formula = "log_params"  # one share: the share terms are not identified
     if data.log_params.nunique() < 2:
@@ -174,8 +204,9 @@ def compare_flops_to_learn(
     (tt, te), (ct, ce) = treat, ctrl
     both_t, both_e = np.concatenate([tt, ct]), np.concatenate([te, ce]).astype(bool)
     values, tau = restricted_log_flops(both_t, both_e)
-    c = compare_means(values[: len(tt)], values[len(tt) :], paired=paired, direction=direction,
-                      alpha=alpha)  # fmt: skip
+    c = compare_means(
+        values[: len(tt)], values[len(tt) :], paired=paired, direction=direction, alpha=alpha
+    )
     try:
         rank = logrank(tt, te, ct, ce)
         said = f"log-rank p = {rank['p']:.3g}, {str(rank['test']).removeprefix('log-rank ')}"

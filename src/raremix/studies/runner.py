@@ -496,9 +496,17 @@ def _run_ray(todo: list[RunSpec], job: Job, record: Record, bar: _Bar) -> None:
 # --- a real, tiny run function (tests, benchmarks, trying the runner) ------------------
 
 DEMO_DEFAULTS: dict[str, Any] = {
-    "seed": 0, "steps": 300, "dim": 16, "width": 4, "rare_rate": 0.1, "lr": 0.05,
-    "batch": 32, "eval_every": 50, "checkpoint_every": 100, "fail_at_step": None,
-}  # fmt: skip
+    "seed": 0,
+    "steps": 300,
+    "dim": 16,
+    "width": 4,
+    "rare_rate": 0.1,
+    "lr": 0.05,
+    "batch": 32,
+    "eval_every": 50,
+    "checkpoint_every": 100,
+    "fail_at_step": None,
+}
 
 
 def demo_run(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
@@ -538,8 +546,12 @@ def demo_run(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
     def evaluate() -> None:
         common, rare = losses_now()
-        writer.write([{"step": step, "task": t, "metric": "loss", "value": v}
-                      for t, v in (("common", common), ("rare", rare), ("all", (common + rare) / 2))])  # fmt: skip
+        writer.write(
+            [
+                {"step": step, "task": t, "metric": "loss", "value": v}
+                for t, v in (("common", common), ("rare", rare), ("all", (common + rare) / 2))
+            ]
+        )
 
     try:
         if step == 0:

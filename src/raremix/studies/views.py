@@ -129,8 +129,16 @@ def apply_views(
                     f"{r['run_id']} ({per_step:.3g} FLOPs): raise the cap"
                 )
             view_id = f"{r['run_id']}{VIEW_SEP}{v.name}"
-            rows.append({**r, "run_id": view_id, label_column(v.axis): v.name, "group": v.name,
-                         "cap": min(cap, float(r["flops"])), "flops": min(cap, float(r["flops"]))})  # fmt: skip
+            rows.append(
+                {
+                    **r,
+                    "run_id": view_id,
+                    label_column(v.axis): v.name,
+                    "group": v.name,
+                    "cap": min(cap, float(r["flops"])),
+                    "flops": min(cap, float(r["flops"])),
+                }
+            )
             c = curves[curves.run_id == r["run_id"]]
             c = c[c.step * per_step <= cap]
             new_curves.append(c.assign(run_id=view_id, group=v.name, flops=rows[-1]["flops"]))

@@ -68,10 +68,14 @@ _OPS = {"a": 1, "b": 2, "e": 5, "h": 9}  # x + k
 _MAPS = {
     v: [(x + _OPS[v]) % 10 for x in range(10)]
     if v in _OPS
-    else {"c": [2 * x % 10 for x in range(10)], "d": [3 * x % 10 for x in range(10)],
-          "f": [9 - x for x in range(10)], "g": [x * x % 10 for x in range(10)]}[v]
+    else {
+        "c": [2 * x % 10 for x in range(10)],
+        "d": [3 * x % 10 for x in range(10)],
+        "f": [9 - x for x in range(10)],
+        "g": [x * x % 10 for x in range(10)],
+    }[v]
     for v in VERBS
-}  # fmt: skip
+}
 _ATTEMPTS = 8  # redraws of a novel input the hash would put in training (the last is seen-only)
 _ATTEMPT_SALT = seeding.salt("task.attempt")
 
@@ -251,15 +255,57 @@ def _accept_calls(inputs: list[str], outputs: list[str]) -> BoolArray:
 _ALPHABET = VERBS + NAME_LETTERS + DIGITS.decode() + ",:()+>"
 # (task, kinds drawn, instruction, output space, longest answer, open?)
 _SPECS: dict[str, tuple[tuple[int, ...], str, str, int, bool]] = {
-    "fcall": ((0, 1, 2, 3, 4), "call the tools the request needs", "answer with tool calls", 11, True),
-    "fnest": ((2,), "nest one tool call inside another", "answer with a nested tool call", 9, False),
-    "fchain": ((3,), "chain the tool calls one after another", "answer with chained tool calls", 8, False),
-    "fpar": ((1,), "call the tools in parallel", "answer with tool calls separated by a comma", 11, True),
+    "fcall": (
+        (0, 1, 2, 3, 4),
+        "call the tools the request needs",
+        "answer with tool calls",
+        11,
+        True,
+    ),
+    "fnest": (
+        (2,),
+        "nest one tool call inside another",
+        "answer with a nested tool call",
+        9,
+        False,
+    ),
+    "fchain": (
+        (3,),
+        "chain the tool calls one after another",
+        "answer with chained tool calls",
+        8,
+        False,
+    ),
+    "fpar": (
+        (1,),
+        "call the tools in parallel",
+        "answer with tool calls separated by a comma",
+        11,
+        True,
+    ),
     "fnext": ((4,), "call the closest available tool", "answer with one tool call", 5, False),
-    "fname": ((0, 1, 2, 3, 4), "name the tools to call", "answer with tool names separated by a comma", 5, False),
-    "fparam": ((0, 1, 2, 3, 4), "give the argument values", "answer with digits separated by a comma", 3, False),
-    "fresp": ((0, 1, 2, 3, 4), "give the values the calls return", "answer with digits separated by a comma", 3, False),
-}  # fmt: skip
+    "fname": (
+        (0, 1, 2, 3, 4),
+        "name the tools to call",
+        "answer with tool names separated by a comma",
+        5,
+        False,
+    ),
+    "fparam": (
+        (0, 1, 2, 3, 4),
+        "give the argument values",
+        "answer with digits separated by a comma",
+        3,
+        False,
+    ),
+    "fresp": (
+        (0, 1, 2, 3, 4),
+        "give the values the calls return",
+        "answer with digits separated by a comma",
+        3,
+        False,
+    ),
+}
 SUBTASKS = ("fnest", "fchain", "fpar", "fname", "fparam", "fnext", "fresp")
 """The umbrella's seven sub-tasks (Granite's granular function-calling data sets)."""
 _SOLVE = {"fname": _names, "fparam": _args, "fresp": _results}

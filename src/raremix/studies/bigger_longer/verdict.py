@@ -140,10 +140,18 @@ def _arm_rows(
         lo, hi = median_survival_times(kmf.confidence_interval_).to_numpy(float)[0]
         med = float(kmf.median_survival_time_)
         p = ranks.get(str(arm), {}).get("p", math.nan)
-        out.append([where, task, arm, f"{int(g.learned.sum())} of {len(g)}",
-                    f"{_e(med)} [{_e(lo)}, {_e(hi)}]", "ref" if str(arm) not in ranks else
-                    (f"{p:.3g}" if math.isfinite(p) else "–"),
-                    f"{g.final_acc.mean():.2f}", f"{g.auc.mean():.2f}"])  # fmt: skip
+        out.append(
+            [
+                where,
+                task,
+                arm,
+                f"{int(g.learned.sum())} of {len(g)}",
+                f"{_e(med)} [{_e(lo)}, {_e(hi)}]",
+                "ref" if str(arm) not in ranks else (f"{p:.3g}" if math.isfinite(p) else "–"),
+                f"{g.final_acc.mean():.2f}",
+                f"{g.auc.mean():.2f}",
+            ]
+        )
     return out
 
 
@@ -158,10 +166,14 @@ def _aft_text(fit: pd.DataFrame | str) -> str:
     parts = [
         f"{cov}: time ratio {math.exp(coef):.2f} [{math.exp(lo):.2f}, {math.exp(hi):.2f}], p = {p:.3g}"
         for cov, coef, lo, hi, p in zip(
-            lam.covariate, lam.coef.astype(float), lam.ci_lower.astype(float),
-            lam.ci_upper.astype(float), lam.p.astype(float), strict=True,
+            lam.covariate,
+            lam.coef.astype(float),
+            lam.ci_lower.astype(float),
+            lam.ci_upper.astype(float),
+            lam.p.astype(float),
+            strict=True,
         )
-    ]  # fmt: skip
+    ]
     return "; ".join(parts) + " (per e-fold of the covariate)."
 
 
@@ -212,8 +224,13 @@ def _figure(
 
     n = max(1, len(panels))
     cols = min(3, n)
-    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(4.2 * cols, 3.4 * ((n + cols - 1) // cols)),
-                             squeeze=False, layout="constrained")  # fmt: skip
+    fig, axes = plt.subplots(
+        (n + cols - 1) // cols,
+        cols,
+        figsize=(4.2 * cols, 3.4 * ((n + cols - 1) // cols)),
+        squeeze=False,
+        layout="constrained",
+    )
     notes = []
     for ax, (title, onsets, ranks, ref) in zip(axes.flat, panels, strict=False):
         for arm, g in onsets.groupby("group", sort=False):
@@ -236,5 +253,7 @@ def _figure(
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     save_figure(fig, path)
-    return ("Kaplan–Meier curves of FLOPs-to-learn per arm (ticks: seeds censored at their cap). "
-            "Log-rank p — " + "; ".join(notes) + ".")  # fmt: skip
+    return (
+        "Kaplan–Meier curves of FLOPs-to-learn per arm (ticks: seeds censored at their cap). "
+        "Log-rank p — " + "; ".join(notes) + "."
+    )

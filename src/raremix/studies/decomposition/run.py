@@ -72,8 +72,16 @@ class NoveltyEval(Callback):
             )
             acc = float(task.verify(inputs, outs).mean()) if inputs else float("nan")
             values = {"acc": acc, **self.evidence[cat]}
-            rows += [{"run": state.run_id, "step": state.step, "task": f"{self.task}:{cat}",
-                      "metric": m, "value": v} for m, v in values.items()]  # fmt: skip
+            rows += [
+                {
+                    "run": state.run_id,
+                    "step": state.step,
+                    "task": f"{self.task}:{cat}",
+                    "metric": m,
+                    "value": v,
+                }
+                for m, v in values.items()
+            ]
         model.train(was_training)
         state.writer.write(rows)
 

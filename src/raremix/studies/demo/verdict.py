@@ -94,10 +94,16 @@ def demo_arms(
     table = runs.set_index("run_id").join(times.set_index("run_id"), how="inner")
     table = table.assign(common_acc=common, cap=[caps[str(i)] for i in table.index])
     arms = [
-        Arm(str(group), str(t["size"].iloc[0]), str(t["mix"].iloc[0]), float(t.params.median()),
-            float(t.cap.max()), t.reset_index())
+        Arm(
+            str(group),
+            str(t["size"].iloc[0]),
+            str(t["mix"].iloc[0]),
+            float(t.params.median()),
+            float(t.cap.max()),
+            t.reset_index(),
+        )
         for group, t in table.groupby("group", sort=False)
-    ]  # fmt: skip
+    ]
     return sorted(arms, key=lambda a: (a.mix != NATURAL, a.params, a.cap, a.name))
 
 

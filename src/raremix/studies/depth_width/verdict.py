@@ -56,10 +56,17 @@ def depth_summary(final: pd.DataFrame, tasks: tuple[str, ...] | None = None) -> 
 
     Columns: budget, depth, params, size, mean, sd, seeds; sorted by budget, then depth.
     """
-    g = run_accuracy(final, tasks).groupby(["budget", "depth"], as_index=False).agg(
-        params=("params", "median"), size=("size", "first"), mean=("acc", "mean"),
-        sd=("acc", "std"), seeds=("seed", "nunique"),
-    )  # fmt: skip
+    g = (
+        run_accuracy(final, tasks)
+        .groupby(["budget", "depth"], as_index=False)
+        .agg(
+            params=("params", "median"),
+            size=("size", "first"),
+            mean=("acc", "mean"),
+            sd=("acc", "std"),
+            seeds=("seed", "nunique"),
+        )
+    )
     order = [budget_value(b, p) for b, p in zip(g.budget, g.params, strict=True)]
     return g.assign(_o=order).sort_values(["_o", "depth"]).drop(columns="_o").reset_index(drop=True)
 
@@ -145,12 +152,18 @@ def depth_width_verdict(results: StudyResults, out: Path) -> Verdict:
         finding=finding,
         comparisons=[j.as_dict() for j in judged],
         figures=[
-            {"file": "figures/depth_width.png", "how": how,
-             "caption": "Mean held-out accuracy vs depth at equal parameters: all tasks and the compositional ones."},
-            {"file": "figures/depth_width_tasks.png", "how": how,
-             "caption": "Per-task held-out accuracy vs depth, one line per budget."},
+            {
+                "file": "figures/depth_width.png",
+                "how": how,
+                "caption": "Mean held-out accuracy vs depth at equal parameters: all tasks and the compositional ones.",
+            },
+            {
+                "file": "figures/depth_width_tasks.png",
+                "how": how,
+                "caption": "Per-task held-out accuracy vs depth, one line per budget.",
+            },
         ],
-    )  # fmt: skip
+    )
 
 
 def _per_task_line(final: pd.DataFrame) -> str:
@@ -177,8 +190,15 @@ def _table(final: pd.DataFrame, views: dict[str, pd.DataFrame]) -> dict[str, lis
             hit = s[(s.budget == key[0]) & (s.depth == key[1])].iloc[0]
             cells.append(pm(hit["mean"], hit["sd"]))
         d_model = str(r["size"]).split("·")[0]
-        rows.append([f"{r['budget']} · L{r['depth']} · {d_model}", f"{r['params']:,.0f}", *cells,
-                     *(f"{per_task.get((*key, t), math.nan):.2f}" for t in comp), int(r["seeds"])])  # fmt: skip
+        rows.append(
+            [
+                f"{r['budget']} · L{r['depth']} · {d_model}",
+                f"{r['params']:,.0f}",
+                *cells,
+                *(f"{per_task.get((*key, t), math.nan):.2f}" for t in comp),
+                int(r["seeds"]),
+            ]
+        )
     return {"columns": cols, "rows": rows}
 
 
@@ -188,8 +208,15 @@ def _depth_figure(views: dict[str, pd.DataFrame]) -> Any:
     fig, axes = plt.subplots(1, len(views), figsize=(4.2 * len(views), 3.4), layout="constrained")
     for ax, (name, s) in zip(np.atleast_1d(axes), views.items(), strict=True):
         for i, (budget, g) in enumerate(s.groupby("budget", sort=False)):
-            ax.errorbar(g.depth, g["mean"], yerr=g["sd"].fillna(0), marker="o", capsize=3, color=f"C{i}",
-                        label=f"{budget} ({g.params.median():,.0f} params)")  # fmt: skip
+            ax.errorbar(
+                g.depth,
+                g["mean"],
+                yerr=g["sd"].fillna(0),
+                marker="o",
+                capsize=3,
+                color=f"C{i}",
+                label=f"{budget} ({g.params.median():,.0f} params)",
+            )
         ax.set_xticks(sorted(s.depth.unique()))
         ax.set_xlabel("layers (width shrinks to keep the budget)")
         ax.set_ylabel("held-out accuracy")
@@ -205,16 +232,29 @@ def _task_figure(final: pd.DataFrame) -> Any:
     tasks = sorted(set(final.task), key=lambda t: (t not in COMPOSITIONAL, t))
     cols = min(4, len(tasks))
     nrows = math.ceil(len(tasks) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3 * cols, 2.5 * nrows), layout="constrained",
-                             sharey=True, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        nrows,
+        cols,
+        figsize=(3 * cols, 2.5 * nrows),
+        layout="constrained",
+        sharey=True,
+        squeeze=False,
+    )
     acc = final.groupby(["task", "budget", "depth"])["acc"].agg(["mean", "std"]).reset_index()
     params = final.groupby("budget")["params"].median()
     budgets = sorted(params.index, key=lambda b: budget_value(str(b), float(params[b])))
     for ax, task in zip(axes.flat, tasks, strict=False):
         for i, budget in enumerate(budgets):  # the same colour per budget as in _depth_figure
             g = acc[(acc.task == task) & (acc.budget == budget)]
-            ax.errorbar(g.depth, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=2,
-                        label=budget, color=f"C{i}")  # fmt: skip
+            ax.errorbar(
+                g.depth,
+                g["mean"],
+                yerr=g["std"].fillna(0),
+                marker="o",
+                capsize=2,
+                label=budget,
+                color=f"C{i}",
+            )
         ax.set_title(task + (" (compositional)" if task in COMPOSITIONAL else ""), fontsize=9)
         ax.set_xticks(sorted(acc.depth.unique()))
         ax.set_ylim(-0.02, 1.02)

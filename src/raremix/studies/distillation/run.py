@@ -112,11 +112,21 @@ class DistillConfig(Config):
         student's model, steps, batch and optimiser, on the CPU."""
         s = self.student
         return self.teacher_config().model_copy(
-            update={"model": s.model, "steps": s.steps, "batch_size": s.batch_size,
-                    "optim": s.optim, "eval_every": s.eval_every, "eval_schedule": "linear",
-                    "checkpoint_every": s.checkpoint_every, "device": "cpu", "rare": self.rare,
-                    "probes": None, "adaptive": None, "stop_when_learned": None}
-        )  # fmt: skip
+            update={
+                "model": s.model,
+                "steps": s.steps,
+                "batch_size": s.batch_size,
+                "optim": s.optim,
+                "eval_every": s.eval_every,
+                "eval_schedule": "linear",
+                "checkpoint_every": s.checkpoint_every,
+                "device": "cpu",
+                "rare": self.rare,
+                "probes": None,
+                "adaptive": None,
+                "stop_when_learned": None,
+            }
+        )
 
     def hash(self) -> str:
         """Short content hash (the run record, checkpoint checks)."""
@@ -242,8 +252,12 @@ class StudentStream:
             at = (step % per_epoch) * self.batch
             rows = self._permutation(step // per_epoch)[at : at + self.batch]
         s = self.set
-        return LabelledBatch(s["idx"][rows].long(), s["targets"][rows].long(),
-                             s["topk_ids"][rows].long(), s["topk_logits"][rows])  # fmt: skip
+        return LabelledBatch(
+            s["idx"][rows].long(),
+            s["targets"][rows].long(),
+            s["topk_ids"][rows].long(),
+            s["topk_logits"][rows],
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {}

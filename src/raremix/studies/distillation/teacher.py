@@ -34,9 +34,16 @@ LABEL_KEYS = ("idx", "targets", "topk_ids", "topk_logits")
 
 @torch.no_grad()
 def label_with_teacher(
-    teacher: torch.nn.Module, prompts: torch.Tensor, lengths: torch.Tensor, *, max_new: int,
-    top_k: int, eos_id: int, pad_id: int, block_size: int,
-) -> dict[str, torch.Tensor]:  # fmt: skip
+    teacher: torch.nn.Module,
+    prompts: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    max_new: int,
+    top_k: int,
+    eos_id: int,
+    pad_id: int,
+    block_size: int,
+) -> dict[str, torch.Tensor]:
     """Greedy-decode answers for right-padded prompts (B, P) of `lengths` (B,).
 
     Returns idx, targets (B, block_size): the prompt plus the teacher's answer through its
@@ -196,8 +203,14 @@ class TeacherCache:
         prompts, lengths = tok.encode_prompts([data.prefixes[task]] * len(inputs), inputs)
         with torch.inference_mode():
             out = label_with_teacher(
-                self.model(), prompts, lengths, max_new=data.tasks[task].max_answer_len,
-                top_k=self.top_k, eos_id=tok.eos_id, pad_id=tok.pad_id, block_size=data.block_size,
-            )  # fmt: skip
+                self.model(),
+                prompts,
+                lengths,
+                max_new=data.tasks[task].max_answer_len,
+                top_k=self.top_k,
+                eos_id=tok.eos_id,
+                pad_id=tok.pad_id,
+                block_size=data.block_size,
+            )
         # stored compactly (ids < 32768; half precision is plenty for soft targets)
         return {k: v.half() if k == "topk_logits" else v.short() for k, v in out.items()}

@@ -91,12 +91,13 @@ def crossings(summary: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame,
         keys = list(zip(arms.loss, arms.pool, strict=True))
         pairs = {
             _name(str(task), str(loss), int(pool)): (
-                on_task[(on_task.role == "student") & (on_task.loss == loss)
-                        & (on_task.pool == pool)].acc.to_numpy(),
+                on_task[
+                    (on_task.role == "student") & (on_task.loss == loss) & (on_task.pool == pool)
+                ].acc.to_numpy(),
                 teacher,
             )
             for loss, pool in keys
-        }  # fmt: skip
+        }
         family = judge(pairs, family=f"students vs the teacher on {task}", margin=TIE_MARGIN)
         judged += family
         call = {key: j.call for key, j in zip(keys, family, strict=True)}
@@ -106,12 +107,19 @@ def crossings(summary: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame,
             passes = [p for p in pools if call[(loss, p)] == "greater"]
             ties = [p for p in pools if call[(loss, p)] == "equivalent"]
             best = g.iloc[int(np.argmax(g["mean"].to_numpy()))]
-            rows.append({
-                "task": task, "loss": loss, "teacher": t_mean, "teacher_sd": t_sd,
-                "best_pool": int(best.pool), "best": float(best["mean"]), "best_sd": _finite(best.sd),
-                "passes_at": float(min(passes)) if passes else math.nan,
-                "ties_at": float(min(ties)) if ties else math.nan,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "task": task,
+                    "loss": loss,
+                    "teacher": t_mean,
+                    "teacher_sd": t_sd,
+                    "best_pool": int(best.pool),
+                    "best": float(best["mean"]),
+                    "best_sd": _finite(best.sd),
+                    "passes_at": float(min(passes)) if passes else math.nan,
+                    "ties_at": float(min(ties)) if ties else math.nan,
+                }
+            )
     return pd.DataFrame(rows), judged
 
 
@@ -177,9 +185,10 @@ def distillation_verdict(results: StudyResults, out: Path) -> Verdict:
         r0 = c.iloc[0]
         tests = "; ".join(j.text() for j in judged if j.name.startswith(f"{task}: "))
         lines.append(
-            f"{task}: teacher {pm(r0.teacher, r0.teacher_sd)}{alone}; student " + "; ".join(parts)
+            f"{task}: teacher {pm(r0.teacher, r0.teacher_sd)}{alone}; student "
+            + "; ".join(parts)
             + f". {tests}."
-        )  # fmt: skip
+        )
         alone_vs = calls.get(_name(task, LABELLED_ONLY, 0))
         if alone_vs is not None and alone_vs.call == "greater":
             confounds.append(task)
@@ -223,20 +232,24 @@ def distillation_verdict(results: StudyResults, out: Path) -> Verdict:
         table=_table(summary, shown),
         finding=finding,
         comparisons=[j.as_dict() for j in judged],
-        figures=[{
-            "file": "figures/distillation.png",
-            "caption": "Student held-out accuracy vs teacher-labelled inputs per task, per loss; "
-            "the grey band is the teacher (mean ± sd), the dotted line the student on the labelled set alone.",
-            "how": "Lines are means over seeds with one-sd error bars. Where a line climbs out of "
-            "the grey band the student has passed its teacher.",
-        }],
-    )  # fmt: skip
+        figures=[
+            {
+                "file": "figures/distillation.png",
+                "caption": "Student held-out accuracy vs teacher-labelled inputs per task, per loss; "
+                "the grey band is the teacher (mean ± sd), the dotted line the student on the labelled set alone.",
+                "how": "Lines are means over seeds with one-sd error bars. Where a line climbs out of "
+                "the grey band the student has passed its teacher.",
+            }
+        ],
+    )
 
 
 def _table(summary: pd.DataFrame, tasks: list[str]) -> dict[str, list[Any]]:
     arms = summary[summary.task == tasks[0]].copy()
-    arms["_o"] = [(r != "teacher", lo != "labelled only", lo, p) for r, lo, p
-                  in zip(arms.role, arms.loss, arms.pool, strict=True)]  # fmt: skip
+    arms["_o"] = [
+        (r != "teacher", lo != "labelled only", lo, p)
+        for r, lo, p in zip(arms.role, arms.loss, arms.pool, strict=True)
+    ]
     arms = arms.sort_values("_o")
     cols = ["arm", "pool", *tasks, "seeds"]
     cell = summary.set_index(["task", "role", "loss", "pool"])
@@ -252,8 +265,9 @@ def _table(summary: pd.DataFrame, tasks: list[str]) -> dict[str, list[Any]]:
 def _figure(summary: pd.DataFrame, tasks: list[str]) -> Any:
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), layout="constrained",
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(4.2 * len(tasks), 3.4), layout="constrained", squeeze=False
+    )
     for ax, task in zip(axes.flat, tasks, strict=True):
         s = summary[summary.task == task]
         teach = s[s.role == "teacher"]

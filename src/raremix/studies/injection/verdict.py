@@ -28,11 +28,15 @@ def learning_thresholds(final: pd.DataFrame, learned: float = LEARNED) -> pd.Dat
     rows = []
     for (task, size), g in acc.groupby(["task", "size"], sort=False):
         hit = g[g.acc >= learned].sort_values("per_batch")
-        rows.append({
-            "task": task, "size": size, "params": float(g.params.iloc[0]),
-            "rate": hit.rate.iloc[0] if len(hit) else None,
-            "per_batch": float(hit.per_batch.iloc[0]) if len(hit) else math.inf,
-        })  # fmt: skip
+        rows.append(
+            {
+                "task": task,
+                "size": size,
+                "params": float(g.params.iloc[0]),
+                "rate": hit.rate.iloc[0] if len(hit) else None,
+                "per_batch": float(hit.per_batch.iloc[0]) if len(hit) else math.inf,
+            }
+        )
     return pd.DataFrame(rows).sort_values(["task", "params"], ignore_index=True)
 
 

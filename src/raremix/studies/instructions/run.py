@@ -35,11 +35,18 @@ class FormatEval(Callback):
 
         self.sets = state.data.eval_sets(state.cfg.eval_examples)  # the trainer's own sets
         if state.step == 0:  # rows up to a checkpoint survive a resume
-            state.writer.write([
-                {"run": state.run_id, "step": 0, "task": name, "metric": "random_acc",
-                 "value": random_baseline(es.task, es.inputs, BASELINE_DRAWS)}
-                for name, es in self.sets.items()
-            ])  # fmt: skip
+            state.writer.write(
+                [
+                    {
+                        "run": state.run_id,
+                        "step": 0,
+                        "task": name,
+                        "metric": "random_acc",
+                        "value": random_baseline(es.task, es.inputs, BASELINE_DRAWS),
+                    }
+                    for name, es in self.sets.items()
+                ]
+            )
 
     def on_eval(self, state: TrainState, metrics: dict[str, dict[str, float]]) -> None:
         from raremix.evaluate import greedy_answers
@@ -50,11 +57,22 @@ class FormatEval(Callback):
         rows = []
         for name, es in self.sets.items():
             outs = greedy_answers(
-                model, state.data.tokenizer, es.prefixes, es.inputs, es.task.max_answer_len,
+                model,
+                state.data.tokenizer,
+                es.prefixes,
+                es.inputs,
+                es.task.max_answer_len,
                 state.device,
-            )  # fmt: skip
-            rows.append({"run": state.run_id, "step": state.step, "task": name,
-                         "metric": "format", "value": float(in_output_space(es.task, es.inputs, outs).mean())})  # fmt: skip
+            )
+            rows.append(
+                {
+                    "run": state.run_id,
+                    "step": state.step,
+                    "task": name,
+                    "metric": "format",
+                    "value": float(in_output_space(es.task, es.inputs, outs).mean()),
+                }
+            )
         model.train(was_training)
         state.writer.write(rows)
 

@@ -78,19 +78,26 @@ def instructions_verdict(results: StudyResults, out: Path) -> Verdict:
     if CORRECT in framings:
         ref = held[held.framing == CORRECT].acc.to_numpy()
         judged = judge(
-            {f"{f} − {CORRECT}, held-out acc": (held[held.framing == f].acc, ref)
-             for f in framings if f != CORRECT},
+            {
+                f"{f} − {CORRECT}, held-out acc": (held[held.framing == f].acc, ref)
+                for f in framings
+                if f != CORRECT
+            },
             family="other framings match correct instructions",
             margin=MARGIN,
-        )  # fmt: skip
+        )
         # one sample against a fixed number: sign flips of (acc − baseline) per run
         judged += judge(
-            {f"{CORRECT} − random output-space answer, held-out acc": (
-                ref, np.full(len(ref), baseline))},
+            {
+                f"{CORRECT} − random output-space answer, held-out acc": (
+                    ref,
+                    np.full(len(ref), baseline),
+                )
+            },
             family="the trained model scores as a random output-space answer",
             paired=True,
             margin=MARGIN,
-        )  # fmt: skip
+        )
         finding, why = claim_outcome(judged, "equivalent")
         trained = float(per_run[(per_run.framing == CORRECT) & ~per_run.held_out].acc.mean())
         if trained < LEARNED_MIN:
@@ -163,8 +170,16 @@ def _table(per_run: pd.DataFrame, framings: list[str], baseline: float) -> dict[
             per_run[(per_run.framing == f) & per_run.held_out],
             per_run[(per_run.framing == f) & ~per_run.held_out],
         )
-        rows.append([f, mean_sd(h.acc), mean_sd(h.format), mean_sd(s.acc),
-                     mean_sd(s.format), h.run_id.nunique()])  # fmt: skip
+        rows.append(
+            [
+                f,
+                mean_sd(h.acc),
+                mean_sd(h.format),
+                mean_sd(s.acc),
+                mean_sd(s.format),
+                h.run_id.nunique(),
+            ]
+        )
     rows.append(["random output-space answer", f"{baseline:.3f}", "1.00", "", "", ""])
     cols = ["group", "held-out acc", "held-out format", "trained acc", "trained format", "seeds"]
     return {"columns": cols, "rows": rows}

@@ -124,8 +124,15 @@ UNPAIRED = (
 )
 
 
-def _curve_panel(ax: Any, curves: pd.DataFrame, arms: list[str], colors: dict[str, Any],
-                 value: str, title: str, ends: list[int]) -> None:  # fmt: skip
+def _curve_panel(
+    ax: Any,
+    curves: pd.DataFrame,
+    arms: list[str],
+    colors: dict[str, Any],
+    value: str,
+    title: str,
+    ends: list[int],
+) -> None:
     for arm in arms:
         g = curves[curves.arm == arm].groupby(["run_id", "step"])[value].mean().reset_index()
         s = g.groupby("step")[value].agg(["mean", "min", "max"])
@@ -149,11 +156,17 @@ def rarity_first_verdict(results: StudyResults, out: Path) -> Verdict:
     for r in runs:
         g = f[f.run_id == r.run_id]
         if len(g):
-            rows.append({
-                "run_id": r.run_id, "arm": r.arm, "seed": int(g.seed.iloc[0]),
-                "rare": g[g.role == "rare"].acc.mean(), "common": g[g.role == "common"].acc.mean(),
-                "all": g.acc.mean(), "bwt": run_bwt(results.curves, r.run_id, r.groups, r.stage_ends),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "run_id": r.run_id,
+                    "arm": r.arm,
+                    "seed": int(g.seed.iloc[0]),
+                    "rare": g[g.role == "rare"].acc.mean(),
+                    "common": g[g.role == "common"].acc.mean(),
+                    "all": g.acc.mean(),
+                    "bwt": run_bwt(results.curves, r.run_id, r.groups, r.stage_ends),
+                }
+            )
     per_run = pd.DataFrame(rows)
     arms = [a for a in _arm_order(runs, results.spec) if a in set(per_run.arm)]
     rf = [a for a in arms if a.startswith("rarity-first")]
@@ -223,8 +236,9 @@ def _arm_order(runs: list[OrderedRun], spec: dict[str, Any]) -> list[str]:
     return [a for a in listed if a in arms] or arms
 
 
-def _rf_figure(curves: pd.DataFrame, runs: list[OrderedRun], final: pd.DataFrame, arms: list[str],
-               path: Path) -> None:  # fmt: skip
+def _rf_figure(
+    curves: pd.DataFrame, runs: list[OrderedRun], final: pd.DataFrame, arms: list[str], path: Path
+) -> None:
     import matplotlib.pyplot as plt
 
     from raremix.figures.plots import mix_colors, save_figure
@@ -273,16 +287,21 @@ def structured_first_verdict(results: StudyResults, out: Path) -> Verdict:
         if g.empty:
             continue
         e = ent[ent.run_id == r.run_id]
-        rows.append({
-            "run_id": r.run_id, "arm": r.arm, "seed": int(g.seed.iloc[0]),
-            "all": g.acc.mean(), "structured": g[g.kind == "structured"].acc.mean(),
-            "open": g[g.kind == "open"].acc.mean(),
-            "open_ent_mid": _entropy_at(e, "open", mid[r.run_id]),
-            "struct_ent_mid": _entropy_at(e, "structured", mid[r.run_id]),
-            "open_ent_final": _entropy_at(e, "open", max(r.stage_ends)),
-            "struct_ent_final": _entropy_at(e, "structured", max(r.stage_ends)),
-            "bwt": run_bwt(results.curves, r.run_id, r.groups, r.stage_ends),
-        })  # fmt: skip
+        rows.append(
+            {
+                "run_id": r.run_id,
+                "arm": r.arm,
+                "seed": int(g.seed.iloc[0]),
+                "all": g.acc.mean(),
+                "structured": g[g.kind == "structured"].acc.mean(),
+                "open": g[g.kind == "open"].acc.mean(),
+                "open_ent_mid": _entropy_at(e, "open", mid[r.run_id]),
+                "struct_ent_mid": _entropy_at(e, "structured", mid[r.run_id]),
+                "open_ent_final": _entropy_at(e, "open", max(r.stage_ends)),
+                "struct_ent_final": _entropy_at(e, "structured", max(r.stage_ends)),
+                "bwt": run_bwt(results.curves, r.run_id, r.groups, r.stage_ends),
+            }
+        )
     per_run = pd.DataFrame(rows)
     arms = [a for a in _arm_order(runs, results.spec) if a in set(per_run.arm)]
     by = {a: per_run[per_run.arm == a] for a in arms}
@@ -300,10 +319,14 @@ def structured_first_verdict(results: StudyResults, out: Path) -> Verdict:
         )
         finding, why = claim_outcome(claim, "greater")
         collapse = judge(
-            {"joint − structured-first, open-task entropy at stage 1 end": (
-                joint.open_ent_mid, sf.open_ent_mid)},
+            {
+                "joint − structured-first, open-task entropy at stage 1 end": (
+                    joint.open_ent_mid,
+                    sf.open_ent_mid,
+                )
+            },
             family="structured training collapses open-task entropy",
-        )  # fmt: skip
+        )
         protect = judge(
             {"structured-first − open-first, open acc": (sf.open, of.open)},
             family="ordering protects the open tasks",
@@ -354,14 +377,32 @@ def structured_first_verdict(results: StudyResults, out: Path) -> Verdict:
         headline = "inconclusive: the study needs the joint, structured-first and open-first arms to compare"
         lines = []
     table: dict[str, list[Any]] = {
-        "columns": ["arm", "all acc", "structured acc", "open acc", "open entropy @ stage 1 end",
-                    "structured entropy @ stage 1 end", "open entropy final", "BWT", "seeds"],
+        "columns": [
+            "arm",
+            "all acc",
+            "structured acc",
+            "open acc",
+            "open entropy @ stage 1 end",
+            "structured entropy @ stage 1 end",
+            "open entropy final",
+            "BWT",
+            "seeds",
+        ],
         "rows": [
-            [a, mean_sd(g["all"]), mean_sd(g.structured), mean_sd(g.open), mean_sd(g.open_ent_mid), mean_sd(g.struct_ent_mid),
-             mean_sd(g.open_ent_final), mean_sd(g.bwt, 3), len(g)]
+            [
+                a,
+                mean_sd(g["all"]),
+                mean_sd(g.structured),
+                mean_sd(g.open),
+                mean_sd(g.open_ent_mid),
+                mean_sd(g.struct_ent_mid),
+                mean_sd(g.open_ent_final),
+                mean_sd(g.bwt, 3),
+                len(g),
+            ]
             for a, g in by.items()
         ],
-    }  # fmt: skip
+    }
     _sf_figure(curves, ent, arms, runs[0].stage_ends, out / "figures" / "structured_first.png")
     return Verdict(
         study=results.name,
@@ -389,18 +430,33 @@ def _entropy_at(e: pd.DataFrame, kind: str, step: int) -> float:
     return float(g[g.step == g.step.max()].entropy.mean())
 
 
-def _sf_figure(curves: pd.DataFrame, ent: pd.DataFrame, arms: list[str], ends: list[int],
-               path: Path) -> None:  # fmt: skip
+def _sf_figure(
+    curves: pd.DataFrame, ent: pd.DataFrame, arms: list[str], ends: list[int], path: Path
+) -> None:
     import matplotlib.pyplot as plt
 
     from raremix.figures.plots import mix_colors, save_figure
 
     colors = mix_colors(arms)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
-    _curve_panel(axes[0], ent[ent.kind == "open"], arms, colors, "entropy",
-                 "open tasks: answer entropy (nats)", ends)  # fmt: skip
-    _curve_panel(axes[1], ent[ent.kind == "structured"], arms, colors, "entropy",
-                 "structured tasks: answer entropy (nats)", ends)  # fmt: skip
+    _curve_panel(
+        axes[0],
+        ent[ent.kind == "open"],
+        arms,
+        colors,
+        "entropy",
+        "open tasks: answer entropy (nats)",
+        ends,
+    )
+    _curve_panel(
+        axes[1],
+        ent[ent.kind == "structured"],
+        arms,
+        colors,
+        "entropy",
+        "structured tasks: answer entropy (nats)",
+        ends,
+    )
     _curve_panel(axes[2], curves, arms, colors, "acc", "all tasks: mean accuracy", ends)
     later = ent[ent.step > 0]
     for ax, kind in zip(axes[:2], ("open", "structured"), strict=True):

@@ -66,14 +66,16 @@ def compare_arms(adaptive: list[Arm], simple: list[Arm]) -> list[Judged]:
     """Every adaptive − simple difference on rare and common accuracy, Holm over them all."""
     return judge(
         {
-            f"{a.name} − {s.name}, {what} acc": (getattr(a, f"{what}_values"),
-                                                 getattr(s, f"{what}_values"))
+            f"{a.name} − {s.name}, {what} acc": (
+                getattr(a, f"{what}_values"),
+                getattr(s, f"{what}_values"),
+            )
             for a in adaptive
             for s in simple
             for what in ("rare", "common")
         },
         family=CLAIM,
-    )  # fmt: skip
+    )
 
 
 def beats(a: str, b: str, calls: Mapping[str, str]) -> bool:
@@ -97,11 +99,16 @@ def strategies_verdict(results: StudyResults, out: Path) -> Verdict:
     name = results.name
     simple = [a for a in arms if a.kind == "simple"]
     adaptive = [a for a in arms if a.kind == "adaptive"]
-    lines = [_ranking_line(arms, "rare", "rare-task accuracy"),
-             _ranking_line(arms, "common", "common-task accuracy")]  # fmt: skip
+    lines = [
+        _ranking_line(arms, "rare", "rare-task accuracy"),
+        _ranking_line(arms, "common", "common-task accuracy"),
+    ]
     cheap = sorted(arms, key=lambda a: a.compute)
-    lines.append("Ranking on compute (FLOPs per run, least first): "
-                 + ", ".join(f"{a.name} {a.compute:.2e}" for a in cheap) + ".")  # fmt: skip
+    lines.append(
+        "Ranking on compute (FLOPs per run, least first): "
+        + ", ".join(f"{a.name} {a.compute:.2e}" for a in cheap)
+        + "."
+    )
     judged = compare_arms(adaptive, simple)
     calls = {j.name: j.call for j in judged}
     tested = sum(j.comparison is not None for j in judged)
@@ -138,12 +145,18 @@ def strategies_verdict(results: StudyResults, out: Path) -> Verdict:
         table=_table(arms, base),
         finding=finding,
         comparisons=[j.as_dict() for j in judged],
-        figures=[{"file": FIGURE, "caption": (
-            "Left: rare vs common accuracy per strategy (mean ± sd over seeds). Middle: the rare "
-            "task's weight over training for the adaptive rules (mean over seeds, band min–max; "
-            "dotted: the static mixes' shares). Right: every task's weight under each adaptive rule "
-            "(mean over seeds).")}],
-    )  # fmt: skip
+        figures=[
+            {
+                "file": FIGURE,
+                "caption": (
+                    "Left: rare vs common accuracy per strategy (mean ± sd over seeds). Middle: the rare "
+                    "task's weight over training for the adaptive rules (mean over seeds, band min–max; "
+                    "dotted: the static mixes' shares). Right: every task's weight under each adaptive rule "
+                    "(mean over seeds)."
+                ),
+            }
+        ],
+    )
 
 
 def summarise(final: pd.DataFrame, runs: pd.DataFrame, weights: pd.DataFrame) -> list[Arm]:
@@ -171,14 +184,24 @@ def summarise(final: pd.DataFrame, runs: pd.DataFrame, weights: pd.DataFrame) ->
         kind = (
             "adaptive" if g.adaptive.any() else ("simple" if size == main_size else "bigger model")
         )
-        arms.append(Arm(
-            name=str(arm), kind=kind, size=size,
-            rare=float(g.rare_acc.mean()), rare_sd=float(g.rare_acc.std()),
-            common=float(g.common_acc.mean()), common_sd=float(g.common_acc.std()),
-            compute=float(g.compute.mean()), compute_sd=float(g.compute.std()),
-            wall=float(g.wall.mean()), rare_share=float(g.rare_share.mean()), seeds=int(g.seed.nunique()),
-            rare_values=tuple(g.rare_acc.astype(float)), common_values=tuple(g.common_acc.astype(float)),
-        ))  # fmt: skip
+        arms.append(
+            Arm(
+                name=str(arm),
+                kind=kind,
+                size=size,
+                rare=float(g.rare_acc.mean()),
+                rare_sd=float(g.rare_acc.std()),
+                common=float(g.common_acc.mean()),
+                common_sd=float(g.common_acc.std()),
+                compute=float(g.compute.mean()),
+                compute_sd=float(g.compute.std()),
+                wall=float(g.wall.mean()),
+                rare_share=float(g.rare_share.mean()),
+                seeds=int(g.seed.nunique()),
+                rare_values=tuple(g.rare_acc.astype(float)),
+                common_values=tuple(g.common_acc.astype(float)),
+            )
+        )
     return sorted(arms, key=lambda a: -a.rare)
 
 
@@ -299,8 +322,18 @@ def _bigger_line(big: Arm, judged: list[Judged]) -> str:
 
 
 def _table(arms: list[Arm], base: Arm | None) -> dict[str, list[Any]]:
-    cols = ["rank", "strategy", "kind", "rare acc", "common acc", "rare share", "FLOPs",
-            "vs natural", "wall s", "seeds"]  # fmt: skip
+    cols = [
+        "rank",
+        "strategy",
+        "kind",
+        "rare acc",
+        "common acc",
+        "rare share",
+        "FLOPs",
+        "vs natural",
+        "wall s",
+        "seeds",
+    ]
     rows = [
         [
             i + 1,
@@ -339,8 +372,16 @@ def save_strategies_figure(
     ax = fig.add_subplot(grid[0, 0])
     marker = {"simple": "o", "adaptive": "D", "bigger model": "s"}
     for a in arms:
-        ax.errorbar(a.common, a.rare, xerr=_sd(a.common_sd), yerr=_sd(a.rare_sd), fmt=marker[a.kind],
-                    color=colors[a.name], capsize=3, label=f"{a.name} ({a.kind})")  # fmt: skip
+        ax.errorbar(
+            a.common,
+            a.rare,
+            xerr=_sd(a.common_sd),
+            yerr=_sd(a.rare_sd),
+            fmt=marker[a.kind],
+            color=colors[a.name],
+            capsize=3,
+            label=f"{a.name} ({a.kind})",
+        )
     ax.set_xlabel("common-task accuracy")
     ax.set_ylabel("rare-task accuracy")
     ax.set_title("accuracy per strategy (mean ± sd)")
@@ -357,8 +398,14 @@ def save_strategies_figure(
         ax.step(
             by_step.index, by_step.mean(axis=1), where="post", color=colors[a.name], label=a.name
         )
-        ax.fill_between(by_step.index, by_step.min(axis=1), by_step.max(axis=1), step="post",
-                        color=colors[a.name], alpha=0.15)  # fmt: skip
+        ax.fill_between(
+            by_step.index,
+            by_step.min(axis=1),
+            by_step.max(axis=1),
+            step="post",
+            color=colors[a.name],
+            alpha=0.15,
+        )
     for a in arms:
         if a.kind != "adaptive" and math.isfinite(a.rare_share):
             ax.axhline(a.rare_share, color=colors[a.name], ls=":", lw=1)

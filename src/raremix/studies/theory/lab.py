@@ -235,9 +235,15 @@ def train_bottleneck(
         if t in eval_at:
             measure(t)
     return TrainedBottleneck(
-        width, seed, np.asarray(freqs, dtype=float), W1, W2,
-        np.asarray(steps_seen), np.stack(overlaps), np.stack(losses),
-    )  # fmt: skip
+        width,
+        seed,
+        np.asarray(freqs, dtype=float),
+        W1,
+        W2,
+        np.asarray(steps_seen),
+        np.stack(overlaps),
+        np.stack(losses),
+    )
 
 
 def _adam_step(m: Array, v: Array, g: Array, t: int, lr: float) -> Array:
@@ -328,12 +334,22 @@ def run_theory(cfg: TheoryConfig) -> TheoryResult:
                 tb = train_bottleneck(cfg, width, freqs, seed, batches)
                 histories[(arm, width, seed)] = tb
                 overlap = tb.overlap.ravel()
-                feats.append(pd.DataFrame({
-                    "arm": arm, "width": width, "seed": seed, "task": task, "feature": feature,
-                    "utility": util.ravel(), "predicted_learned": predicted_top(util, width).ravel(),
-                    "overlap": overlap, "learned": overlap > cfg.learned_threshold,
-                    "learn_step": tb.learn_step(cfg.learned_threshold).ravel(),
-                }))  # fmt: skip
+                feats.append(
+                    pd.DataFrame(
+                        {
+                            "arm": arm,
+                            "width": width,
+                            "seed": seed,
+                            "task": task,
+                            "feature": feature,
+                            "utility": util.ravel(),
+                            "predicted_learned": predicted_top(util, width).ravel(),
+                            "overlap": overlap,
+                            "learned": overlap > cfg.learned_threshold,
+                            "learn_step": tb.learn_step(cfg.learned_threshold).ravel(),
+                        }
+                    )
+                )
                 metrics = _run_metrics(cfg, util, width, tb)
                 run_rows.append({"arm": arm, "width": width, "seed": seed, **metrics})
     keys = ["arm", "width", "seed"]

@@ -84,10 +84,23 @@ def _coverage(ax: Axes, summ: pd.DataFrame, cfg: TheoryConfig) -> None:
     for arm, color in (("natural", "C0"), ("upweight", "C3")):
         s = summ[summ.arm == arm]
         label = "natural" if arm == "natural" else f"task {cfg.K} ×{cfg.upweight_factor:g}"
-        ax.errorbar(s.width, s.rare_coverage_mean, yerr=s.rare_coverage_sd, marker="o",
-                    color=color, capsize=3, label=f"{label}: learned")  # fmt: skip
-        ax.plot(s.width, s.predicted_rare_coverage, "--", color=color, alpha=0.6,
-                label=f"{label}: predicted")  # fmt: skip
+        ax.errorbar(
+            s.width,
+            s.rare_coverage_mean,
+            yerr=s.rare_coverage_sd,
+            marker="o",
+            color=color,
+            capsize=3,
+            label=f"{label}: learned",
+        )
+        ax.plot(
+            s.width,
+            s.predicted_rare_coverage,
+            "--",
+            color=color,
+            alpha=0.6,
+            label=f"{label}: predicted",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(cfg.widths, [str(w) for w in cfg.widths])
     ax.set_ylim(-0.05, 1.05)

@@ -90,11 +90,18 @@ def theory_verdict(result: TheoryResult) -> Verdict:
     cols = ["arm", "width", "precision", "recall", "rank τ", "rare coverage", "predicted", "seeds"]
     rows: list[list[Any]] = []
     for r in result.summary.to_dict("records"):
-        rows.append([
-            r["arm"], int(r["width"]), _pm(r, "precision"), _pm(r, "recall"),
-            _pm(r, "rank_agreement"), _pm(r, "rare_coverage"),
-            f"{r['predicted_rare_coverage']:.2f}", int(r["n_seeds"]),
-        ])  # fmt: skip
+        rows.append(
+            [
+                r["arm"],
+                int(r["width"]),
+                _pm(r, "precision"),
+                _pm(r, "recall"),
+                _pm(r, "rank_agreement"),
+                _pm(r, "rare_coverage"),
+                f"{r['predicted_rare_coverage']:.2f}",
+                int(r["n_seeds"]),
+            ]
+        )
     return Verdict(
         study="theory",
         title="theory lab: does a width-N model learn the top-N features by utility?",

@@ -281,9 +281,13 @@ def run_chains(s: StepSampler, ex: ExecConfig, seed: int) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     per_arm = {m: np.bincount(row_arm, weights=v, minlength=a) for m, v in tally.items()}
     return {
-        "arms": table, "first_error": first_error.reshape(a, c), "wall": wall,
-        "calls": s.calls, "rows": s.rows, **per_arm,
-    }  # fmt: skip
+        "arms": table,
+        "first_error": first_error.reshape(a, c),
+        "wall": wall,
+        "calls": s.calls,
+        "rows": s.rows,
+        **per_arm,
+    }
 
 
 def chain_rows(
@@ -304,13 +308,18 @@ def chain_rows(
         alive = survival(res["first_error"][i], lengths)
         steps, errors = res["steps"][i], float((res["first_error"][i] <= ex.max_steps).sum())
         at0 = {
-            "k": k, "red_flags": float(flags), "p_calibration": p, "steps_executed": steps,
-            "errors": errors, "step_error": errors / max(steps, 1),
-            "step_error_predicted": 1 - step_ok, "step_error_predicted_per_input": 1 - per_input,
+            "k": k,
+            "red_flags": float(flags),
+            "p_calibration": p,
+            "steps_executed": steps,
+            "errors": errors,
+            "step_error": errors / max(steps, 1),
+            "step_error_predicted": 1 - step_ok,
+            "step_error_predicted_per_input": 1 - per_input,
             "p_sample": res["right"][i] / max(res["valid"][i], 1),
             "flag_rate": res["flagged"][i] / max(res["samples"][i], 1),
             "samples_per_step": res["samples"][i] / max(steps, 1),
-        }  # fmt: skip
+        }
         rows += [{"step": 0, "task": name, "metric": m, "value": float(v)} for m, v in at0.items()]
         for n, live in zip(lengths.tolist(), alive.tolist(), strict=True):
             rows += [
@@ -338,9 +347,13 @@ def whole_rows(whole: Any, n: int, seed: int) -> list[dict[str, Any]]:
             reg = register_step(reg, ops[:, t], xs[:, t])
             text = text + np.array(list(OPS))[ops[:, t]] + xs[:, t].astype(str)
         out = greedy_answers(
-            whole.model.eval(), whole.data.tokenizer, [whole.data.prefixes[name]] * n,
-            text.tolist(), 1, torch.device("cpu"),
-        )  # fmt: skip
+            whole.model.eval(),
+            whole.data.tokenizer,
+            [whole.data.prefixes[name]] * n,
+            text.tolist(),
+            1,
+            torch.device("cpu"),
+        )
         acc = float(np.mean(np.array(out) == reg.astype(str)))
         rows.append({"step": length, "task": "whole", "metric": "success", "value": acc})
         rows.append({"step": length, "task": "whole", "metric": "chains", "value": n})
@@ -385,10 +398,12 @@ def voting_run(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     writer.write(chain_rows(cal, res, ex))
     chain_steps = float(res["steps"].sum())
     speed = {
-        "calls_per_s": res["calls"] / res["wall"], "sequences_per_s": res["rows"] / res["wall"],
+        "calls_per_s": res["calls"] / res["wall"],
+        "sequences_per_s": res["rows"] / res["wall"],
         "samples_per_s": float(res["samples"].sum()) / res["wall"],
-        "chain_steps_per_s": chain_steps / res["wall"], "chain_seconds": res["wall"],
-    }  # fmt: skip
+        "chain_steps_per_s": chain_steps / res["wall"],
+        "chain_seconds": res["wall"],
+    }
     writer.write([{"step": 0, "task": "", "metric": m, "value": v} for m, v in speed.items()])
     writer.close()
     return {**facts, **speed, "chain_steps": chain_steps, "model_calls": res["calls"]}

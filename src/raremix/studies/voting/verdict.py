@@ -60,12 +60,17 @@ def arm_stats(rows: pd.DataFrame) -> pd.DataFrame:
     """Per arm: the step-0 rows (k, p, per-step errors, samples) as mean and per-seed lists."""
     wide = _arm_runs(rows)
     pooled = wide.groupby("task").agg(
-        k=("k", "first"), red_flags=("red_flags", "first"), p=("p_calibration", "mean"),
-        p_sample=("p_sample", "mean"), flag_rate=("flag_rate", "mean"),
-        samples=("samples_per_step", "mean"), steps=("steps_executed", "sum"),
-        errors=("errors", "sum"), predicted=("step_error_predicted", "mean"),
+        k=("k", "first"),
+        red_flags=("red_flags", "first"),
+        p=("p_calibration", "mean"),
+        p_sample=("p_sample", "mean"),
+        flag_rate=("flag_rate", "mean"),
+        samples=("samples_per_step", "mean"),
+        steps=("steps_executed", "sum"),
+        errors=("errors", "sum"),
+        predicted=("step_error_predicted", "mean"),
         predicted_per_input=("step_error_predicted_per_input", "mean"),
-    )  # fmt: skip
+    )
     pooled["step_error"] = pooled["errors"] / pooled["steps"].clip(lower=1)
     pooled["seed_errors"] = wide.groupby("task")["step_error"].apply(list)
     return pooled.loc[arm_order(list(pooled.index))]
@@ -121,11 +126,15 @@ def voting_verdict(results: StudyResults, out: Path) -> Verdict:
     for s in records(stats, "arm"):
         arm = str(s["arm"])
         row = [
-            arm, "yes" if s["red_flags"] else "no", f"{s['p']:.3f}", f"{s['samples']:.1f}",
+            arm,
+            "yes" if s["red_flags"] else "no",
+            f"{s['p']:.3f}",
+            f"{s['samples']:.1f}",
             f"{_fmt(s['step_error'])} [{_fmt(s['lo'])}, {_fmt(s['hi'])}] "
             f"({int(s['errors'])}/{int(s['steps']):,})",
-            _fmt(s["predicted"]), _fmt(s["predicted_per_input"]),
-        ]  # fmt: skip
+            _fmt(s["predicted"]),
+            _fmt(s["predicted_per_input"]),
+        ]
         for n in marks:
             c = cell.get((arm, n))
             row.append(
@@ -145,8 +154,15 @@ def voting_verdict(results: StudyResults, out: Path) -> Verdict:
                 for n in marks
             ]
         )
-    columns = ["arm", "red flags", "p", "samples/step", "step error [95% CI] (errors/steps)",
-               "closed form (mean of seeds)", "per input"] + [f"success @{n:,}: measured [95% CI] · closed form" for n in marks]  # fmt: skip
+    columns = [
+        "arm",
+        "red flags",
+        "p",
+        "samples/step",
+        "step error [95% CI] (errors/steps)",
+        "closed form (mean of seeds)",
+        "per input",
+    ] + [f"success @{n:,}: measured [95% CI] · closed form" for n in marks]
 
     # the closed form vs the measured per-step error, per seed (p differs between seeds)
     cells = seed_cells(rows, dict(zip(study.runs.run_id, study.runs.seed, strict=True)))
@@ -167,10 +183,12 @@ def voting_verdict(results: StudyResults, out: Path) -> Verdict:
     single_fail = single_100 is not None and single_100["success"] < FEASIBLE
     feasible = best_val >= FEASIBLE
     word = (  # the outcome vocabulary (raremix.stats.OUTCOMES), never "reproduced"
-        "supported" if feasible and single_fail and matches
-        else "contradicted" if not feasible and not matches
+        "supported"
+        if feasible and single_fail and matches
+        else "contradicted"
+        if not feasible and not matches
         else "inconclusive"
-    )  # fmt: skip
+    )
     single_txt = (
         f"single calls {single_100['success']:.2f} at 100 steps" if single_100 is not None else ""
     )
@@ -282,8 +300,16 @@ def _figure(
                 )
     if whole is not None:
         err = np.vstack([whole.success - whole.lo, whole.hi - whole.success])
-        ax.errorbar(whole.length, whole.success, yerr=err, fmt="s", color="crimson", ms=5,
-                    capsize=2, label="whole answer at once")  # fmt: skip
+        ax.errorbar(
+            whole.length,
+            whole.success,
+            yerr=err,
+            fmt="s",
+            color="crimson",
+            ms=5,
+            capsize=2,
+            label="whole answer at once",
+        )
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("steps in the task")
