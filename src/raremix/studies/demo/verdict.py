@@ -195,10 +195,13 @@ def save_km_figure(arms: list[Arm], path: Path, title: str) -> Path:
 
     fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
     colors = plt.get_cmap("tab10")
+    # the curves start at 0 FLOPs; on a log axis they start a decade and a half below the
+    # smallest cap, where no run could have learned yet
+    left = min(a.cap for a in arms) / 30
     for i, a in enumerate(arms):
         c = a.curve()
         c = c[c.flops <= a.cap]
-        x = np.append(np.maximum(c.flops.to_numpy(), 1.0), a.cap)
+        x = np.append(np.maximum(c.flops.to_numpy(), left), a.cap)
         y, lo, hi = (np.append(c[k].to_numpy(), c[k].iloc[-1]) for k in ("learned", "low", "high"))
         label = f"{a.name} ({a.n_learned}/{len(a.runs)})"
         ax.step(x, y, where="post", color=colors(i), lw=2, label=label)
@@ -206,6 +209,7 @@ def save_km_figure(arms: list[Arm], path: Path, title: str) -> Path:
         observed = a.runs[a.runs.learned].flops_to_learn
         ax.plot(observed, np.full(len(observed), -0.03 - 0.025 * i), "|", color=colors(i), ms=8)
     ax.set_xscale("log")
+    ax.set_xlim(left=left)
     ax.set_ylim(-0.03 - 0.025 * len(arms), 1.02)
     ax.set_xlabel("training FLOPs")
     ax.set_ylabel("seeds that learned the rare task")
