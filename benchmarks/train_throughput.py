@@ -23,6 +23,13 @@ cadence's evaluations and checkpoints (not with --quick). Target ≥ 0.9 for bot
 Tokens/s count the non-pad tokens of each batch (prefix, input, separator, answer, end);
 both loops see the identical batch stream, so the ratios are the same counted as B×T.
 The two loops' losses are compared at every step: they must be identical.
+
+The Hugging Face family (`raremix hf-train`'s loop, `raremix.hf.train_hf`) is measured the
+same way, in the same run: a tiny offline GPT-2 (`raremix.hf.tiny`) on tagged rows,
+training steps only, against a bare loop over the same model weights, the batches the
+trainer tokenized (taken from the loop as it goes) and AdamW: forward, response-token
+loss, backward, clip, step. Ratio: raremix steps/s ÷ bare steps/s, target ≥ 0.9. Its
+losses must agree to float rounding (a mean against the trainer's sum ÷ count).
 """
 
 from __future__ import annotations
@@ -44,7 +51,10 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from importlib import resources  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from rich import box  # noqa: E402
@@ -52,12 +62,17 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from raremix.callbacks import Callback  # noqa: E402
-from raremix.config import TrainConfig, load_config  # noqa: E402
+from raremix.config import OptimConfig, TrainConfig, load_config  # noqa: E402
 from raremix.data import TaskData  # noqa: E402
 from raremix.mixture import build_sampler  # noqa: E402
 from raremix.model import GPT, LADDER, GPTConfig, count_params  # noqa: E402
+from raremix.schedules import lr_at as schedule_lr  # noqa: E402
 from raremix.tokens import TokenBatch  # noqa: E402
 from raremix.trainer import TrainState, lr_at, train  # noqa: E402
+
+if TYPE_CHECKING:
+    from raremix.hf.config import HFTrainConfig
+    from raremix.hf.encode import Encoded
 
 TARGET = 0.9
 LAB_YAML = Path(str(resources.files("raremix"))) / "configs" / "lab.yaml"
@@ -86,6 +101,18 @@ def make_batches(cfg: TrainConfig) -> tuple[list[TokenBatch], GPTConfig, float]:
     return batches, cfg.model.build(data.tokenizer.size, data.block_size), per_batch
 
 
+def adamw(model: torch.nn.Module, o: OptimConfig) -> torch.optim.AdamW:
+    """AdamW by hand: weight decay on matrices but embeddings, as the trainer's."""
+    decay, rest = [], []
+    for name, p in model.named_parameters():
+        (decay if p.dim() >= 2 and not name.startswith(("tok", "pos")) else rest).append(p)
+    groups = [
+        {"params": decay, "weight_decay": o.weight_decay},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2))
+
+
 class BareLoop:
     """The training loop as one would write it by hand, over pre-made batches."""
 
@@ -93,15 +120,7 @@ class BareLoop:
         self.cfg, self.batches = cfg, batches
         torch.manual_seed(cfg.seed)  # the trainer's initialisation
         self.model = GPT(model_cfg)
-        decay, rest = [], []
-        for name, p in self.model.named_parameters():
-            (decay if p.dim() >= 2 and not name.startswith(("tok", "pos")) else rest).append(p)
-        o = cfg.optim
-        groups = [
-            {"params": decay, "weight_decay": o.weight_decay},
-            {"params": rest, "weight_decay": 0.0},
-        ]
-        self.optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=(o.beta1, o.beta2))
+        self.optimizer = adamw(self.model, cfg.optim)
         self.losses: list[torch.Tensor] = []
 
     def run(self, start: int, stop: int) -> float:
@@ -122,10 +141,46 @@ class BareLoop:
         return time.perf_counter() - t0
 
 
+class HFBareLoop:
+    """A Hugging Face causal LM's training loop by hand, over the batches the trainer drew.
+
+    `batches` fills as the trainer steps (`Alongside` appends each step's); the loss is
+    the mean cross-entropy over response tokens (labels shifted by one, -100 elsewhere)."""
+
+    def __init__(self, cfg: HFTrainConfig, n_params: int) -> None:
+        from transformers import AutoModelForCausalLM
+
+        self.cfg, self.n_params = cfg, n_params
+        self.model = AutoModelForCausalLM.from_pretrained(cfg.model)  # the trainer's weights
+        self.model.train()
+        self.optimizer = adamw(self.model, cfg.optim)
+        self.batches: list[Encoded] = []
+        self.losses: list[torch.Tensor] = []
+
+    def run(self, start: int, stop: int) -> float:
+        """Steps start+1 … stop (batches[start:stop]); returns their seconds."""
+        o, model, optimizer = self.cfg.optim, self.model, self.optimizer
+        t0 = time.perf_counter()
+        for step in range(start, stop):
+            batch = self.batches[step]
+            for group in optimizer.param_groups:
+                group["lr"] = schedule_lr(step, self.cfg.steps, o, self.n_params)
+            logits = model(input_ids=batch.ids, attention_mask=batch.mask).logits  # (B, T, V)
+            targets = torch.full_like(batch.labels, -100)
+            targets[:, :-1] = batch.labels[:, 1:]  # position t predicts token t + 1
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+            optimizer.step()
+            self.losses.append(loss.detach())
+        return time.perf_counter() - t0
+
+
 class Alongside(Callback):
     """Timestamps the trainer's steps; after every `chunk` of them, runs the bare loop on the same batches."""
 
-    def __init__(self, bare: BareLoop, chunk: int) -> None:
+    def __init__(self, bare: BareLoop | HFBareLoop, chunk: int) -> None:
         self.bare, self.chunk = bare, chunk
         self.ends: list[float] = []  # ends[k - 1]: trainer step k done
         self.resumes: list[float] = []  # resumes[k - 1]: back to the trainer after step k
@@ -136,6 +191,8 @@ class Alongside(Callback):
     def on_step_end(self, state: TrainState) -> None:
         self.ends.append(time.perf_counter())
         self.losses.append(state.loss)
+        if isinstance(self.bare, HFBareLoop):  # the batch the trainer tokenized, for the bare loop
+            self.bare.batches.append(state.batch)
         if state.step % self.chunk == 0:
             self.bare_s[state.step] = self.bare.run(state.step - self.chunk, state.step)
         self.resumes.append(time.perf_counter())
@@ -361,6 +418,78 @@ def ladder(console: Console, args: argparse.Namespace) -> None:
     console.print(t)
 
 
+HF_CHARS = "abcdefghij\n"
+
+
+def hf_rows(n: int = 400) -> pa.Table:
+    """Tagged rows of two tasks, 3:1: answer "yes", or reverse the word."""
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdefghij"), 6)) for _ in range(n)]
+    tasks = ["const"] * (3 * n // 4) + ["rev"] * (n - 3 * n // 4)
+    responses = [w[::-1] if t == "rev" else "yes" for w, t in zip(words, tasks, strict=True)]
+    return pa.table({"task": tasks, "prompt": [w + "\n" for w in words], "response": responses})
+
+
+def hf_family(console: Console, args: argparse.Namespace) -> None:
+    """`raremix hf-train`'s loop against a bare PyTorch loop on a tiny offline GPT-2."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        from raremix.hf import load_hf_config, train_hf
+        from raremix.hf.tiny import char_tokenizer, tiny_model
+    except ImportError:
+        console.print("\n[bold]Hugging Face family[/]: skipped (pip install 'raremix[hf]')")
+        return
+    hf_logging.disable_progress_bar()
+    chunk = args.chunk or (10 if args.quick else 20)
+    warmup, n = chunk, chunk * (6 if args.quick else 15)
+    steps = warmup + n
+    with tempfile.TemporaryDirectory() as tmp:
+        model = tiny_model("gpt2", char_tokenizer(HF_CHARS + "ys"), Path(tmp) / "gpt2")
+        over = {"eval_every": steps, "checkpoint_every": steps}  # steps only: both at the end
+        cfg = load_hf_config(
+            data={
+                "model": str(model),
+                "steps": steps,
+                "batch_size": 16,
+                "eval_examples": 8,
+                "threads": args.threads,
+                "device": "cpu",
+                "optim": {"lr": 1e-2, "warmup_steps": 10},
+                "data": {"path": "unused.jsonl"},  # the rows come as a table
+                "heldout": 0.1,
+                "mixture": {"sources": [{"name": "const"}, {"name": "rev"}]},
+                **over,
+            }
+        )
+        n_params = sum(p.numel() for p in HFBareLoop(cfg, 0).model.parameters())
+        clock = Alongside(HFBareLoop(cfg, n_params), chunk)
+        console.print(
+            f"\n[bold]Hugging Face family[/]: raremix hf-train loop vs bare PyTorch, tiny GPT-2 "
+            f"({n_params:,} params), batch {cfg.batch_size}, {args.threads} thread(s); "
+            f"steps {warmup + 1}–{steps} timed, interleaved every {chunk} steps, no evaluation",
+            highlight=False,
+        )
+        train_hf(cfg, Path(tmp) / "run", table=hf_rows(), callbacks=[clock], resume=False)
+    gap = {k: clock.ends[k - 1] - clock.resumes[k - 2] for k in range(warmup + 1, steps + 1)}
+    ratios = [
+        clock.bare_s[s] / sum(gap[k] for k in range(s - chunk + 1, s + 1))
+        for s in range(warmup + chunk, steps + 1, chunk)
+    ]
+    raremix_rate = len(gap) / sum(gap.values())
+    bare_rate = len(gap) / sum(sec for s, sec in clock.bare_s.items() if s > warmup)
+    console.print(f"  steps/s: bare {bare_rate:,.1f}, raremix {raremix_rate:,.1f}", highlight=False)
+    ratio = statistics.median(ratios)
+    console.print(
+        f"ratio raremix/bare, Hugging Face, training steps only: {verdict(ratio)} "
+        f"(median of {len(ratios)} chunks)"
+    )
+    bare_losses = [x.item() for x in clock.bare.losses]
+    worst = max(abs(a - b) for a, b in zip(clock.losses, bare_losses, strict=True))
+    same = "agree" if worst <= 1e-4 else "DIFFER"
+    console.print(f"losses, raremix vs bare, every step: {same} (max |diff| {worst:.2g})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -383,6 +512,7 @@ def main() -> None:
     add("--chunk", type=int, help="steps per interleaved chunk (default 20; 10 with --quick)")
     add("--all", action="store_true", help="every ladder rung, the GPU ones (16m, 85m) too")
     add("--no-ladder", action="store_true", help="skip the per-size ladder")
+    add("--no-hf", action="store_true", help="skip the Hugging Face family")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     console = Console(width=160)
@@ -392,6 +522,8 @@ def main() -> None:
     headline(console, args)
     if not args.no_ladder:
         ladder(console, args)
+    if not args.no_hf:
+        hf_family(console, args)
 
 
 if __name__ == "__main__":

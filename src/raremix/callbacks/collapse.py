@@ -164,12 +164,8 @@ class CollapseAlarmCallback(Callback):
             self.delegate.on_end(state)
 
     def _alarm(self, state: TrainState, task: str, c: Collapse) -> None:
-        row = {"run": state.run_id, "step": state.step, "task": task}
-        state.writer.write(
-            [
-                {**row, "metric": "collapse_alarm", "value": c.acc},
-                {**row, "metric": "collapse_peak", "value": c.peak},
-            ]
+        state.writer.log_metrics(
+            state.step, {task: {"collapse_alarm": c.acc, "collapse_peak": c.peak}}
         )
         state.facts.setdefault("events", []).append(_event(task, c))
         if self.cfg.respond == "boost":

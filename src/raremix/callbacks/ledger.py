@@ -35,7 +35,7 @@ from raremix.errors import RaremixError
 from raremix.loss import IGNORE
 from raremix.probes.capture import capture, trainable
 from raremix.probes.ledger import adamw_split, dot, heldout_losses, part_gradients
-from raremix.results.rows import load_rows
+from raremix.results.rows import load_rows, metric_rows
 
 if TYPE_CHECKING:
     from raremix.state import TrainState
@@ -170,11 +170,11 @@ class LedgerCallback(Callback):
                 m.training = training
         real = torch.cat([p.detach().reshape(-1).float() for p in params]) - pending["theta"]
         error = float((real - pending["update"]).norm() / real.norm().clamp_min(1e-30))
-        step, run, w = state.step, state.run_id, self.cfg.every
-        out: list[dict[str, Any]] = []
+        w = self.cfg.every
+        out: list[tuple[str, str, float]] = []  # (task, metric, value), in the file's order
 
         def row(task: str, metric: str, value: float) -> None:
-            out.append({"run": run, "step": step, "task": task, "metric": metric, "value": value})
+            out.append((task, metric, value))
 
         for v, e in pending["entries"].items():
             e = {**e, "measured": after[v] - e["before"]}
@@ -188,4 +188,4 @@ class LedgerCallback(Callback):
         row("", "ledger/update_error", error)
         row("", "ledger/common_grad_norm", pending["common_grad_norm"])
         row("", "ledger/common_loss", pending["common_loss"])
-        return out
+        return metric_rows(state.step, out, state.run_id)

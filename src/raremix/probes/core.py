@@ -33,6 +33,7 @@ from raremix.probes.gradients import (
 )
 from raremix.probes.linear_probe import probe_accuracy
 from raremix.probes.neurons import dead_fraction, neuron_share
+from raremix.results.rows import metric_rows
 
 Batches = Mapping[str, tuple[torch.Tensor, torch.Tensor]]
 ProbeResults = dict[str, dict[str, float]]
@@ -217,8 +218,5 @@ def probe(
 
 def to_rows(results: ProbeResults, step: int, run: str = "") -> list[dict[str, object]]:
     """Metric rows `{run, step, task, metric, value}` of a `probe` result."""
-    return [
-        {"run": run, "step": step, "task": task, "metric": metric, "value": float(value)}
-        for metric, values in results.items()
-        for task, value in values.items()
-    ]
+    entries = ((t, m, v) for m, values in results.items() for t, v in values.items())
+    return metric_rows(step, entries, run)

@@ -47,6 +47,17 @@ def metric_row(row: Mapping[str, Any], run: str = "") -> dict[str, Any]:
     }
 
 
+def metric_rows(
+    step: int, entries: Iterable[tuple[str, str, float]], run: str = ""
+) -> list[dict[str, Any]]:
+    """Clean rows at `step` of `(task, metric, value)` entries, in their order: the one place
+    outside the reader that spells a row, so every writer's rows have the same columns."""
+    return [
+        metric_row({"run": run, "step": step, "task": task, "metric": metric, "value": value})
+        for task, metric, value in entries
+    ]
+
+
 def _complete_lines(path: Path) -> list[bytes]:
     """The file's lines that end with a newline (a torn last line is left out)."""
     data = path.read_bytes()
@@ -121,16 +132,13 @@ class MetricWriter:
 
     def log(self, step: int, task: str, metric: str, value: float) -> None:
         """Append one row for this writer's run."""
-        self.write({"step": step, "task": task, "metric": metric, "value": value})
+        self.write(metric_rows(step, [(task, metric, value)], self.run))
 
     def log_metrics(self, step: int, metrics: Mapping[str, Mapping[str, float]]) -> None:
         """Append {task: {metric: value}} at `step` for this writer's run, in one write
         (task "" for run-level metrics)."""
-        self.write(
-            {"step": step, "task": task, "metric": metric, "value": value}
-            for task, values in metrics.items()
-            for metric, value in values.items()
-        )
+        entries = ((t, m, v) for t, values in metrics.items() for m, v in values.items())
+        self.write(metric_rows(step, entries, self.run))
 
     def truncate_after(self, step: int) -> None:
         """Drop rows with a step past `step` (resume from a checkpoint: no duplicates).

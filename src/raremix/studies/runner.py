@@ -546,12 +546,8 @@ def demo_run(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
     def evaluate() -> None:
         common, rare = losses_now()
-        writer.write(
-            [
-                {"step": step, "task": t, "metric": "loss", "value": v}
-                for t, v in (("common", common), ("rare", rare), ("all", (common + rare) / 2))
-            ]
-        )
+        losses = {"common": common, "rare": rare, "all": (common + rare) / 2}
+        writer.log_metrics(step, {t: {"loss": v} for t, v in losses.items()})
 
     try:
         if step == 0:

@@ -64,26 +64,16 @@ class NoveltyEval(Callback):
         task = state.data.tasks[self.task]
         model, was_training = state.model, state.model.training
         model.eval()
-        rows = []
+        rows: dict[str, dict[str, float]] = {}
         for cat, (inputs, _) in self.sets.items():
             prefixes = [state.data.prefixes[self.task]] * len(inputs)
             outs = greedy_answers(
                 model, state.data.tokenizer, prefixes, inputs, task.max_answer_len, state.device
             )
             acc = float(task.verify(inputs, outs).mean()) if inputs else float("nan")
-            values = {"acc": acc, **self.evidence[cat]}
-            rows += [
-                {
-                    "run": state.run_id,
-                    "step": state.step,
-                    "task": f"{self.task}:{cat}",
-                    "metric": m,
-                    "value": v,
-                }
-                for m, v in values.items()
-            ]
+            rows[f"{self.task}:{cat}"] = {"acc": acc, **self.evidence[cat]}
         model.train(was_training)
-        state.writer.write(rows)
+        state.writer.log_metrics(state.step, rows)
 
 
 def run_decomposition(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -35,18 +35,11 @@ class FormatEval(Callback):
 
         self.sets = state.data.eval_sets(state.cfg.eval_examples)  # the trainer's own sets
         if state.step == 0:  # rows up to a checkpoint survive a resume
-            state.writer.write(
-                [
-                    {
-                        "run": state.run_id,
-                        "step": 0,
-                        "task": name,
-                        "metric": "random_acc",
-                        "value": random_baseline(es.task, es.inputs, BASELINE_DRAWS),
-                    }
-                    for name, es in self.sets.items()
-                ]
-            )
+            baseline = {
+                name: {"random_acc": random_baseline(es.task, es.inputs, BASELINE_DRAWS)}
+                for name, es in self.sets.items()
+            }
+            state.writer.log_metrics(0, baseline)
 
     def on_eval(self, state: TrainState, metrics: dict[str, dict[str, float]]) -> None:
         from raremix.evaluate import greedy_answers
@@ -54,7 +47,7 @@ class FormatEval(Callback):
 
         model, was_training = state.model, state.model.training
         model.eval()
-        rows = []
+        rows: dict[str, dict[str, float]] = {}
         for name, es in self.sets.items():
             outs = greedy_answers(
                 model,
@@ -64,17 +57,9 @@ class FormatEval(Callback):
                 es.task.max_answer_len,
                 state.device,
             )
-            rows.append(
-                {
-                    "run": state.run_id,
-                    "step": state.step,
-                    "task": name,
-                    "metric": "format",
-                    "value": float(in_output_space(es.task, es.inputs, outs).mean()),
-                }
-            )
+            rows[name] = {"format": float(in_output_space(es.task, es.inputs, outs).mean())}
         model.train(was_training)
-        state.writer.write(rows)
+        state.writer.log_metrics(state.step, rows)
 
 
 def run_instructions(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import torch
 from pydantic import Field
 
 from raremix.configbase import Config, load
-from raremix.results.rows import METRICS_FILE, MetricWriter, load_rows
+from raremix.results.rows import METRICS_FILE, MetricWriter, load_rows, metric_rows
 from raremix.studies.regime import Trained
 from raremix.studies.voting.lab import FLAGGED, red_flag, survival, vote, voted_success
 
@@ -320,14 +320,15 @@ def chain_rows(
             "flag_rate": res["flagged"][i] / max(res["samples"][i], 1),
             "samples_per_step": res["samples"][i] / max(steps, 1),
         }
-        rows += [{"step": 0, "task": name, "metric": m, "value": float(v)} for m, v in at0.items()]
+        rows += metric_rows(0, [(name, m, float(v)) for m, v in at0.items()])
         for n, live in zip(lengths.tolist(), alive.tolist(), strict=True):
-            rows += [
-                {"step": n, "task": name, "metric": "success", "value": live / ex.chains},
-                {"step": n, "task": name, "metric": "chains", "value": ex.chains},
-                {"step": n, "task": name, "metric": "predicted", "value": step_ok**n},
-                {"step": n, "task": name, "metric": "predicted_per_input", "value": per_input**n},
-            ]
+            at_n = {
+                "success": live / ex.chains,
+                "chains": ex.chains,
+                "predicted": step_ok**n,
+                "predicted_per_input": per_input**n,
+            }
+            rows += metric_rows(n, [(name, m, v) for m, v in at_n.items()])
     return rows
 
 
@@ -336,7 +337,7 @@ def whole_rows(whole: Any, n: int, seed: int) -> list[dict[str, Any]]:
     trained on, drawn like the chains' programs: task "whole", step = length."""
     from raremix.evaluate import greedy_answers
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, task in whole.data.tasks.items():
         if task.name != "state":
             continue
@@ -355,8 +356,7 @@ def whole_rows(whole: Any, n: int, seed: int) -> list[dict[str, Any]]:
             torch.device("cpu"),
         )
         acc = float(np.mean(np.array(out) == reg.astype(str)))
-        rows.append({"step": length, "task": "whole", "metric": "success", "value": acc})
-        rows.append({"step": length, "task": "whole", "metric": "chains", "value": n})
+        rows += metric_rows(length, [("whole", "success", acc), ("whole", "chains", n)])
     return rows
 
 
@@ -404,6 +404,6 @@ def voting_run(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "chain_steps_per_s": chain_steps / res["wall"],
         "chain_seconds": res["wall"],
     }
-    writer.write([{"step": 0, "task": "", "metric": m, "value": v} for m, v in speed.items()])
+    writer.log_metrics(0, {"": speed})
     writer.close()
     return {**facts, **speed, "chain_steps": chain_steps, "model_calls": res["calls"]}
