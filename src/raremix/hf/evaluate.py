@@ -47,9 +47,11 @@ def evaluate_hf(
     items: Mapping[str, EvalItems],
     device: torch.device,
     max_new_tokens: int,
+    outputs: dict[str, list[str]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """{task: {"acc", "loss", "n"[, baselines]}} on each task's held-out items: the model's
-    scores, how many items, and a synthetic task's baselines on them."""
+    scores, how many items, and a synthetic task's baselines on them. `outputs`, when
+    given, receives each task's generated responses (for lm-eval's samples files)."""
     was_training = model.training
     model.eval()
     results: dict[str, dict[str, float]] = {}
@@ -64,6 +66,8 @@ def evaluate_hf(
         prompts = [encoder.prompt_tokens(ex) for ex in examples]
         outs = generate(model, tok, prompts, min(max_new_tokens, longest + 2), device)
         acc = float(it.judge(outs).mean())
+        if outputs is not None:
+            outputs[name] = outs
         results[name] = {"acc": acc, "loss": loss, "n": float(len(it)), **it.baselines}
     model.train(was_training)
     return results

@@ -1,8 +1,8 @@
 """raremix's tasks as lm-evaluation-harness tasks: a folder lm-eval's TaskManager loads.
 
     write_lmeval_tasks("lm_tasks/", {"copy": 3, "successor": None}, n=200)
-    lm_eval --model hf --model_args pretrained=runs/ft/model --include_path lm_tasks \\
-        --tasks raremix --output_path runs/ft/lm_eval --log_samples
+    lm_eval --model hf --model_args pretrained=runs/ft/model,add_bos_token=True \\
+        --include_path lm_tasks --tasks raremix --output_path runs/ft/lm_eval --log_samples
 
 For each task of raremix's registry (`raremix.tasks.make_task`), or each task of
 task-tagged rows, the folder holds `<task>.jsonl` (the held-out items: prompt, response,
@@ -10,8 +10,11 @@ and for a synthetic task its name, complexity and input), `<task>.yaml` (a
 `generate_until` task reading that file through `datasets`' packaged `json` builder:
 nothing is downloaded), `utils.py` (the scorer) and `raremix.yaml` (the group of them).
 The prompts, references and scores are those `raremix hf-train` evaluates: greedy
-generation until eos, then the task's verifier (`acc`) or whitespace-stripped exact
-match (`exact_match`). The YAMLs name their data files by absolute path.
+generation until eos only (no other stop sequence), then the task's verifier (`acc`) or
+whitespace-stripped exact match (`exact_match`). Given the run's `tokenizer`, each task
+generates at most as many tokens as raremix does (its longest reference + 2), so lm-eval
+reproduces raremix's responses and scores; `add_bos_token=True` gives the prompts the bos
+raremix starts them with. The YAMLs name their data files by absolute path.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -69,12 +73,15 @@ def write_lmeval_tasks(
     n: int = 200,
     framing: str = "instruction",
     max_gen_toks: int = 64,
+    tokenizer: Any = None,
 ) -> list[str]:
     """Write lm-eval task files for synthetic `tasks` ({name: complexity or None}) and/or
     task-tagged `rows` ({task: (prompts, responses)}) into `out`; return the task names.
 
     Synthetic items are the task's first `n` distinct held-out inputs (`heldout_set` at
     raremix's evaluation seed) after the `framing` text, as `raremix hf-train` makes them.
+    With the run's `tokenizer`, a task generates at most `max_gen_toks` and at most its
+    longest reference + 2 tokens, raremix's own cap.
     """
     from raremix.hf.data import PROMPT_END, framing_text  # torch: only on use
 
@@ -95,7 +102,7 @@ def write_lmeval_tasks(
             }
             for x, a in zip(held.inputs, held.answers, strict=True)
         ]
-        _write_task(folder, name, docs, "verify", "acc", max_gen_toks)
+        _write_task(folder, name, docs, "verify", "acc", _cap(docs, max_gen_toks, tokenizer))
         written.append(name)
     for name, (prompts, responses) in (rows or {}).items():
         if name in written:
@@ -105,13 +112,22 @@ def write_lmeval_tasks(
         docs = [
             {"prompt": p, "response": r} for p, r in zip(prompts[:n], responses[:n], strict=True)
         ]
-        _write_task(folder, name, docs, "exact_match", "exact_match", max_gen_toks)
+        cap = _cap(docs, max_gen_toks, tokenizer)
+        _write_task(folder, name, docs, "exact_match", "exact_match", cap)
         written.append(name)
     if not written:
         raise RaremixError("lm-eval tasks: no tasks given: pass synthetic tasks or tagged rows")
     (folder / "utils.py").write_text(UTILS)
     (folder / f"{GROUP}.yaml").write_text(yaml.safe_dump({"group": GROUP, "task": written}))
     return written
+
+
+def _cap(docs: list[dict], max_gen_toks: int, tokenizer: Any) -> int:
+    """raremix's generation cap (`evaluate_hf`): the longest reference in tokens + 2."""
+    if tokenizer is None or not docs:
+        return max_gen_toks
+    lengths = tokenizer([d["response"] for d in docs], add_special_tokens=False)["input_ids"]
+    return min(max_gen_toks, max(len(ids) for ids in lengths) + 2)
 
 
 def _write_task(
@@ -127,9 +143,10 @@ def _write_task(
         "output_type": "generate_until",
         "doc_to_text": "{{prompt}}",
         "doc_to_target": "{{response}}",
-        # raremix generates until eos (lm-eval adds it); a one-line answer also ends at "\n"
+        # raremix generates until eos only (lm-eval adds it): an answer followed by more
+        # text is wrong there, so no "\n" stop here either
         "generation_kwargs": {
-            "until": [] if any("\n" in d["response"] for d in docs) else ["\n"],
+            "until": [],
             "do_sample": False,
             "max_gen_toks": max_gen_toks,
         },

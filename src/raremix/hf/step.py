@@ -26,7 +26,7 @@ from raremix.hf.config import HFTrainConfig, LoraSpec
 from raremix.hf.data import Examples, SynthExamples, TaggedExamples
 from raremix.hf.encode import Cuts, Encoded, Encoder
 from raremix.hf.evaluate import evaluate_hf
-from raremix.hf.lmeval import lmeval_results, write_lmeval
+from raremix.hf.lmeval import METRIC, lmeval_results, lmeval_sample, write_lmeval
 from raremix.loss import IGNORE, Batches, answer_loss
 from raremix.mixture import build_sampler
 from raremix.optim import make_optimizer
@@ -183,6 +183,7 @@ class HFStep:
         for it in self.items.values():
             eval_cuts.add(self.encoder.encode(it.examples()).cuts)
         self.facts.update(eval_cuts.facts("eval_"))  # held-out sequences cut for the loss
+        self.outputs: dict[str, list[str]] = {}  # the last evaluation's generated responses
         self.tokens = 0  # trained (non-pad) tokens over all ranks: the FLOPs count
         self.cuts = Cuts()  # truncation in the training batches taken so far (this rank)
         bf16 = cfg.autocast == "bfloat16" or (cfg.autocast == "auto" and device.type == "cuda")
@@ -236,7 +237,10 @@ class HFStep:
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         c = self.cfg
-        return evaluate_hf(self.model, self.encoder, self.items, self.device, c.max_new_tokens)
+        self.outputs = {}
+        return evaluate_hf(
+            self.model, self.encoder, self.items, self.device, c.max_new_tokens, self.outputs
+        )
 
     def heldout_batches(self, n: int) -> Batches:
         out = {}
@@ -285,6 +289,7 @@ class HFStep:
         self.model.save_pretrained(out)  # type: ignore[operator]
         self.tokenizer.save_pretrained(out)
         items = self.items
+        samples = self.samples()
         doc = lmeval_results(
             state.last_eval,
             {t: len(it.prompts) for t, it in items.items()},
@@ -298,5 +303,22 @@ class HFStep:
                 "device": str(self.device),
                 "batch_size": self.cfg.batch_size,
             },
+            samples=samples,
         )
-        state.facts["lm_eval"] = str(write_lmeval(state.run_dir, doc))
+        state.facts["lm_eval"] = str(write_lmeval(state.run_dir, doc, samples))
+
+    def samples(self) -> dict[str, list[dict[str, Any]]]:
+        """The last evaluation's items as lm-eval's per-sample rows ({} for a task this
+        process did not evaluate, e.g. a run resumed after its last evaluation)."""
+        out = {}
+        for task, outs in self.outputs.items():
+            it = self.items[task]
+            scores = it.judge(outs)
+            metric = METRIC[it.scored_by]
+            out[task] = [
+                lmeval_sample(i, p, r, o, metric, float(ok))
+                for i, (p, r, o, ok) in enumerate(
+                    zip(it.prompts, it.responses, outs, scores, strict=True)
+                )
+            ]
+        return out
