@@ -114,9 +114,9 @@ def main() -> None:
             sys.exit(f"runner failed: {outcome.failed}")
 
         stored = ResultStore.open(study).metrics()
-        keys = ["run", "step", "task", "metric"]
+        keys = ["run_id", "step", "task", "metric"]
         seq = [
-            read_rows(Path(tmp, "seq", r.run_id, "metrics.jsonl")).assign(run=r.run_id)
+            read_rows(Path(tmp, "seq", r.run_id, "metrics.jsonl")).assign(run_id=r.run_id)
             for r in runs
         ]
         seq_rows = pd.concat(seq).sort_values(keys, ignore_index=True)
@@ -128,7 +128,7 @@ def main() -> None:
         fn(runs[0].config, Path(tmp, "one"))
         one_wall = time.perf_counter() - one_wall
         one = read_rows(Path(tmp, "one", "metrics.jsonl")).sort_values(keys[1:])["value"]
-        mine = stored[stored.run == runs[0].run_id].sort_values(keys[1:])["value"]
+        mine = stored[stored.run_id == runs[0].run_id].sort_values(keys[1:])["value"]
         same_threads = one.tolist() == mine.tolist()
 
     aligned = len(seq_rows) == len(stored) and seq_rows[keys].equals(stored[keys])

@@ -36,7 +36,13 @@ def test_report_of_a_real_study(reported: tuple[Path, str]) -> None:
     probes = probe_table(data.metrics, data.runs)
     n_probe = sum(flat_probe(probes, m) is None for m in set(probes.metric))
     assert n_probe >= 5
-    assert len(images(html)) == 3 + n_probe  # frontier, rare-task curves, per-task curves
+    # the probes' weighted common gradient norm gives the "satisfied early" figure; no ledger ran
+    from raremix.report import ledger_figures as lf
+
+    assert lf.satisfied_figure(data.metrics, data.runs) is not None
+    assert lf.ledger_figure(data.metrics, data.runs) is None
+    # frontier, rare-task curves, per-task curves, satisfied-early, one per moving probe
+    assert len(images(html)) == 3 + 1 + n_probe
     assert "http://" not in html and "https://" not in html and "<link" not in html
     assert "Compute-equivalence: " in html and html.count("How to read this") >= 3
     assert "<details>" in html and "batch_size: 32" in html  # the base config, collapsed
@@ -47,7 +53,7 @@ def test_report_of_a_real_study(reported: tuple[Path, str]) -> None:
         "figures/rare_curves.png",
         "figures/task_curves.png",
     ]
-    assert len(links) == 3 + n_probe
+    assert len(links) == 3 + 1 + n_probe
     assert all((study / link).stat().st_size > 10_000 for link in links[:3])
     assert "Probes" in md and "probe/interference" in md
 

@@ -102,12 +102,16 @@ def _flops_to_learn(
     rare: dict[str, list[str]],
 ) -> None:
     """Add `flops_to_learn[:TASK]` and their event flags to each run's metrics (runs that
-    record no FLOPs, e.g. Hugging Face ones, get none)."""
+    record no FLOPs per step, e.g. Hugging Face runs or a distillation teacher, get none)."""
     from raremix.studies.flops_to_learn import onset_table
 
-    if curves.empty or "flops" not in runs or runs["flops"].isna().all():
+    if curves.empty or "flops_per_step" not in runs:
         return
-    onsets = onset_table(curves, runs[runs["flops"].notna()], rule)
+    per_step = pd.to_numeric(runs["flops_per_step"], errors="coerce")
+    timed = runs[per_step.notna() & (per_step > 0)]  # e.g. a distillation teacher records none
+    if timed.empty:
+        return
+    onsets = onset_table(curves[curves.run_id.isin(timed.run_id)], timed, rule)
     for r in onsets.to_dict("records"):
         m = metrics.setdefault(str(r["run_id"]), {})
         m[f"flops_to_learn:{r['task']}"] = float(r["flops_to_learn"])
