@@ -15,9 +15,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from raremix.figures.km import KmArm, save_km_figure
 from raremix.results.onset import LearnedRule
 from raremix.results.store import label_column
 from raremix.stats import Outcome
@@ -120,8 +120,9 @@ def bigger_longer_verdict(results: StudyResults, out: Path) -> Verdict:
             {
                 "file": FIGURE,
                 "caption": fig_caption,
-                "how": "A curve is the share of seeds that have not yet learned the task; "
-                "it drops at each onset. Ticks: seeds censored (not learned) at their cap.",
+                "how": "A curve is the share of seeds that have learned the task; it rises at "
+                "each onset (ticks below the axis). Up and left is better: more seeds learned, "
+                "with less compute. A curve ends where its arm's runs stopped.",
             }
         ],
         finding=finding,
@@ -217,43 +218,19 @@ def _figure(
     panels: list[tuple[str, pd.DataFrame, dict[str, dict[str, Any]], str]], path: Path
 ) -> str:
     """KM curves of FLOPs-to-learn per arm, one panel per slice × rare task; returns the caption."""
-    import matplotlib.pyplot as plt
-
-    from raremix.figures.plots import save_figure
-    from raremix.stats import kaplan_meier
-
-    n = max(1, len(panels))
-    cols = min(3, n)
-    fig, axes = plt.subplots(
-        (n + cols - 1) // cols,
-        cols,
-        figsize=(4.2 * cols, 3.4 * ((n + cols - 1) // cols)),
-        squeeze=False,
-        layout="constrained",
-    )
-    notes = []
-    for ax, (title, onsets, ranks, ref) in zip(axes.flat, panels, strict=False):
-        for arm, g in onsets.groupby("group", sort=False):
-            km = kaplan_meier(g.flops_to_learn.to_numpy(float), g.learned.to_numpy(bool), str(arm))
-            (line,) = ax.step(km.timeline, km.survival, where="post", label=str(arm))
-            cens = g[~g.learned]
-            at = np.interp(cens.flops_to_learn, km.timeline, km.survival)
-            ax.plot(cens.flops_to_learn, at, "|", ms=9, color=line.get_color())
-        ax.set_xscale("symlog", linthresh=max(1.0, float(onsets.flops_to_learn.min() or 1)))
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("training FLOPs")
-        ax.set_ylim(-0.03, 1.03)
-        ax.grid(alpha=0.3)
+    drawn, notes = [], []
+    for title, onsets, ranks, ref in panels:
+        arms = [
+            KmArm(str(arm), g.flops_to_learn.to_numpy(float), g.learned.to_numpy(bool))
+            for arm, g in onsets.groupby("group", sort=False)
+        ]
+        drawn.append((title, arms))
         ps = ", ".join(
             f"{a} {v['p']:.2g}" for a, v in ranks.items() if math.isfinite(v.get("p", math.nan))
         )
         notes.append(f"{title}: {ps or 'no testable arm'} (vs {ref})")
-    axes.flat[0].set_ylabel("share not yet learned")
-    axes.flat[0].legend(fontsize=7)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    save_figure(fig, path)
+    save_km_figure(drawn, path)
     return (
-        "Kaplan–Meier curves of FLOPs-to-learn per arm (ticks: seeds censored at their cap). "
-        "Log-rank p — " + "; ".join(notes) + "."
+        "Kaplan–Meier curves of the share of seeds that learned, over FLOPs-to-learn, per arm "
+        "(ticks: each seed's onset). Log-rank p — " + "; ".join(notes) + "."
     )

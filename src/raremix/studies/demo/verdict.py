@@ -22,10 +22,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from raremix.errors import RaremixError
+from raremix.figures.km import KmArm, save_km_figure
 from raremix.results.onset import LearnedRule
 from raremix.studies.analysis import Verdict
 from raremix.studies.analysis_final import StudyResults, common_accuracy
@@ -63,6 +63,15 @@ class Arm:
                 "low": 1 - km.ci_upper,
                 "high": 1 - km.ci_lower,
             }
+        )
+
+    def km_arm(self) -> KmArm:
+        """The arm as the shared Kaplan–Meier figure draws it."""
+        return KmArm(
+            self.name,
+            self.runs.flops_to_learn.to_numpy(float),
+            self.runs.learned.to_numpy(bool),
+            self.cap,
         )
 
     def at_cap(self) -> tuple[float, float, float]:
@@ -160,7 +169,11 @@ def demo_verdict(results: StudyResults, out: Path) -> Verdict:
         "ended — runs that learned early stop early, so it is not a comparison at equal training."
     )
     fig_file = "figures/flops_to_learn.png"
-    save_km_figure(arms, out / fig_file, name)
+    save_km_figure(
+        [(f"{name}: FLOPs to learn (ticks: each seed's onset)", [a.km_arm() for a in arms])],
+        out / fig_file,
+        ylabel="seeds that learned the rare task",
+    )
     cols = [
         "arm",
         "params",
@@ -187,32 +200,3 @@ def demo_verdict(results: StudyResults, out: Path) -> Verdict:
             }
         ],
     )
-
-
-def save_km_figure(arms: list[Arm], path: Path, title: str) -> Path:
-    """Step curves of the learned fraction against FLOPs (log axis), one per arm."""
-    from raremix.figures.plots import plt, save_figure
-
-    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
-    colors = plt.get_cmap("tab10")
-    # the curves start at 0 FLOPs; on a log axis they start a decade and a half below the
-    # smallest cap, where no run could have learned yet
-    left = min(a.cap for a in arms) / 30
-    for i, a in enumerate(arms):
-        c = a.curve()
-        c = c[c.flops <= a.cap]
-        x = np.append(np.maximum(c.flops.to_numpy(), left), a.cap)
-        y, lo, hi = (np.append(c[k].to_numpy(), c[k].iloc[-1]) for k in ("learned", "low", "high"))
-        label = f"{a.name} ({a.n_learned}/{len(a.runs)})"
-        ax.step(x, y, where="post", color=colors(i), lw=2, label=label)
-        ax.fill_between(x, lo, hi, step="post", color=colors(i), alpha=0.12)
-        observed = a.runs[a.runs.learned].flops_to_learn
-        ax.plot(observed, np.full(len(observed), -0.03 - 0.025 * i), "|", color=colors(i), ms=8)
-    ax.set_xscale("log")
-    ax.set_xlim(left=left)
-    ax.set_ylim(-0.03 - 0.025 * len(arms), 1.02)
-    ax.set_xlabel("training FLOPs")
-    ax.set_ylabel("seeds that learned the rare task")
-    ax.set_title(f"{title}: FLOPs to learn (ticks: each seed's onset)")
-    ax.legend(loc="upper left", fontsize=8)
-    return save_figure(fig, path)
