@@ -53,6 +53,14 @@ def run(
             help="Run the declared confirmation seeds on a fresh held-out draw (the evidence).",
         ),
     ] = False,
+    declared_only: Annotated[
+        bool,
+        typer.Option(
+            "--declared-only",
+            help="Run only the arms the hypotheses name (the evidence); descriptive arms "
+            "(extra sizes or mixes in the report's figures) are skipped.",
+        ),
+    ] = False,
     trust_run_fn: Annotated[
         bool,
         typer.Option(
@@ -72,7 +80,7 @@ def run(
         yaml_regime(path)  # its regime header agrees with its declarations
         _execute(execute, path, out, quick)
         return
-    study = prepare_study(load_spec(path), quick, confirm)
+    study = prepare_study(load_spec(path), quick, confirm, declared_only)
     if study.regime is not None:  # the header agrees with the declared outcomes
         check_regime(spec_regime(study), str(path))
     suffix = ("-confirm" if confirm else "") + ("-quick" if quick else "")

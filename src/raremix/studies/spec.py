@@ -97,6 +97,10 @@ class StudySpec(Config):
     """The reproduced paper's regime, printed beside raremix's (computed) atop the report."""
     quick: QuickVariant | None = None
     """A smaller variant for `--quick` smoke runs."""
+    only: list[dict[str, str]] | None = None
+    """Run only the runs of these arms (axis → label; a run matches an arm whose labels it
+    carries); None: the full product of the axes. `--declared-only` sets it to the arms the
+    hypotheses name."""
 
     @field_validator("axes", mode="before")
     @classmethod
@@ -334,6 +338,36 @@ def expand(spec: StudySpec) -> list[RunSpec]:
 
 
 def _expand(spec: StudySpec) -> list[RunSpec]:
+    runs = _product(spec)
+    if spec.only is None:
+        return runs
+    kept = [r for r in runs if any(arm.items() <= r.labels.items() for arm in spec.only)]
+    if not kept:
+        raise RaremixError(f"no run matches the arms in only: {spec.only}: name axis labels")
+    return kept
+
+
+def declared_arms(spec: StudySpec) -> list[dict[str, str]]:
+    """The arms the hypotheses name, a view replaced by the arm whose runs it cuts."""
+    if spec.hypotheses is None:
+        raise RaremixError(
+            f"study '{spec.name}' declares no hypotheses: drop --declared-only to run every arm"
+        )
+    views = {(v.axis, v.name): v.of for v in spec.hypotheses.views}
+    arms: list[dict[str, str]] = []
+    for h in spec.hypotheses.tests:
+        for arm in (h.treatment, h.control):
+            source = dict(arm)
+            for axis, label in arm.items():
+                if (axis, label) in views:
+                    del source[axis]
+                    source.update(views[(axis, label)])
+            if source not in arms:
+                arms.append(source)
+    return arms
+
+
+def _product(spec: StudySpec) -> list[RunSpec]:
     base = resolve_base(spec).base
     assert isinstance(base, dict)
     axes = [(name, axis_variants(name, values)) for name, values in spec.axes.items()]
@@ -354,8 +388,11 @@ def _expand(spec: StudySpec) -> list[RunSpec]:
     return runs
 
 
-def prepare_study(study: StudySpec, quick: bool, confirm: bool) -> StudySpec:
-    """The study as it will run: on its confirmation seeds (`confirm`), then made small (`quick`).
+def prepare_study(
+    study: StudySpec, quick: bool, confirm: bool, declared_only: bool = False
+) -> StudySpec:
+    """The study as it will run: on its confirmation seeds (`confirm`), then made small (`quick`),
+    then cut to the arms its hypotheses name (`declared_only`).
 
     A quick confirmation keeps the first two confirmation seeds (the fewest a test can use).
     """
@@ -368,4 +405,7 @@ def prepare_study(study: StudySpec, quick: bool, confirm: bool) -> StudySpec:
         study = quick_variant(study)
         if isinstance(confirmed, list):
             study = study.model_copy(update={"axes": {**study.axes, "seed": confirmed[:2]}})
+    if declared_only:
+        study = study.model_copy(update={"only": declared_arms(study)})
+        expand(study)  # every declared arm matches a run of the (quick) axes
     return study
