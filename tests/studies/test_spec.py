@@ -155,3 +155,32 @@ def test_packaged_studies_expand_to_valid_runs(name: str) -> None:
         if kind.run_fn == "raremix.trainer:run_config":
             cfg = load(TrainConfig, run.config, f"{name}/{run.run_id}")
             resolve(cfg.mixture, batch_size=cfg.batch_size, total_steps=cfg.steps)
+
+
+def test_declared_only_runs_the_hypotheses_arms_and_resolves_views() -> None:
+    from raremix.studies.spec import prepare_study
+
+    svm = prepare_study(load_spec(packaged_configs("studies")["scale-vs-mix"]), False, True, True)
+    runs = expand(svm)
+    arms = {(r.labels["model.size"], r.labels["mixture"]) for r in runs}
+    assert arms == {
+        ("12k", "natural"),
+        ("400k", "natural"),
+        ("12k", "upweight"),
+        ("12k", "temperature"),
+    }
+    assert {r.labels["seed"] for r in runs} == {"100", "101", "102", "103", "104"}
+    # the demo's natural-12k arm is a view of longer-12k: the view adds no runs of its own
+    demo = prepare_study(load_spec(packaged_configs("studies")["demo"]), False, True, True)
+    full = prepare_study(load_spec(packaged_configs("studies")["demo"]), False, True)
+    assert {r.run_id for r in expand(demo)} == {r.run_id for r in expand(full)}
+    assert {"arm": "longer-12k"} in (demo.only or [])
+
+
+def test_declared_only_needs_hypotheses_and_matching_arms() -> None:
+    from raremix.studies.spec import declared_arms
+
+    with pytest.raises(RaremixError, match="declares no hypotheses: drop --declared-only"):
+        declared_arms(spec({"seed": [0, 1]}))
+    with pytest.raises(RaremixError, match="no run matches the arms in only"):
+        expand(spec({"seed": [0, 1]}, only=[{"seed": "7"}]))
