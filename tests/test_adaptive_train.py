@@ -65,7 +65,13 @@ def test_stream_set_weights_drops_the_look_ahead_exactly() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "rule, params", [("exp3", {"start": "uniform"}), ("protect", {"target": 0.99}), ("doremi", {})]
+    "rule, params",
+    [
+        ("exp3", {"start": "uniform"}),
+        ("protect", {"target": 0.99}),
+        ("doremi", {}),
+        ("ledger", {"harm": -1.0}),  # every update counts as harmful: raised every update
+    ],
 )
 def test_adaptive_run_moves_weights_and_resumes_bit_exactly(
     tmp_path: Path, rule: str, params: dict[str, Any]
@@ -79,7 +85,11 @@ def test_adaptive_run_moves_weights_and_resumes_bit_exactly(
     assert np.allclose(w.sum(axis=1), 1.0) and (w.to_numpy() >= 0.01 - 1e-12).all()
     assert not np.allclose(w.iloc[-1].to_numpy(), w.iloc[0].to_numpy(), atol=1e-3)  # they moved
     assert state.facts["adaptive_updates"] == 3 and state.facts["adaptive_flops"] > 0
-    if rule == "protect":  # successor is rare and not learned at 0.99: raised every update
+    if rule == "ledger":  # the predicted harm is measured and written for the rare task only
+        harm = rows[rows.metric == "adaptive/harm"]
+        assert set(harm.task) == {"successor"} and len(harm) == 3
+        assert np.isfinite(harm.value).all() and (harm.value != 0).all()
+    if rule in ("protect", "ledger"):  # successor is rare and raised every update
         assert (
             w["successor"].is_monotonic_increasing
             and w["successor"].iloc[-1] > w["successor"].iloc[0]

@@ -27,6 +27,7 @@ def _signals(rng: np.random.Generator, k: int = 4) -> dict[str, np.ndarray]:
         "ref_loss": rng.uniform(0, 1, k),
         "acc": rng.uniform(0, 1, k),
         "interference": rng.uniform(-0.5, 0.5, k),
+        "harm": rng.uniform(-0.01, 0.01, k),
         "steps": np.array(50.0),
         "step": np.array(100.0),
     }
@@ -166,6 +167,23 @@ def test_protect_raises_the_rare_task_then_lowers_it_once_retained() -> None:
     cos[3] = -0.3
     w, state = rule.update({"acc": acc, "interference": cos}, state)
     assert state["boost"][0] == pytest.approx(before * 1.5 * 1.5)
+
+
+def test_ledger_rule_boosts_only_while_common_updates_hurt() -> None:
+    rule = make_rule("ledger", floor=0.0, smoothing=0.0, up=2.0, down=1.25, max_boost=8)
+    state = rule.init(PRIOR, NAMES, ["compare"])
+    harm = np.array([np.nan, np.nan, np.nan, -0.02])  # positive transfer: common steps help
+    for _ in range(5):  # unlearned, but not hurt: the mix stays the prior (protect would boost)
+        w, state = rule.update({"harm": harm}, state)
+    assert w == pytest.approx(PRIOR) and state["boost"] == [1.0]
+    harm[3] = 0.01  # the common tasks' step now raises compare's loss: boosted, to the cap
+    for _ in range(4):
+        w, state = rule.update({"harm": harm}, state)
+    assert state["boost"][0] == pytest.approx(8.0) and w[3] == pytest.approx(8 * 0.03)
+    assert w[0] / w[1] == pytest.approx(PRIOR[0] / PRIOR[1])
+    harm[3] = 0.0  # no longer hurt (not above the threshold 0): decays
+    w, state = rule.update({"harm": harm}, state)
+    assert state["boost"][0] == pytest.approx(8 / 1.25) and state["risk"] == [False]
 
 
 def test_config_errors_are_one_line() -> None:

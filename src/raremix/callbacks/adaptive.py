@@ -26,6 +26,8 @@ from raremix.errors import RaremixError
 from raremix.loss import Batches, score
 from raremix.mixture.adaptive import AdaptiveConfig, allreduce_signals
 from raremix.probes import interference, task_gradients
+from raremix.probes.capture import trainable
+from raremix.probes.ledger import adamw_split, dot
 
 if TYPE_CHECKING:
     from raremix.state import TrainState
@@ -94,9 +96,8 @@ class AdaptiveCallback(Callback):
             self.stream.controller = self.ctl
             self._write(state, weights, {})
         per_example = state.facts.get("flops", 0.0) / max(1, state.cfg.batch_size * state.cfg.steps)
-        passes = 1 / 3 + (
-            1.0 if "interference" in self.rule.needs else 0.0
-        )  # forward ≈ ⅓ of a step
+        gradients = {"interference", "harm"} & self.rule.needs
+        passes = 1 / 3 + (1.0 if gradients else 0.0)  # forward ≈ ⅓ of a step
         self.flops_per_update = per_example * self.cfg.batch * len(self.names) * passes
         self.seconds += time.perf_counter() - t0
 
@@ -136,11 +137,37 @@ class AdaptiveCallback(Callback):
                 rare = protected or list(state.cfg.rare)
                 cos = interference(task_gradients(model, self.batches), rare)
                 out["interference"] = np.array([cos.get(n, np.nan) for n in self.names])
+            if "harm" in needs:
+                out["harm"] = self._harm(state)
         finally:
             model.train(was_training)
         if "ref_loss" in needs:
             out["ref_loss"] = np.asarray(self.ctl["ref_loss"], dtype=np.float64)
         return out
+
+    def _harm(self, state: TrainState) -> np.ndarray:
+        """(K,) per protected task: the first-order change of its signal-batch loss that one
+        AdamW step on the common tasks' gradients would make (NaN for other tasks).
+
+        The step's gradient is the tasks' mean-loss gradients weighted by the current mix
+        (exact when tasks' answers are equally long); the optimiser's state is read, not
+        changed: `raremix.probes.ledger.adamw_split` holds its preconditioner at this step's."""
+        model = state.model
+        grads = task_gradients(model, self.batches)
+        params = trainable(model)
+        protected = [self.names[i] for i in self.ctl["state"]["protect"]]
+        rare = set(state.cfg.rare) | set(protected)
+        if all(n in rare for n in self.names):
+            raise RaremixError(
+                "adaptive rule 'ledger' needs common tasks besides the protected ones"
+            )
+        g = torch.stack([grads[n] for n in self.names])  # (K, P)
+        w = torch.tensor(self.ctl["state"]["weights"], dtype=g.dtype, device=g.device)
+        is_common = torch.tensor([n not in rare for n in self.names], device=g.device)
+        total, common = w @ g, (w * is_common) @ g
+        split = adamw_split(state.optimizer, params, total, state.cfg.optim.grad_clip)
+        step = split.part(common)
+        return np.array([dot(grads[n], step) if n in protected else np.nan for n in self.names])
 
     def _write(
         self, state: TrainState, weights: np.ndarray, signals: dict[str, np.ndarray]
@@ -148,7 +175,7 @@ class AdaptiveCallback(Callback):
         table: dict[str, dict[str, float]] = {
             n: {"weight": float(w)} for n, w in zip(self.names, weights, strict=True)
         }
-        for key in ("loss", "acc", "interference"):
+        for key in ("loss", "acc", "interference", "harm"):
             for n, v in zip(self.names, signals.get(key, ()), strict=False):
                 if np.isfinite(v):
                     table[n][f"adaptive/{key}"] = float(v)

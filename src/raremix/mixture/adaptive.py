@@ -17,6 +17,9 @@ Rules (chosen by name from `RULES`):
   while it is not learned, is being forgotten, or its gradient conflicts with the common
   tasks'; lower it back while it is retained — looking for the least up-weighting that
   keeps it learned, so the common tasks give up as little as possible.
+* `ledger` — boost a rare task only while the interference ledger's signal says the common
+  tasks' updates raise its loss (a first-order prediction under AdamW's actual
+  preconditioning); under positive transfer it leaves the mix alone.
 
 `allreduce_signals` averages signals over DDP ranks, so every rank computes the same
 weights.
@@ -37,7 +40,8 @@ from raremix.mixture.weights import lift, normalise
 
 Signals = Mapping[str, np.ndarray]
 """{name: (K,) float array in source order}; scalars as 0-d arrays. Names: `loss`, `acc`,
-`ref_loss`, `interference` (NaN for tasks not measured), `steps` (steps since the last
+`ref_loss`, `interference` (NaN for tasks not measured), `harm` (the predicted change
+of a task's loss from one step on the common tasks; NaN where not measured), `steps` (steps since the last
 update), `step`. With `exp3` bandit feedback, `reward`/`loss` is NaN for arms not drawn."""
 State = dict[str, Any]
 
@@ -158,31 +162,22 @@ class EXP3(Rule):
         return self._finish(raw, state, scores=_list(scores), last=_list(last))
 
 
-class Protect(Rule):
-    """Interference-aware protection (raremix's own): the least boost that keeps a rare task learned.
+class Boosting(Rule):
+    """Rules that raise protected tasks' weights by a boost b ≥ 1 on their prior share.
 
-    Each protected task's weight is its prior share × a boost b ≥ 1 (the other tasks keep
-    their proportions). At each update a task is *at risk* when its accuracy is below
-    `target`, when it has fallen `drop` below its peak since reaching `target` (forgetting,
-    as `raremix.probes.acquire_then_forget` defines it), or when its gradient's mean cosine
-    with the common tasks' (`raremix.probes.interference`) is below `conflict`. At risk,
-    b ← min(b·up, max_boost); otherwise (retained) b ← max(b/down, 1). With up > down the
-    boost climbs fast and decays slowly, settling near the least boost that holds the task.
+    Each protected task's weight is its prior share × b (the other tasks keep their
+    proportions). A subclass says when a task is *at risk*; at risk, b ← min(b·up,
+    max_boost), otherwise b ← max(b/down, 1). With up > down the boost climbs fast and
+    decays slowly, settling near the least boost that holds the task.
     """
 
-    needs: ClassVar[frozenset[str]] = frozenset({"acc", "interference"})
+    rule: ClassVar[str] = ""
     tasks: list[str] | None = None
     """Tasks to protect; null: the run's `rare` tasks."""
-    target: float = Field(0.8, gt=0, le=1)
-    """Accuracy at which a task counts as learned."""
-    drop: float = Field(0.1, gt=0, le=1)
-    """Forgetting: accuracy this far below its peak (after reaching target)."""
-    conflict: float = Field(-0.05, ge=-1, le=1)
-    """Negative interference: mean gradient cosine with the common tasks below this."""
     up: float = Field(1.5, gt=1)
     """Boost multiplier per update while at risk."""
     down: float = Field(1.1, gt=1)
-    """Boost divisor per update while retained."""
+    """Boost divisor per update while not at risk."""
     max_boost: float = Field(10.0, ge=1)
     """Largest boost (× the prior share)."""
     max_share: float = Field(0.5, gt=0, lt=1)
@@ -195,47 +190,91 @@ class Protect(Rule):
                 raise unknown("task to protect", t, names)
         if not tasks:
             raise RaremixError(
-                "adaptive rule 'protect' has no task to protect: set the run's rare tasks or params.tasks"
+                f"adaptive rule '{self.rule}' has no task to protect: set the run's rare tasks "
+                "or params.tasks"
             )
         idx = [list(names).index(t) for t in tasks]
-        k = len(prior)
-        return {
-            **super().init(prior, names, rare),
-            "protect": idx,
-            "boost": [1.0] * len(idx),
-            "peak": [0.0] * k,
-            "acquired": [False] * k,
-        }
+        return {**super().init(prior, names, rare), "protect": idx, "boost": [1.0] * len(idx)}
 
-    def update(self, signals: Signals, state: State) -> tuple[np.ndarray, State]:
-        acc = _vec(signals, "acc")
-        cos = np.asarray(signals.get("interference", np.full(len(acc), np.nan)), dtype=np.float64)
+    def _boost(self, risk: np.ndarray, state: State, **extra: Any) -> tuple[np.ndarray, State]:
+        """Raise each protected task's boost where `risk` (K,) holds; decay it elsewhere."""
         idx = np.asarray(state["protect"], dtype=np.int64)
-        peak = np.maximum(np.asarray(state["peak"]), acc)
-        acquired = np.asarray(state["acquired"], dtype=bool) | (acc >= self.target)
-        forgetting = acquired & (peak - acc >= self.drop)
-        conflict = np.isfinite(cos) & (cos < self.conflict)
-        risk = ((acc < self.target) | forgetting | conflict)[idx]
+        at_risk = risk[idx]
         boost = np.asarray(state["boost"])
         boost = np.where(
-            risk, np.minimum(boost * self.up, self.max_boost), np.maximum(boost / self.down, 1.0)
+            at_risk, np.minimum(boost * self.up, self.max_boost), np.maximum(boost / self.down, 1.0)
         )
         prior = np.asarray(state["prior"])
         shares = prior[idx] * boost
         if shares.sum() > self.max_share:
             shares *= self.max_share / shares.sum()
-        raw = lift(prior, idx, shares, what="protect") if len(idx) < len(prior) else prior
+        raw = lift(prior, idx, shares, what=self.rule) if len(idx) < len(prior) else prior
         return self._finish(
-            raw,
-            state,
-            boost=_list(boost),
-            peak=_list(peak),
-            acquired=[bool(a) for a in acquired],
-            risk=[bool(r) for r in risk],
+            raw, state, boost=_list(boost), risk=[bool(r) for r in at_risk], **extra
         )
 
 
-RULES: dict[str, type[Rule]] = {"doremi": DoReMi, "exp3": EXP3, "protect": Protect}
+class Protect(Boosting):
+    """Interference-aware protection (raremix's own): the least boost that keeps a rare task learned.
+
+    A task is at risk when its accuracy is below `target`, when it has fallen `drop` below
+    its peak since reaching `target` (forgetting, as `raremix.probes.acquire_then_forget`
+    defines it), or when its gradient's mean cosine with the common tasks'
+    (`raremix.probes.interference`) is below `conflict`.
+    """
+
+    rule: ClassVar[str] = "protect"
+    needs: ClassVar[frozenset[str]] = frozenset({"acc", "interference"})
+    target: float = Field(0.8, gt=0, le=1)
+    """Accuracy at which a task counts as learned."""
+    drop: float = Field(0.1, gt=0, le=1)
+    """Forgetting: accuracy this far below its peak (after reaching target)."""
+    conflict: float = Field(-0.05, ge=-1, le=1)
+    """Negative interference: mean gradient cosine with the common tasks below this."""
+
+    def init(self, prior: np.ndarray, names: Sequence[str], rare: Sequence[str]) -> State:
+        k = len(prior)
+        return {**super().init(prior, names, rare), "peak": [0.0] * k, "acquired": [False] * k}
+
+    def update(self, signals: Signals, state: State) -> tuple[np.ndarray, State]:
+        acc = _vec(signals, "acc")
+        cos = np.asarray(signals.get("interference", np.full(len(acc), np.nan)), dtype=np.float64)
+        peak = np.maximum(np.asarray(state["peak"]), acc)
+        acquired = np.asarray(state["acquired"], dtype=bool) | (acc >= self.target)
+        forgetting = acquired & (peak - acc >= self.drop)
+        conflict = np.isfinite(cos) & (cos < self.conflict)
+        risk = (acc < self.target) | forgetting | conflict
+        return self._boost(risk, state, peak=_list(peak), acquired=[bool(a) for a in acquired])
+
+
+class LedgerRule(Boosting):
+    """Boost a rare task only while the common tasks' updates raise its loss (the ledger's signal).
+
+    At each update the callback measures `harm` per protected task: the first-order change
+    of its loss that one AdamW step on the common tasks' gradients (weighted by the current
+    mix) would make under the optimiser's current preconditioning
+    (`raremix.probes.ledger.adamw_split`) — the interference ledger's `from_common` entry,
+    predicted on the signal batches. A task is at risk while its harm exceeds `harm`
+    (common updates hurting it). Unlike `protect` it does not boost a task merely for
+    being unlearned: under positive transfer (harm < 0) it leaves the mix alone.
+    """
+
+    rule: ClassVar[str] = "ledger"
+    needs: ClassVar[frozenset[str]] = frozenset({"harm"})
+    harm: float = 0.0
+    """Boost while one common step is predicted to raise the task's loss by more than this."""
+
+    def update(self, signals: Signals, state: State) -> tuple[np.ndarray, State]:
+        harm = _vec(signals, "harm")
+        return self._boost(np.isfinite(harm) & (harm > self.harm), state)
+
+
+RULES: dict[str, type[Rule]] = {
+    "doremi": DoReMi,
+    "exp3": EXP3,
+    "protect": Protect,
+    "ledger": LedgerRule,
+}
 """Adaptive rules by name; adding one is one `Rule` subclass plus one line."""
 
 
@@ -243,7 +282,7 @@ class AdaptiveConfig(Config):
     """The `adaptive:` section of a training config: which rule steers the mix, and how often."""
 
     rule: str
-    """Update rule: doremi | exp3 | protect (see `raremix.mixture.adaptive.RULES`)."""
+    """Update rule: doremi | exp3 | protect | ledger (see `raremix.mixture.adaptive.RULES`)."""
     params: dict[str, Any] = Field(default_factory=dict)
     """The rule's own parameters (e.g. eta for doremi, reward for exp3, target for protect)."""
     every: int = Field(50, ge=1)
