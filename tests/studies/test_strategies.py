@@ -22,6 +22,7 @@ ARMS = {
     "doremi",
     "exp3",
     "protect",
+    "ledger",
     "natural-100k",
 }
 
@@ -42,10 +43,10 @@ def test_quick_study_through_the_cli(tmp_path: Path) -> None:
     }
     assert set(rows) == ARMS
     kinds = {name: row["kind"] for name, row in rows.items()}
-    assert kinds["doremi"] == kinds["exp3"] == kinds["protect"] == "adaptive"
+    assert kinds["doremi"] == kinds["exp3"] == kinds["protect"] == kinds["ledger"] == "adaptive"
     assert kinds["natural-100k"] == "bigger model"
     assert kinds["upweight"] == kinds["rarity-first"] == "simple"
-    assert sorted(r["rank"] for r in rows.values()) == list(range(1, 10))
+    assert sorted(r["rank"] for r in rows.values()) == list(range(1, 11))
     for row in rows.values():  # one seed: plain numbers, no spread
         assert 0 <= float(row["rare acc"]) <= 1 and 0 <= float(row["common acc"]) <= 1
     assert rows["natural"]["vs natural"] == "1.00×"
@@ -55,14 +56,14 @@ def test_quick_study_through_the_cli(tmp_path: Path) -> None:
     # one seed per arm: nothing is tested, so nothing beats anything
     assert verdict["finding"] == "inconclusive"
     assert {c["call"] for c in verdict["comparisons"]} == {"untested"}
-    # 3 adaptive × 5 simple × (rare, common), then 8 small-model arms vs natural-100k
-    assert len(verdict["comparisons"]) == 3 * 5 * 2 + 8
+    # 4 adaptive × 5 simple × (rare, common), then 9 small-model arms vs natural-100k
+    assert len(verdict["comparisons"]) == 4 * 5 * 2 + 9
     assert verdict["outcomes"][0]["id"] == "doremi-vs-stratified"
     assert (out / "analysis" / "figures" / "strategies.png").stat().st_size > 10_000
     weights = ResultStore.open(out).sql("select count(*) as n from metrics where metric = 'weight'")
     assert (
-        int(weights.n.iloc[0]) == 3 * 6 * 2
-    )  # 3 adaptive runs × 6 tasks × steps 0 and 20 (not the last, 40)
+        int(weights.n.iloc[0]) == 4 * 6 * 2
+    )  # 4 adaptive runs × 6 tasks × steps 0 and 20 (not the last, 40)
 
 
 SPREAD = (-0.03, -0.02, -0.01, 0.0, 0.01, 0.02, 0.03)
