@@ -123,3 +123,37 @@ def test_report_renders_in_a_browser(reported: tuple[Path, str], tmp_path: Path)
     assert pixels.shape[:2] == (2000, 1200)
     assert pixels.std() > 0.1
     assert (pixels.min(axis=2) < 0.9).mean() > 0.05  # text, tables and plots: not a blank page
+
+
+def test_probe_figure_shows_every_task_not_only_the_rare_one() -> None:
+    import pandas as pd
+
+    from raremix.report.plots_curves import probe_figure
+
+    rows = [
+        {
+            "run_id": f"r{g}{seed}",
+            "seed": seed,
+            "size": "12k",
+            "params": 16_560,
+            "mix": mix,
+            "group": f"12k · {mix}",
+            "rare": ["compare"],
+            "metric": "probe/grad_norm",
+            "task": task,
+            "step": step,
+            "value": 1.0 + g + 0.1 * seed + 0.01 * step + (0.5 if task == "copy" else 0.0),
+        }
+        for g, mix in enumerate(("natural", "upweight"))
+        for seed in (0, 1)
+        for task in ("copy", "inc", "compare")
+        for step in (0, 10, 20)
+    ]
+    fig = probe_figure(pd.DataFrame(rows), "probe/grad_norm", ["natural", "upweight"])
+    assert len(fig.axes) == 3
+    tasks_ax = fig.axes[2]
+    assert [t.get_text() for t in tasks_ax.get_xticklabels()] == ["copy", "inc", "compare"]
+    assert len(tasks_ax.patches) == 2 * 3  # a bar per group × task
+    # a run-level probe (no per-task rows) keeps the two panels
+    level = pd.DataFrame([{**r, "task": ""} for r in rows if r["task"] == "copy"])
+    assert len(probe_figure(level, "probe/grad_norm", ["natural", "upweight"]).axes) == 2

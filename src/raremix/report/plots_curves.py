@@ -259,7 +259,10 @@ def probe_figure(p: pd.DataFrame, metric: str, mixes: Sequence[str]) -> Figure:
     rows, which = _probe_rows(p[p.metric == metric])
     keys = ["run_id", "step", "group", "mix", "size", "params", "seed"]
     per_step = rows.groupby(keys, as_index=False).agg(value=("value", "mean"))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained")
+    tasks = _per_task(p[p.metric == metric])
+    panels = 3 if tasks is not None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.4), layout="constrained")
+    left, right = axes[0], axes[1]
     styles = _group_styles(per_step, mixes)
     for group in group_order(per_step, mixes):
         _mean_and_seeds(left, per_step[per_step.group == group], "value", **styles[group], lw=1.5)
@@ -295,8 +298,55 @@ def probe_figure(p: pd.DataFrame, metric: str, mixes: Sequence[str]) -> Figure:
     right.set_title(f"final value vs model size ({which}; circles: each seed)", fontsize=9)
     right.grid(alpha=0.3)
     right.legend(fontsize=7, title="mix")
+    if tasks is not None:
+        _by_task(axes[2], tasks, metric, group_order(per_step, mixes))
     fig.suptitle(probe_text(metric)[0], fontsize=11)
     return fig
+
+
+def _per_task(p: pd.DataFrame) -> pd.DataFrame | None:
+    """Each run's final value per single task (mean of its last evaluations), when the probe
+    has rows for two or more tasks; None for run-level probes and task pairs."""
+    single = p[[bool(t) and t != "all" and "|" not in str(t) for t in p.task]]
+    if single.task.nunique() < 2:
+        return None
+    last = single.sort_values("step").groupby(["run_id", "task"]).tail(LAST_EVALS)
+    return last.groupby(["run_id", "group", "task"], as_index=False, sort=False).agg(
+        value=("value", "mean")
+    )
+
+
+def _by_task(
+    ax: Axes,
+    tasks: pd.DataFrame,
+    metric: str,
+    groups: Sequence[str],
+) -> None:
+    """Final value per task (x) and group (its own colour, as the legend says): bars = mean
+    over seeds, circles = each seed."""
+    names = list(dict.fromkeys(tasks.task))
+    shown = [g for g in groups if g in set(tasks.group)]
+    width = 0.8 / max(1, len(shown))
+    for j, group in enumerate(shown):
+        g = tasks[tasks.group == group]
+        shift = (j - (len(shown) - 1) / 2) * width
+        x = np.array([names.index(t) for t in g.task], dtype=float) + shift
+        color = plt.get_cmap("tab10")(j % 10)
+        means = g.groupby("task", sort=False).value.mean().reindex(names)
+        ax.bar(
+            np.arange(len(names)) + shift,
+            means.to_numpy(),
+            width * 0.9,
+            color=color,
+            alpha=0.35,
+            label=group,
+        )
+        ax.scatter(x, g.value, facecolors="none", edgecolors=[color], gid=SEEDS_GID, **SEED_POINT)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"{metric} (mean of last {LAST_EVALS})")
+    ax.set_title("every task's final value (bars: mean over seeds; circles: each seed)", fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
 
 
 def has_probes(metrics: pd.DataFrame) -> list[str]:
